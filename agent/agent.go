@@ -1,0 +1,250 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/store"
+)
+
+// shutdownTimeout bounds how long the control API waits for requests in
+// flight when the agent stops.
+const shutdownTimeout = time.Second
+
+// Options are the agent's command-line overrides.
+type Options struct {
+	Home        string   // --home; empty means $PUNCHDROP_HOME or XDG
+	Name        string   // --name; saved to the config
+	Port        int      // --port; saved to the config; -1 means not given
+	STUNServers []string // --stun; this run only
+	Stderr      io.Writer
+}
+
+// Agent is a running punchdrop agent.
+type Agent struct {
+	paths  Paths
+	cfg    Config
+	ident  session.Identity
+	store  *store.Store
+	node   *session.Node
+	log    *slog.Logger
+	events *broker
+}
+
+// Run starts the agent and serves until ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	paths := ResolvePaths(opts.Home)
+	cfg, err := LoadConfig(paths.Config)
+	if err != nil {
+		return err
+	}
+	if opts.Name != "" {
+		cfg.Name = opts.Name
+	}
+	if opts.Port >= 0 {
+		cfg.ListenPort = opts.Port
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, closeLog, err := openLog(paths.Log, cfg.LogLevel, opts.Stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	a, err := start(paths, cfg, opts.STUNServers, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	return a.serve(ctx)
+}
+
+func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (*Agent, error) {
+	ident, err := session.LoadOrCreateIdentity(paths.Identity)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(paths.State)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker()}
+	stun := cfg.STUNServers
+	if len(stunOverride) > 0 {
+		stun = stunOverride
+	}
+	if a.cfg.Name == "" {
+		a.cfg.Name = defaultName()
+	}
+	a.node, err = session.NewNode(session.NodeConfig{
+		Identity:     ident,
+		Name:         a.cfg.Name,
+		Port:         cfg.ListenPort,
+		STUNServers:  stun,
+		PunchTimeout: cfg.PunchTimeout.Duration,
+		Logger:       log,
+		Events:       a.nodeEvents(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The port is chosen once and kept, so the connection string survives
+	// restarts.
+	a.cfg.ListenPort = a.node.Port()
+	if err := a.cfg.Save(paths.Config); err != nil {
+		a.node.Close()
+		st.Close()
+		return nil, err
+	}
+	if err := a.loadPeers(); err != nil {
+		a.node.Close()
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// defaultName is the host name, or "punchdrop" if it is unusable.
+func defaultName() string {
+	if h, err := os.Hostname(); err == nil && session.CheckName(h) == nil && h != "" {
+		return h
+	}
+	return "punchdrop"
+}
+
+func (a *Agent) loadPeers() error {
+	peers, err := a.store.Peers()
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		info, err := peerInfoFromStore(p)
+		if err != nil {
+			a.log.Warn("skipping stored peer", "peer", p.ID, "err", err)
+			continue
+		}
+		a.node.AddPeer(info)
+	}
+	return nil
+}
+
+func peerInfoFromStore(p store.Peer) (session.PeerInfo, error) {
+	id, err := session.ParseNodeID(p.ID)
+	if err != nil {
+		return session.PeerInfo{}, err
+	}
+	info := session.PeerInfo{ID: id, Name: p.Name}
+	add := func(s string) netip.AddrPort {
+		a, err := netip.ParseAddrPort(s)
+		if err == nil {
+			info.Candidates = append(info.Candidates, a)
+		}
+		return a
+	}
+	if p.Public != "" {
+		add(p.Public)
+	}
+	for _, l := range p.LAN {
+		info.LAN = append(info.LAN, add(l))
+	}
+	if p.LastAddr != "" && p.LastAddr != p.Public {
+		add(p.LastAddr)
+	}
+	return info, nil
+}
+
+// serve runs the node and the control API until ctx ends.
+func (a *Agent) serve(ctx context.Context) error {
+	ln, err := listenControl(a.paths.Socket)
+	if err != nil {
+		a.node.Close()
+		return err
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	cs := a.node.ConnString()
+	a.log.Info("agent started", "node", a.ident.ID.String(), "name", a.cfg.Name, "port", a.node.Port(), "socket", a.paths.Socket, "lan", cs.LAN)
+	err = a.node.Run(ctx)
+	a.events.close()
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	srv.Shutdown(shutCtx)
+	os.Remove(a.paths.Socket)
+	a.log.Info("agent stopped")
+	return err
+}
+
+// listenControl opens the control socket (0600), replacing a stale one left
+// by an agent that crashed, but never one an agent still answers on.
+func listenControl(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another agent is running", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return ln, nil
+}
+
+// nodeEvents wires the node's callbacks to the store and the event stream.
+func (a *Agent) nodeEvents() session.Events {
+	return session.Events{
+		Message: func(from session.NodeID, text string) error {
+			m := store.Message{From: from.String(), Text: text, Time: time.Now().UTC()}
+			if err := a.store.AddMessage(m); err != nil {
+				a.log.Error("store message", "err", err)
+				return errors.New("receiver could not store the message")
+			}
+			cm := a.controlMessage(m)
+			a.log.Info("message received", "from", cm.FromName, "peer", from.Short())
+			a.events.publish(control.Event{Kind: control.EventMessage, Message: &cm})
+			return nil
+		},
+		PeerRequest: func(req session.PeerRequest) {
+			now := time.Now().UTC()
+			r := store.Request{ID: req.ID.String(), Name: req.Name, Addr: req.Addr.String(), FirstSeen: now, LastSeen: now}
+			if err := a.store.NoteRequest(r); err != nil {
+				a.log.Error("store peer request", "err", err)
+				return
+			}
+			a.log.Info("peer request", "node", req.ID.Short(), "name", req.Name, "addr", req.Addr)
+			pi := requestInfo(r)
+			a.events.publish(control.Event{Kind: control.EventPeerRequest, Peer: &pi})
+		},
+		PeerState: func(st session.PeerStatus) {
+			pi := peerInfo(st)
+			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
+		},
+		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
+			err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.LastAddr = addr.String() })
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.log.Warn("remember peer address", "err", err)
+			}
+		},
+	}
+}

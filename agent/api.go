@@ -1,0 +1,294 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/store"
+)
+
+// Limits on what the control API accepts.
+const (
+	// maxRequestBody bounds a request body; the largest legitimate one is
+	// a message.
+	maxRequestBody = 128 << 10
+	// maxMessageLen bounds a text message, leaving room in a control frame.
+	maxMessageLen = 32 << 10
+	// defaultMsgWait is how long `punchdrop msg` waits for a session to
+	// an offline peer: long enough to punch a fresh path.
+	defaultMsgWait = 15 * time.Second
+	// maxMsgWait caps what a client may ask for.
+	maxMsgWait = 10 * time.Minute
+)
+
+// errBadRequest marks errors that are the caller's fault (HTTP 400).
+var errBadRequest = errors.New("bad request")
+
+func (a *Agent) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+control.RouteID, jsonHandler(a.handleID))
+	mux.HandleFunc("GET "+control.RoutePeers, jsonHandler(a.handlePeers))
+	mux.HandleFunc("POST "+control.RouteConnect, jsonHandler(a.handleConnect))
+	mux.HandleFunc("POST "+control.RouteAccept, jsonHandler(a.handleAccept))
+	mux.HandleFunc("POST "+control.RouteDecline, jsonHandler(a.handleDecline))
+	mux.HandleFunc("POST "+control.RouteMsg, jsonHandler(a.handleMsg))
+	mux.HandleFunc("GET "+control.RouteMessages, jsonHandler(a.handleMessages))
+	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
+	mux.HandleFunc("GET "+control.RouteEvents, a.events.serveHTTP)
+	return mux
+}
+
+// jsonHandler adapts fn to HTTP: it answers fn's result as JSON, or its
+// error as control.ErrorBody (400 for the caller's mistakes, 500 else).
+func jsonHandler(fn func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		out, err := fn(r)
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, errBadRequest) || errors.Is(err, store.ErrNotFound) || errors.Is(err, session.ErrBadConnString) {
+				status = http.StatusBadRequest
+			}
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(control.ErrorBody{Error: strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")})
+			return
+		}
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+func decodeBody(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func (a *Agent) handleID(*http.Request) (any, error) {
+	cs := a.node.ConnString()
+	lan := make([]string, len(cs.LAN))
+	for i, l := range cs.LAN {
+		lan[i] = l.String()
+	}
+	return control.IDInfo{
+		NodeID:           a.ident.ID.String(),
+		Name:             cs.Name,
+		ConnectionString: cs.String(),
+		ListenPort:       a.node.Port(),
+		PublicAddr:       addrString(cs.Public),
+		LANAddrs:         lan,
+		NAT:              NATInfo(a.node.NAT()),
+	}, nil
+}
+
+// NATInfo converts a NAT report for the control API.
+func NATInfo(r nat.Report) control.NATInfo {
+	return control.NATInfo{
+		PublicAddr: addrString(r.PublicAddr),
+		Mapping:    string(r.Mapping),
+		Filtering:  string(r.Filtering),
+		Summary:    r.PlainWords(),
+	}
+}
+
+func (a *Agent) handleNAT(*http.Request) (any, error) {
+	return NATInfo(a.node.NAT()), nil
+}
+
+func (a *Agent) handlePeers(*http.Request) (any, error) {
+	var out []control.PeerInfo
+	for _, st := range a.node.Peers() {
+		out = append(out, peerInfo(st))
+	}
+	reqs, err := a.store.Requests()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		out = append(out, requestInfo(r))
+	}
+	slices.SortFunc(out, func(x, y control.PeerInfo) int {
+		return strings.Compare(strings.ToLower(x.Name)+x.NodeID, strings.ToLower(y.Name)+y.NodeID)
+	})
+	if out == nil {
+		out = []control.PeerInfo{}
+	}
+	return out, nil
+}
+
+func (a *Agent) handleConnect(r *http.Request) (any, error) {
+	var req control.ConnectRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	cs, err := session.ParseConnString(req.ConnectionString)
+	if err != nil {
+		return nil, err
+	}
+	if cs.ID == a.ident.ID {
+		return nil, fmt.Errorf("%w: that is this node's own connection string; paste the other side's", errBadRequest)
+	}
+	name := cs.Name
+	if name == "" {
+		name = cs.ID.Short()
+	}
+	p := store.Peer{ID: cs.ID.String(), Name: name, Public: addrString(cs.Public), Added: time.Now().UTC()}
+	for _, l := range cs.LAN {
+		p.LAN = append(p.LAN, l.String())
+	}
+	return a.addPeer(p)
+}
+
+// addPeer stores p (keeping what was known of it) and starts connecting.
+func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
+	if old, ok := a.storedPeer(p.ID); ok {
+		p.Added, p.LastAddr = old.Added, old.LastAddr
+	}
+	info, err := peerInfoFromStore(p)
+	if err != nil {
+		return control.PeerInfo{}, err
+	}
+	if err := a.store.PutPeer(p); err != nil {
+		return control.PeerInfo{}, err
+	}
+	a.node.AddPeer(info)
+	a.log.Info("peer added", "peer", info.ID.Short(), "name", p.Name)
+	for _, st := range a.node.Peers() {
+		if st.ID == info.ID {
+			return peerInfo(st), nil
+		}
+	}
+	return control.PeerInfo{}, fmt.Errorf("peer %s vanished", p.ID)
+}
+
+func (a *Agent) storedPeer(id string) (store.Peer, bool) {
+	peers, _ := a.store.Peers()
+	for _, p := range peers {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return store.Peer{}, false
+}
+
+func (a *Agent) handleAccept(r *http.Request) (any, error) {
+	var req control.PeerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	reqs, err := a.store.Requests()
+	if err != nil {
+		return nil, err
+	}
+	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID, r.Name })
+	if err != nil {
+		return nil, fmt.Errorf("%w: accept: %v", errBadRequest, err)
+	}
+	name := found.Name
+	if name == "" {
+		name = found.ID[:session.ShortIDLen]
+	}
+	return a.addPeer(store.Peer{ID: found.ID, Name: name, Public: found.Addr, Added: time.Now().UTC()})
+}
+
+func (a *Agent) handleDecline(r *http.Request) (any, error) {
+	var req control.PeerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	reqs, err := a.store.Requests()
+	if err != nil {
+		return nil, err
+	}
+	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID, r.Name })
+	if err != nil {
+		return nil, fmt.Errorf("%w: decline: %v", errBadRequest, err)
+	}
+	return struct{}{}, a.store.DeleteRequest(found.ID)
+}
+
+// resolvePeer finds a configured peer by ID, unique ID prefix, or name.
+func (a *Agent) resolvePeer(arg string) (session.NodeID, error) {
+	peers, err := a.store.Peers()
+	if err != nil {
+		return session.NodeID{}, err
+	}
+	p, err := resolve(arg, peers, func(p store.Peer) (string, string) { return p.ID, p.Name })
+	if err != nil {
+		return session.NodeID{}, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return session.ParseNodeID(p.ID)
+}
+
+func (a *Agent) handleMsg(r *http.Request) (any, error) {
+	var req control.MsgRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Text == "" || len(req.Text) > maxMessageLen {
+		return nil, fmt.Errorf("%w: a message needs 1 to %d bytes of text", errBadRequest, maxMessageLen)
+	}
+	id, err := a.resolvePeer(req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	wait := defaultMsgWait
+	if req.TimeoutMs > 0 {
+		wait = min(time.Duration(req.TimeoutMs)*time.Millisecond, maxMsgWait)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	if err := a.node.SendMessage(ctx, id, req.Text); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (a *Agent) handleMessages(*http.Request) (any, error) {
+	msgs, err := a.store.Messages()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = a.controlMessage(m)
+	}
+	return out, nil
+}
+
+func (a *Agent) controlMessage(m store.Message) control.Message {
+	cm := control.Message{From: m.From, Text: m.Text, Time: m.Time}
+	if p, ok := a.storedPeer(m.From); ok {
+		cm.FromName = p.Name
+	}
+	return cm
+}
+
+func peerInfo(st session.PeerStatus) control.PeerInfo {
+	pi := control.PeerInfo{
+		NodeID: st.ID.String(),
+		Name:   st.Name,
+		State:  string(st.State),
+		Path:   string(st.Path),
+		Addr:   addrString(st.Addr),
+		Error:  st.Error,
+	}
+	if st.State == session.StateConnected {
+		pi.RTTms = float64(st.RTT.Microseconds()) / 1000
+	}
+	return pi
+}
+
+func requestInfo(r store.Request) control.PeerInfo {
+	return control.PeerInfo{NodeID: r.ID, Name: r.Name, State: control.StatePending, Addr: r.Addr}
+}

@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/punchdrop/punchdrop/session"
+)
+
+// Config is the user's configuration, kept in config.toml. Empty fields
+// take the defaults documented in the file itself.
+type Config struct {
+	Name         string   `toml:"name"`
+	ListenPort   int      `toml:"listen_port"`
+	STUNServers  []string `toml:"stun_servers"`
+	Outbox       string   `toml:"outbox"`
+	Downloads    string   `toml:"downloads"`
+	PunchTimeout Duration `toml:"punch_timeout"`
+	LogLevel     string   `toml:"log_level"`
+}
+
+// Duration is a time.Duration written as "60s" in the config.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration such as "90s" or "2m".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText prints the duration the way UnmarshalText reads it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// configTemplate is what a new config.toml looks like: every key with a
+// comment, so a person can edit it without reading docs.
+var configTemplate = template.Must(template.New("config").Parse(`# punchdrop configuration. Edit while the agent is stopped, or use
+# "punchdrop config set". Empty values mean the default.
+
+# Display name sent to peers with your connection string.
+name = {{printf "%q" .Name}}
+
+# UDP port punchdrop listens on. It was picked at random on first start and
+# is kept so that your connection string stays valid across restarts.
+listen_port = {{.ListenPort}}
+
+# STUN servers ("host:port") used to learn your public address and NAT type.
+# Empty means a few well-known public servers.
+stun_servers = [{{range $i, $s := .STUNServers}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
+# Folders. Empty means the defaults (under --home, or ~/Punchdrop).
+outbox = {{printf "%q" .Outbox}}
+downloads = {{printf "%q" .Downloads}}
+
+# How long to try to reach a peer before reporting it unreachable.
+punch_timeout = "{{.PunchTimeout}}"
+
+# Log level: debug, info, warn or error.
+log_level = {{printf "%q" .LogLevel}}
+`))
+
+// DefaultConfig returns the configuration of a new node.
+func DefaultConfig() Config {
+	return Config{
+		PunchTimeout: Duration{session.DefaultPunchTimeout},
+		LogLevel:     "info",
+	}
+}
+
+// LoadConfig reads path, or returns DefaultConfig when it does not exist.
+// Unknown keys are an error, so a typo does not silently do nothing.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	md, err := toml.DecodeFile(path, &cfg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DefaultConfig(), nil
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return cfg, fmt.Errorf("read config %s: unknown key(s) %s", path, strings.Join(keys, ", "))
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the values a person may have typed.
+func (c Config) Validate() error {
+	if c.ListenPort < 0 || c.ListenPort > 65535 {
+		return fmt.Errorf("config: listen_port %d is not a port", c.ListenPort)
+	}
+	if c.Name != "" {
+		if err := session.CheckName(c.Name); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if c.PunchTimeout.Duration < 0 {
+		return fmt.Errorf("config: punch_timeout is negative")
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Save writes the config to path atomically (temporary file, rename).
+func (c Config) Save(path string) error {
+	var buf bytes.Buffer
+	if err := configTemplate.Execute(&buf, c); err != nil {
+		return fmt.Errorf("render config: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/punchdrop/punchdrop/agent"
+)
+
+func newAgentCmd(g *globals) *cobra.Command {
+	opts := agent.Options{Port: -1}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the agent in the foreground (stop it with Ctrl-C)",
+		Long: `Run the punchdrop agent in the foreground. It learns this machine's
+public address with STUN, keeps connections to your peers, and serves the
+commands of this CLI over a unix socket. Logs go to stderr and to the log
+file. Ctrl-C or SIGTERM stops it cleanly.
+
+--name and --port are saved to the config file; --stun applies to this run.`,
+		Example: `  punchdrop agent --name alice
+  punchdrop agent --home /tmp/pd-test --stun 198.18.0.2:3478`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Home = g.home
+			opts.Stderr = cmd.ErrOrStderr()
+			return agent.Run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "display name your peers see (saved)")
+	cmd.Flags().IntVar(&opts.Port, "port", -1, "UDP `PORT` to listen on, 0 for random (saved; default: the saved port)")
+	cmd.Flags().StringArrayVar(&opts.STUNServers, "stun", nil, "STUN server `HOST:PORT` to use instead of the configured ones (repeatable)")
+	return cmd
+}

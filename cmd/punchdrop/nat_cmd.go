@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/punchdrop/punchdrop/agent"
+	"github.com/punchdrop/punchdrop/nat"
+)
+
+// natTimeout bounds the one-shot NAT check; the slowest part is waiting
+// out filtering probes that a strict NAT never lets through.
+const natTimeout = 15 * time.Second
+
+func newNATCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var servers []string
+	cmd := &cobra.Command{
+		Use:   "nat",
+		Short: "Check your public address and what kind of NAT you are behind",
+		Long: `Ask STUN servers for this machine's public address and classify the NAT in
+front of it (RFC 4787 words): mapping and filtering are each
+endpoint-independent, address-dependent, address-and-port-dependent, or
+unknown. Works without a running agent; it uses a fresh UDP socket.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(servers) == 0 {
+				cfg, err := agent.LoadConfig(g.paths().Config)
+				if err != nil {
+					return err
+				}
+				servers = cfg.STUNServers
+			}
+			if len(servers) == 0 {
+				servers = nat.DefaultSTUNServers()
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
+			defer cancel()
+			report, err := classifyOnce(ctx, servers)
+			if err != nil {
+				return err
+			}
+			info := agent.NATInfo(report)
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), info)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "public address  %s\nmapping         %s\nfiltering       %s\n\n%s\n", info.PublicAddr, info.Mapping, info.Filtering, info.Summary)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringArrayVar(&servers, "stun", nil, "STUN server `HOST:PORT` to ask (repeatable; default: the configured ones)")
+	return cmd
+}
+
+// classifyOnce runs NAT classification on a fresh socket, with its own
+// reader feeding the STUN client as the agent's socket reader does.
+func classifyOnce(ctx context.Context, servers []string) (nat.Report, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	if err != nil {
+		return nat.Report{}, fmt.Errorf("open UDP socket: %w", err)
+	}
+	defer conn.Close()
+	client := nat.NewSTUNClient(conn)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if stun.IsMessage(buf[:n]) {
+				client.HandleSTUN(buf[:n], from)
+			}
+		}
+	}()
+	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	return nat.Classify(ctx, client, local, servers)
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/punchdrop/punchdrop/control"
+)
+
+func newIDCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "Print your connection string, to send to a peer",
+		Long: `Print this node's connection string. Send it to the person you want to
+exchange files with; they run "punchdrop connect '<string>'", and you do the
+same with theirs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info, err := g.client().ID(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, info)
+			}
+			fmt.Fprintln(out, info.ConnectionString)
+			fmt.Fprintf(cmd.ErrOrStderr(), "\nname %s, node %s, port %d\nNAT: %s\n", info.Name, info.NodeID, info.ListenPort, info.NAT.Summary)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newConnectCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "connect CONNECTION-STRING",
+		Short: "Add a peer from its connection string and connect to it",
+		Long: `Add a peer from the connection string it gave you ("punchdrop id" on its
+side) and start connecting. The peer must connect to yours too; after that
+you both remember each other.`,
+		Example: `  punchdrop connect 'punchdrop:MFRGG...@203.0.113.7:41641?name=bob'`,
+		Args:    exactArgs(1, "the peer's connection string (quote it)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.client().Connect(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s), %s\n", p.Name, p.NodeID[:8], p.State)
+			return nil
+		},
+	}
+}
+
+func newPeersCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "peers",
+		Short: "List peers, their state and path, and pending requests",
+		Long: `List your peers: state (connected, connecting, offline) and how the
+session runs (direct through the NATs, or lan), plus "pending" requests from
+nodes that are not your peers yet ("punchdrop accept" them).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			peers, err := g.client().Peers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), peers)
+			}
+			if len(peers) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), `no peers yet: "punchdrop connect '<their string>'" adds one`)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tNODE\tSTATE\tPATH\tADDRESS\tRTT")
+			for _, p := range peers {
+				rtt := ""
+				if p.State == control.StateConnected {
+					rtt = fmt.Sprintf("%.1f ms", p.RTTms)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.NodeID[:8], p.State, p.Path, p.Addr, rtt)
+			}
+			tw.Flush()
+			for _, p := range peers {
+				if p.Error != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s", p.Name, p.Error)
+				}
+			}
+			if strings.Contains(fmt.Sprint(peers), control.StatePending) {
+				fmt.Fprintln(cmd.OutOrStdout(), "\npending: \"punchdrop accept <node>\" accepts a request")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newAcceptCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "accept NODE",
+		Short: "Accept a pending peer request",
+		Long:  `Make a node that asked to connect (shown as "pending" by "punchdrop peers") one of your peers. NODE is its ID, a unique prefix of it, or its name.`,
+		Args:  exactArgs(1, "the pending node's ID, ID prefix or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.client().Accept(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "accepted %s (%s)\n", p.Name, p.NodeID[:8])
+			return nil
+		},
+	}
+}
+
+func newDeclineCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "decline NODE",
+		Short: "Drop a pending peer request",
+		Args:  exactArgs(1, "the pending node's ID, ID prefix or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.client().Decline(cmd.Context(), args[0])
+		},
+	}
+}

@@ -1,0 +1,161 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+)
+
+// ErrNoAgent is returned when no agent listens on the socket.
+var ErrNoAgent = errors.New("the punchdrop agent is not running (start it with \"punchdrop agent\")")
+
+// Client talks to the agent over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the agent listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// do sends in (when not nil) as JSON and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, route string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+route, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.requestError("ask agent", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e ErrorBody
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read agent answer: %w", err)
+	}
+	return nil
+}
+
+// requestError says "not running" plainly when nothing listens on the socket.
+func (c *Client) requestError(doing string, err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (no socket at %s)", ErrNoAgent, c.socket)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// ID returns the node's identity and addresses.
+func (c *Client) ID(ctx context.Context) (IDInfo, error) {
+	var out IDInfo
+	return out, c.do(ctx, http.MethodGet, RouteID, nil, &out)
+}
+
+// Peers lists configured peers and pending requests.
+func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
+	out := []PeerInfo{}
+	return out, c.do(ctx, http.MethodGet, RoutePeers, nil, &out)
+}
+
+// Connect adds a peer from its connection string.
+func (c *Client) Connect(ctx context.Context, connString string) (PeerInfo, error) {
+	var out PeerInfo
+	return out, c.do(ctx, http.MethodPost, RouteConnect, ConnectRequest{ConnectionString: connString}, &out)
+}
+
+// Accept turns a pending request into a peer.
+func (c *Client) Accept(ctx context.Context, peer string) (PeerInfo, error) {
+	var out PeerInfo
+	return out, c.do(ctx, http.MethodPost, RouteAccept, PeerRequest{Peer: peer}, &out)
+}
+
+// Decline drops a pending request.
+func (c *Client) Decline(ctx context.Context, peer string) error {
+	return c.do(ctx, http.MethodPost, RouteDecline, PeerRequest{Peer: peer}, nil)
+}
+
+// SendMessage sends text to peer and returns once the peer stored it.
+func (c *Client) SendMessage(ctx context.Context, req MsgRequest) error {
+	return c.do(ctx, http.MethodPost, RouteMsg, req, nil)
+}
+
+// Messages returns received messages, oldest first.
+func (c *Client) Messages(ctx context.Context) ([]Message, error) {
+	out := []Message{}
+	return out, c.do(ctx, http.MethodGet, RouteMessages, nil, &out)
+}
+
+// NAT returns the agent's latest NAT report.
+func (c *Client) NAT(ctx context.Context) (NATInfo, error) {
+	var out NATInfo
+	return out, c.do(ctx, http.MethodGet, RouteNAT, nil, &out)
+}
+
+// Events calls fn for every event until ctx ends, fn returns an error, or
+// the agent goes away.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+RouteEvents, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.requestError("subscribe to events", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return errors.New("agent closed the event stream")
+}

@@ -1,0 +1,107 @@
+// Package control is the agent's local API: the JSON types it speaks and a
+// client for them, over a unix socket. The CLI and the tray use the client;
+// the agent serves it.
+package control
+
+import (
+	"time"
+)
+
+// API routes. All bodies are JSON; errors come back as ErrorBody with a
+// non-2xx status.
+const (
+	RouteID       = "/v1/id"
+	RoutePeers    = "/v1/peers"
+	RouteConnect  = "/v1/peers/connect"
+	RouteAccept   = "/v1/peers/accept"
+	RouteDecline  = "/v1/peers/decline"
+	RouteMsg      = "/v1/messages/send"
+	RouteMessages = "/v1/messages"
+	RouteNAT      = "/v1/nat"
+	RouteEvents   = "/v1/events"
+)
+
+// NATInfo is the NAT part of IDInfo and the answer of `punchdrop nat`.
+type NATInfo struct {
+	PublicAddr string `json:"public_addr"`
+	Mapping    string `json:"mapping"`
+	Filtering  string `json:"filtering"`
+	Summary    string `json:"summary"` // the same in plain words
+}
+
+// IDInfo answers RouteID: who this node is and how to reach it.
+type IDInfo struct {
+	NodeID           string   `json:"node_id"`
+	Name             string   `json:"name"`
+	ConnectionString string   `json:"connection_string"`
+	ListenPort       int      `json:"listen_port"`
+	PublicAddr       string   `json:"public_addr"`
+	LANAddrs         []string `json:"lan_addrs"`
+	NAT              NATInfo  `json:"nat"`
+}
+
+// Peer states as shown to users and scripts.
+const (
+	StateConnected  = "connected"
+	StateConnecting = "connecting"
+	StateOffline    = "offline"
+	StatePending    = "pending" // an unknown node asked to connect
+)
+
+// PeerInfo is one row of RoutePeers.
+type PeerInfo struct {
+	NodeID string  `json:"node_id"`
+	Name   string  `json:"name"`
+	State  string  `json:"state"`
+	Path   string  `json:"path"` // direct, lan, relay, or empty
+	Addr   string  `json:"addr"`
+	RTTms  float64 `json:"rtt_ms"`
+	Error  string  `json:"error,omitempty"` // why it is offline
+}
+
+// ConnectRequest asks the agent to add a peer from its connection string.
+type ConnectRequest struct {
+	ConnectionString string `json:"connection_string"`
+}
+
+// PeerRequest names one peer by ID, unique ID prefix, or name.
+type PeerRequest struct {
+	Peer string `json:"peer"`
+}
+
+// MsgRequest sends a text message to a peer; the agent waits up to
+// TimeoutMs for a session.
+type MsgRequest struct {
+	Peer      string `json:"peer"`
+	Text      string `json:"text"`
+	TimeoutMs int    `json:"timeout_ms,omitempty"`
+}
+
+// Message is a received message.
+type Message struct {
+	From     string    `json:"from"`      // sender's node ID
+	FromName string    `json:"from_name"` // its name when known
+	Text     string    `json:"text"`
+	Time     time.Time `json:"time"`
+}
+
+// Event kinds on RouteEvents.
+const (
+	EventPeer        = "peer"         // a peer's state changed; Peer is set
+	EventPeerRequest = "peer_request" // an unknown node knocked; Peer is set, State pending
+	EventMessage     = "message"      // a message arrived; Message is set
+)
+
+// Event is one line of the event stream (server-sent events, one JSON
+// object per "data:" line).
+type Event struct {
+	Kind    string    `json:"kind"`
+	Time    time.Time `json:"time"`
+	Peer    *PeerInfo `json:"peer,omitempty"`
+	Message *Message  `json:"message,omitempty"`
+}
+
+// ErrorBody is the body of every failed request.
+type ErrorBody struct {
+	Error string `json:"error"`
+}

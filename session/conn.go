@@ -1,0 +1,323 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/punchdrop/punchdrop/nat"
+)
+
+// QUIC application error codes sent when a node closes a connection.
+const (
+	closeNormal  quic.ApplicationErrorCode = 0
+	closeRefused quic.ApplicationErrorCode = 1
+)
+
+// streamTimeout bounds one request on a stream (a message and its ack);
+// a peer that stalls longer is treated as gone for that request.
+const streamTimeout = 10 * time.Second
+
+// strangerRequestInterval limits PeerRequest events per unknown node; its
+// probes arrive five times a second and one event says all there is.
+const strangerRequestInterval = 10 * time.Second
+
+// maxStrangers bounds how many unknown nodes are remembered for rate
+// limiting before the oldest memory is dropped.
+const maxStrangers = 256
+
+// Session is an authenticated QUIC connection to one peer.
+type Session struct {
+	Conn        *quic.Conn
+	Peer        NodeID
+	Path        Path
+	Addr        netip.AddrPort
+	Established time.Time
+}
+
+// String describes the session in one log-ready token.
+func (s *Session) String() string {
+	return fmt.Sprintf("%s via %s %s rtt=%s", s.Peer.Short(), s.Path, s.Addr, s.RTT().Round(time.Microsecond))
+}
+
+// RTT is the smoothed round-trip time QUIC measured.
+func (s *Session) RTT() time.Duration { return s.Conn.ConnectionStats().SmoothedRTT }
+
+func (s *Session) close(reason string) { s.Conn.CloseWithError(closeNormal, reason) }
+
+// sendProbes sends one probe to every candidate of p.
+func (n *Node) sendProbes(p *peer) {
+	for _, a := range p.candidates() {
+		n.sendProbe(nat.ProbeRequest, p.info.ID, a, randomNonce())
+	}
+}
+
+func (n *Node) sendProbe(t nat.ProbeType, to NodeID, addr netip.AddrPort, nonce uint64) {
+	pr := nat.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Name: n.name()}
+	b, err := pr.Marshal(n.cfg.Identity.Key)
+	if err != nil {
+		n.log.Error("encode probe", "err", err)
+		return
+	}
+	if _, err := n.tr.WriteTo(b, net.UDPAddrFromAddrPort(addr)); err != nil {
+		n.log.Debug("send probe", "to", addr, "err", err)
+	}
+}
+
+func randomNonce() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// handleProbe answers a probe from a peer on the address it came from (a
+// peer-reflexive candidate, which is what gets a symmetric NAT through to
+// an easy one), passes acks to the peer's loop, and turns probes from
+// strangers into rate-limited peer requests.
+func (n *Node) handleProbe(b []byte, from net.Addr) {
+	if !n.strangers.Allow() && !n.knownSender(b) {
+		return // flooded by strangers: skip the signature check
+	}
+	pr, err := nat.ParseProbe(b)
+	if err != nil {
+		n.junk(from, "bad probe", err)
+		return
+	}
+	if pr.To != n.ID() {
+		n.junk(from, "probe for another node", nil)
+		return
+	}
+	addr := addrPort(from)
+	p := n.peer(NodeID(pr.From))
+	if p == nil {
+		if pr.Type == nat.ProbeRequest {
+			n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: addr})
+		}
+		return
+	}
+	switch pr.Type {
+	case nat.ProbeRequest:
+		p.addReflexive(addr)
+		n.sendProbe(nat.ProbeAck, p.info.ID, addr, pr.Nonce)
+		if p.session() != nil {
+			offer(p.probed, addr)
+		}
+		offer(p.wake, struct{}{})
+	case nat.ProbeAck:
+		offer(p.acks, addr)
+	}
+}
+
+// knownSender reports, without checking the signature, whether b claims to
+// come from a configured peer; such probes are always looked at.
+func (n *Node) knownSender(b []byte) bool {
+	const fromOffset = 5
+	if len(b) < fromOffset+NodeIDLen {
+		return false
+	}
+	return n.isPeer(NodeID(b[fromOffset : fromOffset+NodeIDLen]))
+}
+
+func (n *Node) strangerProbed(req PeerRequest) {
+	if req.Name != "" && CheckName(req.Name) != nil {
+		req.Name = ""
+	}
+	n.mu.Lock()
+	last, seen := n.requested[req.ID]
+	due := !seen || time.Since(last) >= strangerRequestInterval
+	if due {
+		if len(n.requested) >= maxStrangers {
+			clear(n.requested)
+		}
+		n.requested[req.ID] = time.Now()
+	}
+	n.mu.Unlock()
+	if due && n.cfg.Events.PeerRequest != nil {
+		n.cfg.Events.PeerRequest(req)
+	}
+}
+
+// dial opens a QUIC session to p at addr and completes the Hello exchange.
+func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := n.tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), clientTLS(n.cert, p.info.ID), n.quicConf)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", p.info.ID.Short(), addr, err)
+	}
+	// quic-go reports a refused client key only on the first stream
+	// operation, so the session counts only after the Hello exchange.
+	stream, err := conn.OpenStreamSync(ctx)
+	if err == nil {
+		err = n.exchangeHello(stream, true)
+	}
+	if err != nil {
+		conn.CloseWithError(closeRefused, "hello failed")
+		return nil, fmt.Errorf("hello %s at %s: %w", p.info.ID.Short(), addr, err)
+	}
+	return n.startSession(conn, p, addr), nil
+}
+
+// handleIncoming completes the Hello exchange on a connection a peer
+// dialed (TLS already checked that its key is a peer's) and hands the
+// session to that peer's loop.
+func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
+	id, err := peerIDFromCerts(rawPeerCerts(conn))
+	p := n.peer(id)
+	if err != nil || p == nil {
+		conn.CloseWithError(closeRefused, "unknown key")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	stream, err := conn.AcceptStream(ctx)
+	if err == nil {
+		err = n.exchangeHello(stream, false)
+	}
+	if err != nil {
+		n.log.Debug("incoming hello failed", "peer", id.Short(), "err", err)
+		conn.CloseWithError(closeRefused, "hello failed")
+		return
+	}
+	addr := addrPort(conn.RemoteAddr())
+	p.addReflexive(addr)
+	sess := n.startSession(conn, p, addr)
+	select {
+	case p.arrived <- sess:
+	default:
+		// The loop has not taken the previous arrival yet; keep the newest.
+		select {
+		case old := <-p.arrived:
+			old.close("replaced by a newer session")
+		default:
+		}
+		offer(p.arrived, sess)
+	}
+}
+
+func rawPeerCerts(conn *quic.Conn) [][]byte {
+	var raw [][]byte
+	for _, c := range conn.ConnectionState().TLS.PeerCertificates {
+		raw = append(raw, c.Raw)
+	}
+	return raw
+}
+
+// exchangeHello sends our Hello and reads the peer's; the dialer writes
+// first, because a QUIC stream becomes visible to the acceptor only once
+// data is written on it.
+func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
+	defer stream.Close()
+	stream.SetDeadline(time.Now().Add(helloTimeout))
+	mine := Hello{Version: ProtocolVersion, Name: n.name()}
+	var theirs Hello
+	if dialer {
+		if err := WriteFrame(stream, FrameHello, mine); err != nil {
+			return err
+		}
+		return DecodeFrame(stream, FrameHello, &theirs)
+	}
+	if err := DecodeFrame(stream, FrameHello, &theirs); err != nil {
+		return err
+	}
+	return WriteFrame(stream, FrameHello, mine)
+}
+
+func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) *Session {
+	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now()}
+	n.wg.Go(func() { n.serveStreams(sess) })
+	return sess
+}
+
+// serveStreams answers the requests a peer opens streams for.
+func (n *Node) serveStreams(sess *Session) {
+	for {
+		stream, err := sess.Conn.AcceptStream(sess.Conn.Context())
+		if err != nil {
+			return
+		}
+		n.wg.Go(func() { n.serveStream(sess, stream) })
+	}
+}
+
+func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
+	defer stream.Close()
+	stream.SetDeadline(time.Now().Add(streamTimeout))
+	t, payload, err := ReadFrame(stream)
+	if err != nil {
+		n.log.Debug("read request", "session", sess, "err", err)
+		stream.CancelRead(0)
+		return
+	}
+	switch t {
+	case FrameMsg:
+		var m Msg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			WriteFrame(stream, FrameError, ErrorFrame{Reason: "malformed message"})
+			return
+		}
+		if n.cfg.Events.Message != nil {
+			if err := n.cfg.Events.Message(sess.Peer, m.Text); err != nil {
+				WriteFrame(stream, FrameError, ErrorFrame{Reason: err.Error()})
+				return
+			}
+		}
+		WriteFrame(stream, FrameMsgAck, struct{}{})
+	default:
+		WriteFrame(stream, FrameError, ErrorFrame{Reason: fmt.Sprintf("unexpected frame type %d", t)})
+	}
+}
+
+// WaitSession returns the peer's session, waking its loop and waiting for
+// one until ctx ends.
+func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
+	p := n.peer(id)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
+	}
+	offer(p.wake, struct{}{})
+	const poll = 50 * time.Millisecond
+	for {
+		if s := p.session(); s != nil && s.Conn.Context().Err() == nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			st := p.status()
+			if st.Error != "" {
+				return nil, fmt.Errorf("%s is %s: %s", id.Short(), st.State, st.Error)
+			}
+			return nil, fmt.Errorf("%s is %s: %w", id.Short(), st.State, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// SendMessage delivers a text message to a peer and returns once the peer
+// stored it.
+func (n *Node) SendMessage(ctx context.Context, id NodeID, text string) error {
+	sess, err := n.WaitSession(ctx, id)
+	if err != nil {
+		return fmt.Errorf("send message: %w", err)
+	}
+	stream, err := sess.Conn.OpenStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+	}
+	defer stream.Close()
+	stream.SetDeadline(time.Now().Add(streamTimeout))
+	if err := WriteFrame(stream, FrameMsg, Msg{Text: text}); err != nil {
+		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+	}
+	if err := DecodeFrame(stream, FrameMsgAck, &struct{}{}); err != nil {
+		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+	}
+	return nil
+}

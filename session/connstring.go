@@ -1,0 +1,201 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ConnStringScheme starts every connection string.
+const ConnStringScheme = "punchdrop:"
+
+// Limits on what a connection string may carry. They keep the line short
+// enough to paste into a chat and bound what a parser accepts.
+const (
+	// MaxConnStringLen bounds the whole line.
+	MaxConnStringLen = 1024
+	// MaxLANCandidates bounds the host candidates; a laptop has a handful
+	// of interfaces at most.
+	MaxLANCandidates = 8
+	// MaxNameLen bounds the display name, in bytes.
+	MaxNameLen = 64
+)
+
+// ErrBadConnString is returned, wrapped with the reason, for every string
+// ParseConnString refuses.
+var ErrBadConnString = errors.New("bad connection string")
+
+// ConnString is what one node tells another so they can find each other:
+//
+//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice
+//
+// The public address is optional (STUN may have failed), but a string must
+// carry at least one address.
+type ConnString struct {
+	ID     NodeID
+	Public netip.AddrPort   // STUN-mapped address; zero when unknown
+	LAN    []netip.AddrPort // host candidates, for peers behind the same NAT
+	Name   string           // display name; may be empty
+}
+
+// Candidates returns every address in the string, public first.
+func (c ConnString) Candidates() []netip.AddrPort {
+	var out []netip.AddrPort
+	if c.Public.IsValid() {
+		out = append(out, c.Public)
+	}
+	return append(out, c.LAN...)
+}
+
+// String prints the one canonical form that ParseConnString reads back.
+func (c ConnString) String() string {
+	var b strings.Builder
+	b.WriteString(ConnStringScheme)
+	b.WriteString(c.ID.String())
+	b.WriteByte('@')
+	if c.Public.IsValid() {
+		b.WriteString(c.Public.String())
+	}
+	// Addresses need no escaping in a query; writing them bare keeps the
+	// line readable. The name is escaped.
+	sep := byte('?')
+	if len(c.LAN) > 0 {
+		b.WriteByte(sep)
+		b.WriteString("lan=")
+		for i, a := range c.LAN {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(a.String())
+		}
+		sep = '&'
+	}
+	if c.Name != "" {
+		b.WriteByte(sep)
+		b.WriteString("name=")
+		b.WriteString(url.QueryEscape(c.Name))
+	}
+	return b.String()
+}
+
+// ParseConnString parses a connection string strictly: anything it does not
+// understand is an error that says what is wrong, never a guess. Leading and
+// trailing white space (from copy and paste) is ignored.
+func ParseConnString(s string) (ConnString, error) {
+	var c ConnString
+	fail := func(format string, args ...any) (ConnString, error) {
+		return ConnString{}, fmt.Errorf("%w: %s", ErrBadConnString, fmt.Sprintf(format, args...))
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > MaxConnStringLen {
+		return fail("%d characters, at most %d allowed", len(s), MaxConnStringLen)
+	}
+	rest, ok := strings.CutPrefix(s, ConnStringScheme)
+	if !ok {
+		return fail("%q does not start with %q", clip(s), ConnStringScheme)
+	}
+	idText, rest, ok := strings.Cut(rest, "@")
+	if !ok {
+		return fail("no '@' after the node ID in %q", clip(s))
+	}
+	id, err := ParseNodeID(idText)
+	if err != nil {
+		return fail("%v", err)
+	}
+	c.ID = id
+	addrText, query, _ := strings.Cut(rest, "?")
+	if addrText != "" {
+		if c.Public, err = parseCandidate(addrText); err != nil {
+			return fail("public address: %v", err)
+		}
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return fail("query %q: %v", clip(query), err)
+	}
+	for key, vals := range values {
+		if len(vals) != 1 {
+			return fail("%q given %d times", key, len(vals))
+		}
+		switch key {
+		case "lan":
+			if c.LAN, err = parseLAN(vals[0]); err != nil {
+				return fail("lan: %v", err)
+			}
+		case "name":
+			if err := CheckName(vals[0]); err != nil {
+				return fail("%v", err)
+			}
+			c.Name = vals[0]
+		default:
+			return fail("unknown field %q", key)
+		}
+	}
+	if !c.Public.IsValid() && len(c.LAN) == 0 {
+		return fail("no address: the string needs a public or a LAN address")
+	}
+	return c, nil
+}
+
+func parseLAN(v string) ([]netip.AddrPort, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) > MaxLANCandidates {
+		return nil, fmt.Errorf("%d addresses, at most %d allowed", len(parts), MaxLANCandidates)
+	}
+	out := make([]netip.AddrPort, 0, len(parts))
+	for _, p := range parts {
+		a, err := parseCandidate(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func parseCandidate(s string) (netip.AddrPort, error) {
+	a, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IP:port address", clip(s))
+	}
+	if a.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q has port 0", s)
+	}
+	ip := a.Addr()
+	if ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() || !ip.IsValid() {
+		return netip.AddrPort{}, fmt.Errorf("%q is not a unicast address", s)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), a.Port()), nil
+}
+
+// CheckName reports whether name is acceptable as a display name: valid
+// UTF-8, printable, no leading or trailing space, at most MaxNameLen bytes.
+func CheckName(name string) error {
+	switch {
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name is %d bytes, at most %d allowed", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("name %q is not UTF-8", name)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("name %q starts or ends with space", name)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("name %q has a control character", name)
+		}
+	}
+	return nil
+}
+
+// clip shortens s for an error message so a huge paste does not flood it.
+func clip(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

@@ -1,0 +1,122 @@
+package session
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func mustID(t testing.TB, seed byte) NodeID {
+	t.Helper()
+	var id NodeID
+	for i := range id {
+		id[i] = seed + byte(i)
+	}
+	return id
+}
+
+func TestNodeIDParseIsLenient(t *testing.T) {
+	id := mustID(t, 7)
+	s := id.String()
+	if len(s) != 52 || strings.ToUpper(s) != s {
+		t.Fatalf("String() = %q, want 52 upper-case characters", s)
+	}
+	grouped := strings.ToLower(s[:10] + "-" + s[10:20] + " " + s[20:])
+	for _, in := range []string{s, strings.ToLower(s), grouped, " " + s + "\t"} {
+		got, err := ParseNodeID(in)
+		if err != nil || got != id {
+			t.Errorf("ParseNodeID(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "abc", s[:51], s + "A", strings.Repeat("1", 52)} {
+		if _, err := ParseNodeID(in); !errors.Is(err, ErrBadNodeID) {
+			t.Errorf("ParseNodeID(%q) = %v, want ErrBadNodeID", in, err)
+		}
+	}
+	if id.Short() != s[:ShortIDLen] {
+		t.Errorf("Short() = %q", id.Short())
+	}
+}
+
+func TestConnStringRoundTrip(t *testing.T) {
+	id := mustID(t, 1)
+	tests := []ConnString{
+		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:41641"), LAN: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.20:41641")}, Name: "alice"},
+		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:1")},
+		{ID: id, LAN: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:5"), netip.MustParseAddrPort("10.0.1.2:5")}},
+		{ID: id, Public: netip.MustParseAddrPort("[2001:db8::1]:443"), Name: "Zoë & co?=x"},
+	}
+	for _, want := range tests {
+		s := want.String()
+		got, err := ParseConnString(s)
+		if err != nil {
+			t.Fatalf("ParseConnString(%q): %v", s, err)
+		}
+		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || len(got.LAN) != len(want.LAN) {
+			t.Fatalf("round trip of %q gave %+v", s, got)
+		}
+	}
+	example := "punchdrop:" + id.String() + "@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice"
+	if got, err := ParseConnString("  " + example + "\n"); err != nil || got.String() != example {
+		t.Fatalf("DESIGN.md example: %v %v", got, err)
+	}
+}
+
+func TestParseConnStringErrors(t *testing.T) {
+	id := mustID(t, 1).String()
+	base := "punchdrop:" + id + "@203.0.113.7:41641"
+	tests := []struct{ name, in, want string }{
+		{"empty", "", "does not start with"},
+		{"wrong scheme", "croc:" + id + "@1.2.3.4:5", "does not start with"},
+		{"no at", "punchdrop:" + id, "no '@'"},
+		{"bad id", "punchdrop:XYZ@1.2.3.4:5", "not a node ID"},
+		{"no address", "punchdrop:" + id + "@", "no address"},
+		{"host name", "punchdrop:" + id + "@example.com:5", "not an IP:port"},
+		{"no port", "punchdrop:" + id + "@1.2.3.4", "not an IP:port"},
+		{"port zero", "punchdrop:" + id + "@1.2.3.4:0", "port 0"},
+		{"port too big", "punchdrop:" + id + "@1.2.3.4:70000", "not an IP:port"},
+		{"unspecified", "punchdrop:" + id + "@0.0.0.0:5", "not a unicast"},
+		{"multicast", "punchdrop:" + id + "@224.0.0.1:5", "not a unicast"},
+		{"unknown field", base + "?relay=1.2.3.4:5", "unknown field"},
+		{"repeated field", base + "?name=a&name=b", "given 2 times"},
+		{"bad lan", base + "?lan=1.2.3.4", "not an IP:port"},
+		{"empty lan item", base + "?lan=1.2.3.4:5,", "not an IP:port"},
+		{"too many lan", base + "?lan=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxLANCandidates+1), ","), "at most"},
+		{"bad query escape", base + "?name=%zz", "query"},
+		{"control char in name", base + "?name=a%00b", "control character"},
+		{"long name", base + "?name=" + strings.Repeat("x", MaxNameLen+1), "at most"},
+		{"space-padded name", base + "?name=%20bob", "starts or ends with space"},
+		{"too long", base + "?name=" + strings.Repeat("x", MaxConnStringLen), "characters, at most"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConnString(tc.in)
+			if !errors.Is(err, ErrBadConnString) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParseConnString(%q) = %v, want an ErrBadConnString mentioning %q", tc.in, err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseConnString(f *testing.F) {
+	id := mustID(f, 1).String()
+	f.Add("punchdrop:" + id + "@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice")
+	f.Add("punchdrop:" + id + "@?lan=10.0.0.1:1")
+	f.Add("punchdrop:@")
+	f.Add("punchdrop:" + id + "@[::1]:5?name=%ff")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseConnString(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses prints to a canonical form that parses the same.
+		again, err := ParseConnString(c.String())
+		if err != nil {
+			t.Fatalf("canonical form %q of %q does not parse: %v", c.String(), s, err)
+		}
+		if again.String() != c.String() {
+			t.Fatalf("canonical form unstable: %q vs %q", again.String(), c.String())
+		}
+	})
+}

@@ -1,0 +1,410 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
+
+	"github.com/punchdrop/punchdrop/nat"
+)
+
+// Timings of the node. Each is a trade between reacting fast and sending
+// little; the reason for each value is next to it.
+const (
+	// DefaultPunchTimeout is how long a node probes a peer before it says
+	// the peer cannot be reached directly. A minute covers a peer that
+	// pastes our string a little after we pasted theirs.
+	DefaultPunchTimeout = time.Minute
+	// probeInterval is the gap between probe rounds: fast enough that a
+	// hole opens within a fraction of a second once both sides probe,
+	// slow enough to be a trickle (a few hundred bytes per round).
+	probeInterval = 200 * time.Millisecond
+	// dialTimeout bounds one QUIC handshake over a path that just
+	// answered a probe; such a path has a round trip far below this.
+	dialTimeout = 5 * time.Second
+	// helloTimeout bounds the first exchange that proves the peer
+	// accepted our key.
+	helloTimeout = 5 * time.Second
+	// idleTimeout closes a QUIC connection that heard nothing for this
+	// long, so a dead path (flushed NAT, peer gone) is noticed and
+	// re-punched well within 30 s.
+	idleTimeout = 15 * time.Second
+	// keepAlivePeriod keeps NAT mappings fresh (UDP mappings commonly
+	// expire after 30 s or more) and lets idleTimeout trip only on a
+	// really dead path.
+	keepAlivePeriod = 5 * time.Second
+	// minRetry and maxRetry bound the back-off between punch attempts to
+	// an unreachable peer.
+	minRetry = 2 * time.Second
+	maxRetry = 5 * time.Minute
+	// redialInterval limits how often a probe from a peer we believe is
+	// connected makes us dial again (it restarted and lost the session).
+	redialInterval = 3 * time.Second
+	// natRefreshInterval re-runs NAT classification; mappings and
+	// routers change rarely, and a change of local address triggers a
+	// run sooner.
+	natRefreshInterval = 5 * time.Minute
+	// ifaceCheckInterval is how often local addresses are compared to
+	// notice a network change (new Wi-Fi, cable plugged in).
+	ifaceCheckInterval = 10 * time.Second
+	// classifyTimeout bounds one NAT classification.
+	classifyTimeout = 10 * time.Second
+	// maxDatagram is the receive buffer for non-QUIC datagrams; larger
+	// ones are truncated and then rejected by the decoders.
+	maxDatagram = 2048
+)
+
+// ErrUnreachable is returned (wrapped) when punching a peer timed out.
+var ErrUnreachable = errors.New("cannot reach peer directly")
+
+// ErrNoPeer is returned when an operation names a node that is not a
+// configured peer.
+var ErrNoPeer = errors.New("not a configured peer")
+
+// NodeConfig configures a Node. Zero values pick the documented defaults.
+type NodeConfig struct {
+	Identity    Identity
+	Name        string   // display name sent in probes and the connection string
+	Port        int      // UDP port to listen on; 0 picks a random one
+	STUNServers []string // "host:port"; empty means nat.DefaultSTUNServers
+	// PunchTimeout is how long to probe before declaring a peer
+	// unreachable; zero means DefaultPunchTimeout.
+	PunchTimeout time.Duration
+	Logger       *slog.Logger // nil means slog.Default()
+	Events       Events
+}
+
+// Events are the callbacks through which a Node tells its owner what
+// happened. Nil functions are skipped. They are called from the node's
+// goroutines and must not block for long.
+type Events struct {
+	// Message delivers a text message; an error refuses it and the
+	// sender sees the error.
+	Message func(from NodeID, text string) error
+	// PeerRequest reports probes from a node that is not a peer.
+	PeerRequest func(req PeerRequest)
+	// PeerState reports a peer's state changes.
+	PeerState func(st PeerStatus)
+	// PeerAddr reports the address a session with a peer was made on, so
+	// the owner can remember it for the next start.
+	PeerAddr func(id NodeID, addr netip.AddrPort)
+}
+
+// PeerRequest is an unknown node knocking.
+type PeerRequest struct {
+	ID   NodeID
+	Name string
+	Addr netip.AddrPort
+}
+
+// Node is one punchdrop node: its UDP socket, QUIC transport, NAT
+// knowledge and the sessions with its peers.
+type Node struct {
+	cfg       NodeConfig
+	log       *slog.Logger
+	cert      tls.Certificate
+	udp       *net.UDPConn
+	tr        *quic.Transport
+	ln        *quic.Listener
+	stun      *nat.STUNClient
+	quicConf  *quic.Config
+	wg        sync.WaitGroup // every goroutine Run started; Run waits for them
+	badLog    *rate.Limiter  // rate of debug logs about bad datagrams
+	strangers *rate.Limiter  // rate of probes from unknown nodes we look at
+
+	mu        sync.Mutex // guards following
+	peers     map[NodeID]*peer
+	report    nat.Report
+	lan       []netip.AddrPort
+	requested map[NodeID]time.Time // last PeerRequest event per stranger
+	runCtx    context.Context      // set by Run; peers added before Run start then
+}
+
+// NewNode binds the node's UDP socket and prepares QUIC on it. Call Run to
+// start serving and Close when done.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.PunchTimeout == 0 {
+		cfg.PunchTimeout = DefaultPunchTimeout
+	}
+	if len(cfg.STUNServers) == 0 {
+		cfg.STUNServers = nat.DefaultSTUNServers()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cert, err := selfSignedCert(cfg.Identity)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: cfg.Port})
+	if err != nil {
+		return nil, fmt.Errorf("listen on UDP port %d: %w", cfg.Port, err)
+	}
+	// A reset key derived from the node key lets a restarted node tell its
+	// peers at once that their old connection is gone.
+	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("punchdrop stateless reset"), cfg.Identity.Key.Seed()...)))
+	n := &Node{
+		cfg:  cfg,
+		log:  log,
+		cert: cert,
+		udp:  udp,
+		tr:   &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
+		quicConf: &quic.Config{
+			HandshakeIdleTimeout: dialTimeout,
+			MaxIdleTimeout:       idleTimeout,
+			KeepAlivePeriod:      keepAlivePeriod,
+		},
+		// One debug line per second about junk is enough to diagnose and
+		// too little to fill a disk.
+		badLog: rate.NewLimiter(1, 5),
+		// Checking a stranger's signature costs ~50 µs; 50 per second is
+		// plenty for real requests and caps what a flood can cost.
+		strangers: rate.NewLimiter(50, 50),
+		peers:     map[NodeID]*peer{},
+		requested: map[NodeID]time.Time{},
+	}
+	n.stun = nat.NewSTUNClient(n.tr)
+	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("listen QUIC: %w", err)
+	}
+	n.ln = ln
+	return n, nil
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() NodeID { return n.cfg.Identity.ID }
+
+// Port returns the UDP port the node listens on.
+func (n *Node) Port() int { return n.udp.LocalAddr().(*net.UDPAddr).Port }
+
+// Close stops the node and closes its socket and sessions.
+func (n *Node) Close() error {
+	n.ln.Close()
+	err := n.tr.Close()
+	n.udp.Close()
+	return err
+}
+
+// Run serves until ctx ends: it reads the socket, accepts sessions, keeps
+// the NAT report fresh and runs a loop per peer.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	n.runCtx = ctx
+	for _, p := range n.peers {
+		n.startPeerLocked(p)
+	}
+	n.mu.Unlock()
+	n.wg.Go(func() { n.readNonQUIC(ctx) })
+	n.wg.Go(func() { n.acceptLoop(ctx) })
+	n.wg.Go(func() { n.watchNetwork(ctx) })
+	<-ctx.Done()
+	n.Close()
+	n.wg.Wait()
+	return nil
+}
+
+// readNonQUIC is the one place where non-QUIC datagrams are sorted: STUN
+// answers go to the STUN client, punch probes to handleProbe, and anything
+// else is counted as junk. QUIC packets never reach it; quic-go takes them.
+func (n *Node) readNonQUIC(ctx context.Context) {
+	buf := make([]byte, maxDatagram)
+	for {
+		size, from, err := n.tr.ReadNonQUICPacket(ctx, buf)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Error("read socket", "err", err)
+			}
+			return
+		}
+		b := buf[:size]
+		switch {
+		case nat.IsProbe(b):
+			n.handleProbe(b, from)
+		case stun.IsMessage(b):
+			if !n.stun.HandleSTUN(b, from) {
+				n.junk(from, "unexpected STUN message", nil)
+			}
+		default:
+			n.junk(from, "unrecognised datagram", nil)
+		}
+	}
+}
+
+// junk logs a datagram we drop, at debug level and rate-limited, so a
+// flood of garbage costs neither CPU nor disk.
+func (n *Node) junk(from net.Addr, what string, err error) {
+	if n.badLog.Allow() {
+		n.log.Debug("dropped datagram", "from", from, "what", what, "err", err)
+	}
+}
+
+func (n *Node) acceptLoop(ctx context.Context) {
+	for {
+		conn, err := n.ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		n.wg.Go(func() { n.handleIncoming(ctx, conn) })
+	}
+}
+
+// isPeer reports whether id is a configured peer; TLS uses it to refuse
+// every other key.
+func (n *Node) isPeer(id NodeID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.peers[id]
+	return ok
+}
+
+func (n *Node) peer(id NodeID) *peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[id]
+}
+
+// watchNetwork keeps the NAT report and LAN candidates current.
+func (n *Node) watchNetwork(ctx context.Context) {
+	n.refreshNAT(ctx)
+	refresh := time.NewTicker(natRefreshInterval)
+	defer refresh.Stop()
+	ifaces := time.NewTicker(ifaceCheckInterval)
+	defer ifaces.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			n.refreshNAT(ctx)
+		case <-ifaces.C:
+			lan := lanCandidates(n.Port())
+			n.mu.Lock()
+			changed := !equalAddrs(lan, n.lan)
+			n.mu.Unlock()
+			if changed {
+				n.log.Info("local addresses changed", "lan", lan)
+				n.refreshNAT(ctx)
+				n.wakeAll()
+			}
+		}
+	}
+}
+
+// refreshNAT re-runs STUN discovery and NAT classification.
+func (n *Node) refreshNAT(ctx context.Context) {
+	lan := lanCandidates(n.Port())
+	n.mu.Lock()
+	n.lan = lan
+	n.mu.Unlock()
+	report, err := n.ClassifyNAT(ctx)
+	if err != nil && ctx.Err() == nil {
+		n.log.Warn("NAT discovery failed", "err", err)
+	}
+	n.mu.Lock()
+	n.report = report
+	n.mu.Unlock()
+	if err == nil {
+		n.log.Info("NAT discovered", "public", report.PublicAddr, "mapping", report.Mapping, "filtering", report.Filtering)
+	}
+}
+
+// ClassifyNAT runs STUN against the configured servers on the node's socket.
+func (n *Node) ClassifyNAT(ctx context.Context) (nat.Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, classifyTimeout)
+	defer cancel()
+	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(n.Port()))
+	return nat.Classify(ctx, n.stun, local, n.cfg.STUNServers)
+}
+
+// NAT returns the latest NAT report.
+func (n *Node) NAT() nat.Report {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.report
+}
+
+// ConnString returns the node's current connection string.
+func (n *Node) ConnString() ConnString {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return ConnString{
+		ID:     n.ID(),
+		Public: n.report.PublicAddr,
+		LAN:    append([]netip.AddrPort(nil), n.lan...),
+		Name:   n.cfg.Name,
+	}
+}
+
+// SetName changes the display name sent to peers from now on.
+func (n *Node) SetName(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cfg.Name = name
+}
+
+func (n *Node) name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg.Name
+}
+
+// lanCandidates lists this host's IPv4 unicast addresses with the node's
+// port: the addresses a peer behind the same NAT can reach us on.
+func lanCandidates(port int) []netip.AddrPort {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		prefix, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := prefix.Addr().Unmap()
+		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(ip, uint16(port)))
+		if len(out) == MaxLANCandidates {
+			break
+		}
+	}
+	return out
+}
+
+func equalAddrs(a, b []netip.AddrPort) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// addrPort converts a socket address to netip form.
+func addrPort(a net.Addr) netip.AddrPort {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

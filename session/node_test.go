@@ -1,0 +1,236 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// unusedSTUN points nodes at a loopback port where no STUN server listens:
+// tests never contact public servers, and NAT discovery simply fails.
+var unusedSTUN = []string{"127.0.0.1:9"}
+
+// testNode is a Node on loopback that records what it receives.
+type testNode struct {
+	*Node
+	mu       sync.Mutex
+	messages []string
+	requests []PeerRequest
+}
+
+func newTestNode(t testing.TB, name string) *testNode {
+	t.Helper()
+	ident, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNode{}
+	n, err := NewNode(NodeConfig{
+		Identity:     ident,
+		Name:         name,
+		STUNServers:  unusedSTUN,
+		PunchTimeout: 5 * time.Second,
+		Logger:       testLogger(t),
+		Events: Events{
+			Message: func(_ NodeID, text string) error {
+				tn.mu.Lock()
+				defer tn.mu.Unlock()
+				tn.messages = append(tn.messages, text)
+				return nil
+			},
+			PeerRequest: func(r PeerRequest) {
+				tn.mu.Lock()
+				defer tn.mu.Unlock()
+				tn.requests = append(tn.requests, r)
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Node = n
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return tn
+}
+
+// testLogger sends a node's log to the test log, shown only on failure.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func (tn *testNode) addr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tn.Port()))
+}
+
+func (tn *testNode) info() PeerInfo {
+	return PeerInfo{ID: tn.ID(), Name: tn.name(), Candidates: []netip.AddrPort{tn.addr()}, LAN: []netip.AddrPort{tn.addr()}}
+}
+
+func (tn *testNode) got() ([]string, []PeerRequest) {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	return append([]string(nil), tn.messages...), append([]PeerRequest(nil), tn.requests...)
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func stateOf(n *testNode, id NodeID) PeerStatus {
+	for _, st := range n.Peers() {
+		if st.ID == id {
+			return st
+		}
+	}
+	return PeerStatus{}
+}
+
+func TestNodesConnectAndExchangeMessages(t *testing.T) {
+	a, b := newTestNode(t, "alice"), newTestNode(t, "bob")
+	a.AddPeer(b.info())
+	b.AddPeer(a.info())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.SendMessage(ctx, b.ID(), "hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SendMessage(ctx, a.ID(), "hello alice"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := b.got(); len(msgs) != 1 || msgs[0] != "hello bob" {
+		t.Fatalf("bob got %q", msgs)
+	}
+	if msgs, _ := a.got(); len(msgs) != 1 || msgs[0] != "hello alice" {
+		t.Fatalf("alice got %q", msgs)
+	}
+	for _, pair := range []struct{ n, peer *testNode }{{a, b}, {b, a}} {
+		st := stateOf(pair.n, pair.peer.ID())
+		if st.State != StateConnected || st.Path != PathLAN || st.Addr != pair.peer.addr() {
+			t.Fatalf("%s sees %+v", pair.n.name(), st)
+		}
+	}
+}
+
+func TestStrangerBecomesRequestAndIsRefused(t *testing.T) {
+	a, stranger := newTestNode(t, "alice"), newTestNode(t, "mallory")
+	// The stranger knows alice; alice does not know the stranger.
+	stranger.AddPeer(a.info())
+	waitFor(t, "a peer request at alice", 5*time.Second, func() bool {
+		_, reqs := a.got()
+		return len(reqs) > 0
+	})
+	_, reqs := a.got()
+	if reqs[0].ID != stranger.ID() || reqs[0].Name != "mallory" || reqs[0].Addr != stranger.addr() {
+		t.Fatalf("request = %+v", reqs[0])
+	}
+	// A direct dial with the stranger's key is refused by alice's TLS.
+	p := newPeer(a.info())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := stranger.dial(ctx, p, a.addr()); err == nil {
+		t.Fatal("alice accepted a session from an unknown key")
+	}
+	if st := stateOf(stranger, a.ID()); st.State == StateConnected {
+		t.Fatalf("stranger connected: %+v", st)
+	}
+	if _, reqs := a.got(); len(reqs) > 3 {
+		t.Fatalf("%d peer-request events in a few seconds; they must be rate-limited", len(reqs))
+	}
+}
+
+func TestImpostorKeyIsRefused(t *testing.T) {
+	a, b, impostor := newTestNode(t, "alice"), newTestNode(t, "bob"), newTestNode(t, "bob")
+	a.AddPeer(b.info())
+	impostor.AddPeer(a.info())
+	// Alice expects bob's key but dials the impostor's address.
+	p := newPeer(PeerInfo{ID: b.ID(), Candidates: []netip.AddrPort{impostor.addr()}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := a.dial(ctx, p, impostor.addr())
+	if err == nil {
+		t.Fatal("alice accepted the impostor's key as bob's")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("dial timed out instead of being refused: %v", err)
+	}
+}
+
+func TestOfflinePeerReportsUnreachable(t *testing.T) {
+	a := newTestNode(t, "alice")
+	ghost, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on port 9 of loopback: no probe is ever answered.
+	a.AddPeer(PeerInfo{ID: ghost.ID, Name: "ghost", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	waitFor(t, "ghost to be offline", 10*time.Second, func() bool {
+		st := stateOf(a, ghost.ID)
+		return st.State == StateOffline && st.Error != ""
+	})
+	st := stateOf(a, ghost.ID)
+	if !strings.Contains(st.Error, ErrUnreachable.Error()) {
+		t.Fatalf("offline without a reason: %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := a.SendMessage(ctx, ghost.ID, "hi"); err == nil {
+		t.Fatal("message to an unreachable peer succeeded")
+	}
+}
+
+func TestRestartedPeerReconnects(t *testing.T) {
+	a := newTestNode(t, "alice")
+	ident, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(port int) (*Node, context.CancelFunc, chan struct{}) {
+		n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Port: port, STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.AddPeer(a.info())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { n.Run(ctx); close(done) }()
+		return n, cancel, done
+	}
+	b, stop, done := start(0)
+	port := b.Port()
+	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	a.AddPeer(PeerInfo{ID: ident.ID, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
+	waitFor(t, "first session", 10*time.Second, func() bool { return stateOf(a, ident.ID).State == StateConnected })
+	stop()
+	<-done
+	b, stop, done = start(port)
+	defer func() { stop(); <-done }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.SendMessage(ctx, a.ID(), "back again"); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if msgs, _ := a.got(); len(msgs) != 1 || msgs[0] != "back again" {
+		t.Fatalf("alice got %q", msgs)
+	}
+}

@@ -1,0 +1,310 @@
+// Package store keeps the agent's durable state in one bbolt file: peers,
+// pending peer requests and received messages. Every exported method is one
+// all-or-nothing transaction.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout this code reads and writes. Open upgrades
+// older files and refuses newer ones.
+const SchemaVersion = 1
+
+// fileMode keeps the database private: it names the user's peers.
+const fileMode = 0o600
+
+// lockTimeout is how long Open waits for another process to release the
+// file; bbolt allows one process, so a second agent fails fast and clearly.
+const lockTimeout = time.Second
+
+// Limits that keep strangers and chatty peers from growing the file
+// without bound.
+const (
+	// MaxRequests bounds pending peer requests; the oldest goes first.
+	MaxRequests = 64
+	// MaxMessages bounds stored messages; the oldest goes first.
+	MaxMessages = 1000
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketPeers    = []byte("peers")
+	bucketRequests = []byte("requests")
+	bucketMessages = []byte("messages")
+	keySchema      = []byte("schema")
+)
+
+// Errors.
+var (
+	// ErrNotFound is returned when a peer or request does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked is returned by Open when another process holds the file.
+	ErrLocked = errors.New("state database is in use by another punchdrop agent")
+	// ErrNewerSchema is returned by Open for a file written by a newer
+	// punchdrop.
+	ErrNewerSchema = errors.New("state database was written by a newer punchdrop")
+)
+
+// Store is the agent's state database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the database at path (mode 0600).
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("corrupt schema version")
+			}
+			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+				return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, got, SchemaVersion)
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+	})
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Peer is a configured peer as remembered across restarts.
+type Peer struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Public   string    `json:"public,omitempty"`    // public address from its connection string
+	LAN      []string  `json:"lan,omitempty"`       // host candidates from its connection string
+	LastAddr string    `json:"last_addr,omitempty"` // where the last session ran
+	Added    time.Time `json:"added"`
+}
+
+// Request is an unknown node that probed us.
+type Request struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Addr      string    `json:"addr"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// Message is a received text message.
+type Message struct {
+	From string    `json:"from"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time"`
+}
+
+// PutPeer adds or replaces a peer and drops any pending request from it.
+func (s *Store) PutPeer(p Peer) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketPeers), []byte(p.ID), p); err != nil {
+			return fmt.Errorf("save peer: %w", err)
+		}
+		return tx.Bucket(bucketRequests).Delete([]byte(p.ID))
+	})
+}
+
+// UpdatePeer changes a stored peer with fn.
+func (s *Store) UpdatePeer(id string, fn func(*Peer)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPeers)
+		var p Peer
+		if err := getJSON(b, []byte(id), &p); err != nil {
+			return fmt.Errorf("update peer %s: %w", id, err)
+		}
+		fn(&p)
+		return putJSON(b, []byte(id), p)
+	})
+}
+
+// RemovePeer forgets a peer.
+func (s *Store) RemovePeer(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPeers)
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("remove peer %s: %w", id, ErrNotFound)
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
+// Peers returns every configured peer, ordered by ID.
+func (s *Store) Peers() ([]Peer, error) {
+	var out []Peer
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPeers).ForEach(func(_, v []byte) error {
+			var p Peer
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode peer: %w", err)
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// NoteRequest records a probe from an unknown node, keeping at most
+// MaxRequests (the least recently seen is dropped).
+func (s *Store) NoteRequest(r Request) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketPeers).Get([]byte(r.ID)) != nil {
+			return nil // accepted meanwhile
+		}
+		b := tx.Bucket(bucketRequests)
+		var old Request
+		if err := getJSON(b, []byte(r.ID), &old); err == nil {
+			r.FirstSeen = old.FirstSeen
+		} else if countKeys(b) >= MaxRequests {
+			if err := dropOldestRequest(b); err != nil {
+				return err
+			}
+		}
+		return putJSON(b, []byte(r.ID), r)
+	})
+}
+
+func dropOldestRequest(b *bolt.Bucket) error {
+	var oldestKey []byte
+	var oldest time.Time
+	err := b.ForEach(func(k, v []byte) error {
+		var r Request
+		if json.Unmarshal(v, &r) != nil || oldestKey == nil || r.LastSeen.Before(oldest) {
+			oldestKey, oldest = append([]byte(nil), k...), r.LastSeen
+		}
+		return nil
+	})
+	if err != nil || oldestKey == nil {
+		return err
+	}
+	return b.Delete(oldestKey)
+}
+
+// Requests returns pending peer requests.
+func (s *Store) Requests() ([]Request, error) {
+	var out []Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRequests).ForEach(func(_, v []byte) error {
+			var r Request
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode request: %w", err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteRequest drops a pending request (declined).
+func (s *Store) DeleteRequest(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRequests)
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("decline %s: %w", id, ErrNotFound)
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
+// AddMessage stores a received message, keeping at most MaxMessages.
+func (s *Store) AddMessage(m Message) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), m); err != nil {
+			return fmt.Errorf("save message: %w", err)
+		}
+		c := b.Cursor()
+		for n, k := countKeys(b), []byte(nil); n > MaxMessages; n-- {
+			if k, _ = c.First(); k == nil {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Messages returns stored messages, oldest first.
+func (s *Store) Messages() ([]Message, error) {
+	out := []Message{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMessages).ForEach(func(_, v []byte) error {
+			var m Message
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode message: %w", err)
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// countKeys counts a bucket's keys. Bucket.Stats would be shorter but does
+// not see the changes of the running write transaction.
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	data := b.Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(data, v)
+}

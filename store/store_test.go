@@ -1,0 +1,133 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openTemp(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestOpenIsPrivateAndExclusive(t *testing.T) {
+	_, path := openTemp(t)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("state file mode %o, want 600", perm)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+}
+
+func TestPeersPersistAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NoteRequest(Request{ID: "B", Name: "bob", LastSeen: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	want := Peer{ID: "B", Name: "bob", Public: "198.18.0.10:4000", LAN: []string{"198.19.1.10:4000"}, Added: time.Unix(100, 0).UTC()}
+	if err := s.PutPeer(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdatePeer("B", func(p *Peer) { p.LastAddr = "198.18.0.10:4001" }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	peers, err := s.Peers()
+	if err != nil || len(peers) != 1 {
+		t.Fatalf("Peers = %v, %v", peers, err)
+	}
+	if got := peers[0]; got.Name != "bob" || got.LastAddr != "198.18.0.10:4001" || got.LAN[0] != want.LAN[0] || !got.Added.Equal(want.Added) {
+		t.Fatalf("peer after reopen = %+v", got)
+	}
+	if reqs, _ := s.Requests(); len(reqs) != 0 {
+		t.Fatalf("request from a peer survived PutPeer: %v", reqs)
+	}
+	if err := s.RemovePeer("B"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemovePeer("B"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second RemovePeer = %v, want ErrNotFound", err)
+	}
+	if err := s.UpdatePeer("B", func(*Peer) {}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("UpdatePeer of removed = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRequestsAreBounded(t *testing.T) {
+	s, _ := openTemp(t)
+	base := time.Now()
+	for i := range MaxRequests + 5 {
+		r := Request{ID: fmt.Sprint("N", i), LastSeen: base.Add(time.Duration(i) * time.Second)}
+		if err := s.NoteRequest(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs, err := s.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != MaxRequests {
+		t.Fatalf("%d requests kept, want %d", len(reqs), MaxRequests)
+	}
+	for _, r := range reqs {
+		if r.ID == "N0" {
+			t.Fatal("oldest request was kept")
+		}
+	}
+	if err := s.DeleteRequest("N68"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRequest("N68"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second DeleteRequest = %v", err)
+	}
+}
+
+func TestNoteRequestKeepsFirstSeen(t *testing.T) {
+	s, _ := openTemp(t)
+	first := time.Unix(1000, 0).UTC()
+	s.NoteRequest(Request{ID: "X", FirstSeen: first, LastSeen: first})
+	s.NoteRequest(Request{ID: "X", FirstSeen: first.Add(time.Hour), LastSeen: first.Add(time.Hour)})
+	reqs, _ := s.Requests()
+	if len(reqs) != 1 || !reqs[0].FirstSeen.Equal(first) || !reqs[0].LastSeen.Equal(first.Add(time.Hour)) {
+		t.Fatalf("requests = %+v", reqs)
+	}
+}
+
+func TestMessagesKeepOrderAndBound(t *testing.T) {
+	s, _ := openTemp(t)
+	for i := range MaxMessages + 3 {
+		if err := s.AddMessage(Message{From: "A", Text: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := s.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != MaxMessages || msgs[0].Text != "3" || msgs[len(msgs)-1].Text != fmt.Sprint(MaxMessages+2) {
+		t.Fatalf("%d messages, first %q last %q", len(msgs), msgs[0].Text, msgs[len(msgs)-1].Text)
+	}
+}
