@@ -63,7 +63,9 @@ func jsonHandler(fn func(*http.Request) (any, error)) http.HandlerFunc {
 			json.NewEncoder(w).Encode(control.ErrorBody{Error: strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")})
 			return
 		}
-		json.NewEncoder(w).Encode(out)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // connection strings contain '&'
+		enc.Encode(out)
 	}
 }
 
@@ -93,10 +95,16 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 
 // NATInfo converts a NAT report for the control API.
 func NATInfo(r nat.Report) control.NATInfo {
+	orUnknown := func(b nat.Behavior) string {
+		if b == "" {
+			return string(nat.Unknown)
+		}
+		return string(b)
+	}
 	return control.NATInfo{
 		PublicAddr: addrString(r.PublicAddr),
-		Mapping:    string(r.Mapping),
-		Filtering:  string(r.Filtering),
+		Mapping:    orUnknown(r.Mapping),
+		Filtering:  orUnknown(r.Filtering),
 		Summary:    r.PlainWords(),
 	}
 }

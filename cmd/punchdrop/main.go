@@ -83,6 +83,7 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // connection strings contain '&'
 	return enc.Encode(v)
 }
 

@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/store"
+)
+
+// runAgent runs an agent in this process with its own home; STUN points at
+// a loopback port where nothing listens, so no public server is contacted.
+func runAgent(t *testing.T, name string) (*control.Client, string) {
+	t.Helper()
+	home := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent %s: %v", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("agent %s did not stop", name)
+		}
+	})
+	c := control.NewClient(ResolvePaths(home).Socket)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.ID(ctx); err == nil {
+			return c, home
+		} else if time.Now().After(deadline) {
+			t.Fatalf("agent %s did not answer: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAgentsConnectOverControlAPI(t *testing.T) {
+	alice, aliceHome := runAgent(t, "alice")
+	bob, _ := runAgent(t, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	aliceID, err := alice.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobID, err := bob.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aliceID.ListenPort == 0 || aliceID.NAT.Mapping != "unknown" {
+		t.Fatalf("id = %+v", aliceID)
+	}
+	for _, f := range []string{"identity.key", "state.db", "control.sock", "config.toml"} {
+		fi, err := os.Stat(filepath.Join(aliceHome, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
+		}
+	}
+
+	events := make(chan control.Event, 16)
+	go bob.Events(ctx, func(ev control.Event) error { events <- ev; return nil })
+
+	if _, err := alice.Connect(ctx, bobID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Connect(ctx, aliceID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SendMessage(ctx, control.MsgRequest{Peer: "bob", Text: "hi bob"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := bob.Messages(ctx)
+	if err != nil || len(msgs) != 1 || msgs[0].Text != "hi bob" || msgs[0].FromName != "alice" || msgs[0].From != aliceID.NodeID {
+		t.Fatalf("bob's messages = %+v, %v", msgs, err)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == control.EventMessage && ev.Message.Text == "hi bob" {
+				goto sawEvent
+			}
+		case <-ctx.Done():
+			t.Fatal("no message event on bob's event stream")
+		}
+	}
+sawEvent:
+	peers, err := alice.Peers(ctx)
+	if err != nil || len(peers) != 1 || peers[0].State != control.StateConnected || peers[0].Name != "bob" {
+		t.Fatalf("alice's peers = %+v, %v", peers, err)
+	}
+	if err := alice.SendMessage(ctx, control.MsgRequest{Peer: "bob", Text: ""}); err == nil {
+		t.Fatal("empty message accepted")
+	}
+	if _, err := alice.Connect(ctx, aliceID.ConnectionString); err == nil {
+		t.Fatal("connecting to oneself accepted")
+	}
+}
+
+func TestSecondAgentOnSameHomeIsRefused(t *testing.T) {
+	_, home := runAgent(t, "alice")
+	err := Run(context.Background(), Options{Home: home, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+	if err == nil {
+		t.Fatal("a second agent started on the same home")
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second agent: %v, want the state-in-use error", err)
+	}
+}

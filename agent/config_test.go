@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigSaveLoadRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	want := DefaultConfig()
+	want.Name = "Zoë \"z\""
+	want.ListenPort = 41641
+	want.STUNServers = []string{"198.18.0.2:3478", "stun.example.net:3478"}
+	want.PunchTimeout = Duration{90 * time.Second}
+	if err := want.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config mode %o", fi.Mode().Perm())
+	}
+	got, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout {
+		t.Fatalf("round trip: got %+v, want %+v", got, want)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), "# UDP port punchdrop listens on") {
+		t.Fatal("saved config lost its comments")
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"typo", "nmae = \"x\"\n", "unknown key(s) nmae"},
+		{"bad port", "listen_port = 70000\n", "not a port"},
+		{"bad duration", "punch_timeout = \"soon\"\n", "duration"},
+		{"bad level", "log_level = \"loud\"\n", "log_level"},
+		{"bad name", "name = \" padded\"\n", "space"},
+		{"not toml", "name = \n", "read config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.toml")
+			os.WriteFile(path, []byte(tc.body), 0o600)
+			if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("LoadConfig = %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+	cfg, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml"))
+	if err != nil || cfg.PunchTimeout != DefaultConfig().PunchTimeout {
+		t.Fatalf("missing config = %+v, %v; want defaults", cfg, err)
+	}
+}
+
+func TestResolvePaths(t *testing.T) {
+	home := t.TempDir()
+	p := ResolvePaths(home)
+	for _, f := range []string{p.Config, p.Identity, p.State, p.Socket, p.Log, p.Outbox, p.Downloads} {
+		if !strings.HasPrefix(f, home+"/") {
+			t.Errorf("%s is not under --home %s", f, home)
+		}
+	}
+	t.Setenv(HomeEnv, home)
+	if ResolvePaths("") != p {
+		t.Error("$PUNCHDROP_HOME is not used like --home")
+	}
+	t.Setenv(HomeEnv, "")
+	t.Setenv("XDG_CONFIG_HOME", "/x/config")
+	t.Setenv("XDG_STATE_HOME", "/x/state")
+	t.Setenv("XDG_DATA_HOME", "/x/data")
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	x := ResolvePaths("")
+	want := Paths{Config: "/x/config/punchdrop/config.toml", Identity: "/x/data/punchdrop/identity.key", State: "/x/state/punchdrop/state.db", Socket: "/run/user/1000/punchdrop/control.sock", Log: "/x/state/punchdrop/punchdrop.log"}
+	if x.Config != want.Config || x.Identity != want.Identity || x.State != want.State || x.Socket != want.Socket || x.Log != want.Log {
+		t.Errorf("XDG paths = %+v, want %+v", x, want)
+	}
+}
+
+func TestResolvePeer(t *testing.T) {
+	type item struct{ id, name string }
+	items := []item{
+		{"AAAABBBBCCCC", "bob"},
+		{"AAAAXXXXYYYY", "Bob"},
+		{"ZZZZ11112222", "carol"},
+	}
+	keys := func(i item) (string, string) { return i.id, i.name }
+	tests := []struct{ arg, wantID, wantErr string }{
+		{"ZZZZ11112222", "ZZZZ11112222", ""},
+		{"zzzz-1111 2222", "ZZZZ11112222", ""},
+		{"carol", "ZZZZ11112222", ""},
+		{"CAROL", "ZZZZ11112222", ""},
+		{"zz", "ZZZZ11112222", ""},
+		{"AAAAB", "AAAABBBBCCCC", ""},
+		{"bob", "", "2 peers are named"},
+		{"AAAA", "", "matches several peers"},
+		{"dave", "", "no peer matches"},
+		{"", "", "no peer given"},
+	}
+	for _, tc := range tests {
+		got, err := resolve(tc.arg, items, keys)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("resolve(%q) = %v, %v; want error %q", tc.arg, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.id != tc.wantID {
+			t.Errorf("resolve(%q) = %v, %v; want %s", tc.arg, got, err, tc.wantID)
+		}
+	}
+}
