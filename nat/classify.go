@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,18 +48,6 @@ const (
 // ErrNoSTUNServer is returned when Classify had no server to ask, or none
 // of the servers answered.
 var ErrNoSTUNServer = errors.New("nat: no STUN server answered")
-
-// DefaultSTUNServers returns a few well-known public STUN servers (a fresh
-// slice each call). They are not known to support RFC 5780, so with these
-// alone filtering stays unknown and mapping is judged by comparing the
-// mappings two servers at different IPs report.
-func DefaultSTUNServers() []string {
-	return []string{
-		"stun.l.google.com:19302",
-		"stun1.l.google.com:19302",
-		"stun.cloudflare.com:3478",
-	}
-}
 
 // Report is plain data about the node's NAT, as Classify measured it.
 type Report struct {
@@ -253,7 +240,8 @@ func (s serverResult) rfc5780Capable() bool {
 // resolved with net.DefaultResolver, IPv4 first) from the socket bound to
 // local, and returns a Report. It returns an error matching ErrNoSTUNServer
 // when no server answered; otherwise a nil error, with whatever could not
-// be measured reported as Unknown and explained in Report.Err.
+// be measured reported as Unknown and explained in Report.Err. When ctx
+// ends first, it returns what it measured with an error wrapping ctx's.
 //
 // Order matters: filtering is measured before the mapping tests that send
 // to the server's alternate address, since those would open an address- or
@@ -273,7 +261,10 @@ func Classify(ctx context.Context, c *STUNClient, local netip.AddrPort, servers 
 		}
 		return rep, err
 	}
-	if c == nil || len(servers) == 0 {
+	if c == nil {
+		return done(errors.New("classify: nil STUNClient"), nil)
+	}
+	if len(servers) == 0 {
 		return done(fmt.Errorf("classify: %w: no servers given", ErrNoSTUNServer), nil)
 	}
 
@@ -321,7 +312,7 @@ func Classify(ctx context.Context, c *STUNClient, local netip.AddrPort, servers 
 	note(failures...)
 	rep.PublicAddr = primary.res.Mapped
 	o.mapped = primary.res.Mapped
-	if o.local = localCandidates(local, nil); o.local == nil {
+	if o.local = localCandidates(local, nil); len(o.local) == 0 {
 		o.local = localCandidates(local, interfaceAddrs())
 	}
 
@@ -349,6 +340,9 @@ func Classify(ctx context.Context, c *STUNClient, local netip.AddrPort, servers 
 	rep.NoNAT, rep.Mapping, rep.Filtering, rep.RFC5780 = d.noNAT, d.mapping, d.filtering, d.rfc5780
 	if rep.Mapping == Unknown {
 		problems = append(problems, "mapping needs an RFC 5780 server or two servers at different IPs")
+	}
+	if err := ctx.Err(); err != nil {
+		return done(fmt.Errorf("classify: cut short: %w", err), problems)
 	}
 	c.log.Debug("classified NAT", "public", rep.PublicAddr, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "rfc5780", rep.RFC5780, "took", time.Since(start))
@@ -408,54 +402,4 @@ func probeMapping(ctx context.Context, c *STUNClient, server netip.AddrPort) (ne
 		return netip.AddrPort{}, fmt.Errorf("mapping test: %w", err)
 	}
 	return res.Mapped, nil
-}
-
-// resolveServer turns "host:port" into one address the socket bound to
-// local can reach, preferring IPv4.
-func resolveServer(ctx context.Context, hostport string, local netip.AddrPort) (netip.AddrPort, error) {
-	host, portStr, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("resolve: %w", err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %q: bad port %q", hostport, portStr)
-	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
-		return netip.AddrPort{}, fmt.Errorf("resolve %q: %w", host, err)
-	}
-	for i := range addrs {
-		addrs[i] = addrs[i].Unmap()
-	}
-	// A socket bound to a specific address speaks only its family; a
-	// wildcard or unknown one may speak both.
-	l := local.Addr().Unmap()
-	usable := func(a netip.Addr) bool {
-		switch {
-		case !local.IsValid():
-			return true
-		case l.Is4():
-			return a.Is4()
-		case l.IsUnspecified():
-			return true
-		}
-		return a.Is6()
-	}
-	addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool { return !usable(a) })
-	slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
-		switch {
-		case a.Is4() == b.Is4():
-			return 0
-		case a.Is4():
-			return -1
-		}
-		return 1
-	})
-	if len(addrs) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %q: no address the socket at %v can reach", host, local)
-	}
-	return netip.AddrPortFrom(addrs[0], uint16(port)), nil
 }

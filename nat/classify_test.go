@@ -163,6 +163,42 @@ func TestClassifyCoturn(t *testing.T) {
 	}
 }
 
+// TestClassifyWildcardSocket: for a socket bound to 0.0.0.0, "no NAT"
+// comes from the interface addresses.
+func TestClassifyWildcardSocket(t *testing.T) {
+	primary, _ := startCoturn(t)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewSTUNClient(conn)
+	go readLoop(conn, c)
+	t.Cleanup(func() { conn.Close() })
+	rep, err := Classify(context.Background(), c, localAddr(conn), []string{primary.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.NoNAT || rep.PublicAddr != netip.AddrPortFrom(primary.Addr(), localAddr(conn).Port()) {
+		t.Fatalf("got %+v", rep)
+	}
+}
+
+// TestClassifyCutShort ends ctx while the filtering probes wait behind a
+// port-restricted filter: Classify returns what it had, and ctx's error.
+func TestClassifyCutShort(t *testing.T) {
+	primary, _ := startCoturn(t)
+	f, c := newFilterSocket(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	rep, err := Classify(ctx, c, localAddr(f.UDPConn), []string{primary.String()})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Classify = %v, want DeadlineExceeded", err)
+	}
+	if !rep.PublicAddr.IsValid() || rep.Filtering != Unknown || rep.Err == "" {
+		t.Fatalf("got %+v", rep)
+	}
+}
+
 // TestClassifyPretendNAT passes a local address that is not the socket's,
 // so Classify cannot shortcut to "no NAT" and must decide mapping by RFC
 // 5780 tests II and III (both see the same mapping on loopback).
@@ -208,6 +244,33 @@ func (f *filterSocket) allowed(from netip.AddrPort) bool {
 	return f.sent[from] || !f.portToo && f.sent[netip.AddrPortFrom(from.Addr(), 0)]
 }
 
+// newFilterSocket is testSocket behind a filterSocket.
+func newFilterSocket(t testing.TB, portToo bool) (*filterSocket, *STUNClient) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &filterSocket{UDPConn: conn, portToo: portToo, sent: map[netip.AddrPort]bool{}}
+	c := NewSTUNClient(f)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if stun.IsMessage(buf[:n]) && f.allowed(from.AddrPort()) {
+				c.HandleSTUN(buf[:n], from)
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return f, c
+}
+
 func TestClassifyFiltering(t *testing.T) {
 	primary, _ := startCoturn(t)
 	for _, tc := range []struct {
@@ -216,25 +279,8 @@ func TestClassifyFiltering(t *testing.T) {
 	}{{false, AddressDependent}, {true, AddressAndPortDependent}} {
 		t.Run(string(tc.want), func(t *testing.T) {
 			t.Parallel()
-			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := &filterSocket{UDPConn: conn, portToo: tc.portToo, sent: map[netip.AddrPort]bool{}}
-			c := NewSTUNClient(f)
-			go func() {
-				buf := make([]byte, 2048)
-				for {
-					n, from, err := conn.ReadFromUDP(buf)
-					if err != nil {
-						return
-					}
-					if stun.IsMessage(buf[:n]) && f.allowed(from.AddrPort()) {
-						c.HandleSTUN(buf[:n], from)
-					}
-				}
-			}()
-			t.Cleanup(func() { conn.Close() })
+			f, c := newFilterSocket(t, tc.portToo)
+			conn := f.UDPConn
 			start := time.Now()
 			rep, err := Classify(context.Background(), c, localAddr(conn), []string{primary.String()})
 			took := time.Since(start)
@@ -311,5 +357,33 @@ func TestDefaultSTUNServers(t *testing.T) {
 	s[0] = "changed"
 	if DefaultSTUNServers()[0] == "changed" {
 		t.Fatal("DefaultSTUNServers shares its slice")
+	}
+}
+
+// TestProbeChangeIgnored: a server that answers CHANGE-REQUEST from the
+// address the request went to has not honoured it; counting that answer
+// would fake endpoint-independent filtering.
+func TestProbeChangeIgnored(t *testing.T) {
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := srv.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			resp := response(t, buf[:n], stun.BindingSuccess, &stun.XORMappedAddress{IP: from.IP, Port: from.Port})
+			srv.WriteToUDP(resp, from)
+		}
+	}()
+	_, c := testSocket(t)
+	for _, change := range []ChangeRequest{ChangePort, ChangeIPPort} {
+		if o, err := probeChange(context.Background(), c, localAddr(srv), change); o != unsupported || err == nil {
+			t.Errorf("probeChange(%v) = %v, %v; want unsupported", change, o, err)
+		}
 	}
 }

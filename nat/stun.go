@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,17 +47,17 @@ const maxSTUNMessage = 1500
 // stunHeaderLen is the fixed STUN header: type, length, cookie, transaction ID.
 const stunHeaderLen = 20
 
-// ErrSTUNTimeout is returned when a Binding request got no answer before its
-// ctx deadline (or DefaultBindingTimeout) passed.
-var ErrSTUNTimeout = errors.New("stun: no response")
-
-// ErrSTUNErrorResponse is returned, inside an *ErrorResponse, when the
-// server answered a Binding request with an error response.
-var ErrSTUNErrorResponse = errors.New("stun: error response")
-
-// ErrSTUNBadRequest is returned when Binding is called with an invalid
-// server address or an unknown ChangeRequest.
-var ErrSTUNBadRequest = errors.New("stun: bad request")
+var (
+	// ErrSTUNTimeout is returned when a Binding request got no answer
+	// before its ctx deadline (or DefaultBindingTimeout) passed.
+	ErrSTUNTimeout = errors.New("stun: no response")
+	// ErrSTUNErrorResponse is returned, inside an *ErrorResponse, when the
+	// server answered a Binding request with an error response.
+	ErrSTUNErrorResponse = errors.New("stun: error response")
+	// ErrSTUNBadRequest is returned when Binding is called with an invalid
+	// server address or an unknown ChangeRequest.
+	ErrSTUNBadRequest = errors.New("stun: bad request")
+)
 
 // ErrorResponse is a STUN error response (RFC 5389 §15.6). It matches
 // ErrSTUNErrorResponse with errors.Is.
@@ -254,50 +257,34 @@ func getAddr(m *stun.Message, t stun.AttrType) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	if len(v) < 4 {
-		return netip.AddrPort{}, fmt.Errorf("%v is %d bytes", t, len(v))
+	if !(len(v) == 8 && v[0] == 0 && v[1] == 1 || len(v) == 20 && v[0] == 0 && v[1] == 2) {
+		return netip.AddrPort{}, fmt.Errorf("%v: bad family or length %d", t, len(v))
 	}
-	switch fam := binary.BigEndian.Uint16(v[0:2]); {
-	case fam == 0x01 && len(v) == 8, fam == 0x02 && len(v) == 20:
-	default:
-		return netip.AddrPort{}, fmt.Errorf("%v: family %d with %d bytes", t, fam, len(v))
-	}
-	var ip net.IP
-	var port int
+	var a stun.MappedAddress
 	if t == stun.AttrXORMappedAddress {
-		var a stun.XORMappedAddress
-		err = a.GetFrom(m)
-		ip, port = a.IP, a.Port
+		var x stun.XORMappedAddress
+		err = x.GetFrom(m)
+		a = stun.MappedAddress(x)
 	} else {
-		var a stun.MappedAddress
 		err = a.GetFromAs(m, t)
-		ip, port = a.IP, a.Port
 	}
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	addr, ok := netip.AddrFromSlice(ip)
-	if !ok || port == 0 || addr.IsUnspecified() {
-		return netip.AddrPort{}, fmt.Errorf("%v: unusable address %v port %d", t, ip, port)
+	addr, ok := netip.AddrFromSlice(a.IP)
+	if !ok || a.Port == 0 || addr.IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("%v: unusable address %v", t, a)
 	}
-	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
+	return netip.AddrPortFrom(addr.Unmap(), uint16(a.Port)), nil
 }
 
 // addrPortOf converts a datagram's source address; zero when unknown.
 func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		if a == nil {
-			return netip.AddrPort{}
-		}
-		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case nil:
-		return netip.AddrPort{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
+	var ap netip.AddrPort
+	if u, ok := a.(*net.UDPAddr); ok && u != nil {
+		ap = u.AddrPort()
+	} else if a != nil {
+		ap, _ = netip.ParseAddrPort(a.String())
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
@@ -373,4 +360,49 @@ func (c *STUNClient) Binding(ctx context.Context, server netip.AddrPort, change 
 			timer.Reset(rto)
 		}
 	}
+}
+
+// DefaultSTUNServers returns a few well-known public STUN servers (a fresh
+// slice each call). They are not known to support RFC 5780, so with these
+// alone filtering stays unknown and mapping is judged by comparing the
+// mappings two servers at different IPs report.
+func DefaultSTUNServers() []string {
+	return []string{
+		"stun.l.google.com:19302",
+		"stun1.l.google.com:19302",
+		"stun.cloudflare.com:3478",
+	}
+}
+
+// resolveServer turns "host:port" into one address the socket bound to
+// local can reach, preferring IPv4.
+func resolveServer(ctx context.Context, hostport string, local netip.AddrPort) (netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolve: %w", err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %q: bad port %q", hostport, portStr)
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolve %q: %w", host, err)
+	}
+	// A socket bound to one address speaks only its family; a wildcard
+	// ([::]) or unknown one may speak both.
+	l := local.Addr().Unmap()
+	addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool {
+		a = a.Unmap()
+		return local.IsValid() && (l.Is4() && !a.Is4() || l.Is6() && !l.IsUnspecified() && !a.Is6())
+	})
+	// IPv4 (32 bits) first; the stable sort keeps the resolver's order
+	// within a family.
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return cmp.Compare(a.Unmap().BitLen(), b.Unmap().BitLen()) })
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %q: no address the socket at %v can reach", host, local)
+	}
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)), nil
 }

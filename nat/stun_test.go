@@ -330,3 +330,29 @@ func FuzzHandleSTUN(f *testing.F) {
 		}
 	})
 }
+
+type strAddr string
+
+func (strAddr) Network() string  { return "udp" }
+func (a strAddr) String() string { return string(a) }
+
+func TestAddrPortOf(t *testing.T) {
+	var nilUDP *net.UDPAddr
+	tests := []struct {
+		in   net.Addr
+		want netip.AddrPort
+	}{
+		{nil, netip.AddrPort{}},
+		{nilUDP, netip.AddrPort{}},
+		{&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 7}, ap("192.0.2.1:7")},
+		{&net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 7}, ap("[2001:db8::1]:7")},
+		{strAddr("[::ffff:192.0.2.1]:7"), ap("192.0.2.1:7")},
+		{strAddr("not an address"), netip.AddrPort{}},
+		{&net.IPAddr{IP: net.IPv4(192, 0, 2, 1)}, netip.AddrPort{}},
+	}
+	for _, tc := range tests {
+		if got := addrPortOf(tc.in); got != tc.want {
+			t.Errorf("addrPortOf(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
