@@ -82,7 +82,7 @@ func randomNonce() uint64 {
 // an easy one), passes acks to the peer's loop, and turns probes from
 // strangers into rate-limited peer requests.
 func (n *Node) handleProbe(b []byte, from net.Addr) {
-	if !n.strangers.Allow() && !n.knownSender(b) {
+	if !n.knownSender(b) && !n.strangers.Allow() {
 		return // flooded by strangers: skip the signature check
 	}
 	pr, err := nat.ParseProbe(b)

@@ -341,12 +341,15 @@ func (n *Node) NAT() nat.Report {
 func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return ConnString{
-		ID:     n.ID(),
-		Public: n.report.PublicAddr,
-		LAN:    append([]netip.AddrPort(nil), n.lan...),
-		Name:   n.cfg.Name,
+	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
+	for _, a := range n.lan {
+		// A host with no NAT sees its public address among its own; it is
+		// not a LAN candidate, and a path to it is direct.
+		if a != cs.Public {
+			cs.LAN = append(cs.LAN, a)
+		}
 	}
+	return cs
 }
 
 // SetName changes the display name sent to peers from now on.
