@@ -1,0 +1,171 @@
+package lab
+
+import (
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mappedAddress sends a binding request from inside host to the lab's STUN
+// server and returns the XOR-MAPPED-ADDRESS of the answer.
+func mappedAddress(t *testing.T, l *Lab, h *Host) netip.AddrPort {
+	t.Helper()
+	conn, err := ListenUDPIn(h.Name(), netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := bindingRequest()
+	buf := make([]byte, 1500)
+	for range 20 {
+		conn.WriteToUDPAddrPort(req, netip.MustParseAddrPort(l.STUN()))
+		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			continue
+		}
+		if a, ok := xorMapped(buf[:n], req); ok {
+			return a
+		}
+	}
+	t.Fatalf("no STUN answer from inside %s", h.Name())
+	return netip.AddrPort{}
+}
+
+// xorMapped finds an IPv4 XOR-MAPPED-ADDRESS (0x0020) in a STUN answer.
+func xorMapped(b, req []byte) (netip.AddrPort, bool) {
+	if len(b) < 20 || string(b[8:20]) != string(req[8:20]) {
+		return netip.AddrPort{}, false
+	}
+	for i := 20; i+4 <= len(b); {
+		typ, n := int(b[i])<<8|int(b[i+1]), int(b[i+2])<<8|int(b[i+3])
+		if typ == 0x0020 && n == 8 && i+12 <= len(b) {
+			port := uint16(b[i+6])<<8 | uint16(b[i+7]) ^ 0x2112
+			ip := [4]byte{b[i+8] ^ 0x21, b[i+9] ^ 0x12, b[i+10] ^ 0xA4, b[i+11] ^ 0x42}
+			return netip.AddrPortFrom(netip.AddrFrom4(ip), port), true
+		}
+		i += 4 + (n+3)&^3
+	}
+	return netip.AddrPort{}, false
+}
+
+func TestEachKindMapsToItsPublicAddress(t *testing.T) {
+	l := New(t)
+	for _, kind := range []NATKind{None, FullCone, PortRestricted, Symmetric} {
+		site := l.AddSite(kind)
+		h := site.AddHost()
+		got := mappedAddress(t, l, h)
+		if got.Addr() != site.PublicIP() {
+			t.Errorf("%s: STUN saw %s, want the site's public address %s", kind, got, site.PublicIP())
+		}
+		if kind == None && h.IP() != site.PublicIP() {
+			t.Errorf("none: host %s is not on the internet segment", h.IP())
+		}
+	}
+}
+
+// TestFiltering sends an unsolicited datagram from the internet namespace
+// to each router's public address: only a full cone lets it through.
+func TestFiltering(t *testing.T) {
+	l := New(t)
+	for _, tc := range []struct {
+		kind     NATKind
+		delivers bool
+	}{{FullCone, true}, {PortRestricted, false}, {Symmetric, false}} {
+		site := l.AddSite(tc.kind)
+		h := site.AddHost()
+		in, err := ListenUDPIn(h.Name(), netip.MustParseAddrPort("0.0.0.0:40000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ListenUDPIn(l.inet, netip.AddrPort{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.WriteToUDPAddrPort([]byte("knock"), netip.AddrPortFrom(site.PublicIP(), 40000))
+		in.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 16)
+		n, _, err := in.ReadFromUDPAddrPort(buf)
+		if got := err == nil && string(buf[:n]) == "knock"; got != tc.delivers {
+			t.Errorf("%s: unsolicited datagram delivered = %v, want %v", tc.kind, got, tc.delivers)
+		}
+		in.Close()
+		out.Close()
+	}
+}
+
+func TestSymmetricMapsPerDestination(t *testing.T) {
+	l := New(t)
+	h := l.AddSite(Symmetric).AddHost()
+	conn, err := ListenUDPIn(h.Name(), netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ports := map[uint16]bool{}
+	buf := make([]byte, 1500)
+	for _, server := range []string{l.STUN(), l.STUNAlt()} {
+		req := bindingRequest()
+		for range 10 {
+			conn.WriteToUDPAddrPort(req, netip.MustParseAddrPort(server))
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, _, err := conn.ReadFromUDPAddrPort(buf)
+			if a, ok := xorMapped(buf[:max(n, 0)], req); err == nil && ok {
+				ports[a.Port()] = true
+				break
+			}
+		}
+	}
+	if len(ports) != 2 {
+		t.Fatalf("one socket got mapped ports %v for two servers; a symmetric NAT gives two", ports)
+	}
+}
+
+func TestCloseRemovesEverything(t *testing.T) {
+	Require(t)
+	var prefix string
+	t.Run("lab", func(t *testing.T) {
+		l := New(t)
+		prefix = l.prefix
+		l.AddSite(PortRestricted).AddHost()
+		l.AddSite(None).AddHost()
+	})
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), prefix) {
+		t.Fatalf("namespaces of %s left behind:\n%s", prefix, out)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "turnserver.*"+prefix).Output(); len(out) > 0 {
+		t.Fatalf("coturn left running: %s", out)
+	}
+}
+
+func TestTwoHostsBehindOneRouter(t *testing.T) {
+	l := New(t)
+	site := l.AddSite(PortRestricted)
+	a, b := site.AddHost(), site.AddHost()
+	if a.IP() == b.IP() || mappedAddress(t, l, a).Addr() != site.PublicIP() || mappedAddress(t, l, b).Addr() != site.PublicIP() {
+		t.Fatalf("hosts %s and %s behind one router", a.IP(), b.IP())
+	}
+	in, err := ListenUDPIn(b.Name(), netip.AddrPortFrom(b.IP(), 40000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := ListenUDPIn(a.Name(), netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	out.WriteToUDPAddrPort([]byte("hi"), netip.AddrPortFrom(b.IP(), 40000))
+	in.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 8)
+	n, from, err := in.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "hi" || from.Addr() != a.IP() {
+		t.Fatalf("LAN neighbours cannot reach each other directly: %v from %s", err, from)
+	}
+}

@@ -1,0 +1,253 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strconv"
+)
+
+// Site is a router of one NAT kind and the hosts on its LAN. For None
+// there is no router: the one host sits on the internet segment.
+type Site struct {
+	lab    *Lab
+	kind   NATKind
+	n      int    // site number, from 1
+	router string // router namespace; empty for None
+	public netip.Addr
+	hosts  []*Host
+	loss   string // probability of the current loss rule, or ""
+}
+
+// Host is a namespace with one interface, where programs under test run.
+type Host struct {
+	name string
+	ip   netip.Addr
+}
+
+// NewSite adds a site with a router of the given kind.
+func (l *Lab) NewSite(kind NATKind) (*Site, error) {
+	l.mu.Lock()
+	n := len(l.sites) + 1
+	if n > maxSites {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("add site: at most %d sites per lab", maxSites)
+	}
+	s := &Site{lab: l, kind: kind, n: n, public: netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + n)})}
+	l.sites = append(l.sites, s)
+	l.mu.Unlock()
+	switch kind {
+	case None:
+		return s, nil
+	case FullCone, PortRestricted, Symmetric:
+	default:
+		return nil, fmt.Errorf("add site: unknown NAT kind %q", kind)
+	}
+	if err := s.buildRouter(); err != nil {
+		return nil, fmt.Errorf("add %s site: %w", kind, err)
+	}
+	return s, nil
+}
+
+// Kind returns the site's NAT kind.
+func (s *Site) Kind() NATKind { return s.kind }
+
+// PublicIP is the router's internet-side address, or for None the host's.
+func (s *Site) PublicIP() netip.Addr { return s.public }
+
+func (s *Site) lanIP(host int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 19, byte(s.n), byte(host)})
+}
+
+// buildRouter makes the router namespace: wan0 on the internet bridge,
+// br-lan for the hosts, forwarding on, and the NAT rules of its kind.
+func (s *Site) buildRouter() error {
+	l := s.lab
+	s.router = fmt.Sprintf("%s-r%d", l.prefix, s.n)
+	if err := l.addNamespace(s.router); err != nil {
+		return err
+	}
+	port := fmt.Sprintf("r%d", s.n)
+	lan := netip.PrefixFrom(s.lanIP(1), 24).String()
+	steps := []struct {
+		ns   string
+		args []string
+	}{
+		{s.router, []string{"link", "add", "wan0", "type", "veth", "peer", "name", port, "netns", l.inet}},
+		{l.inet, []string{"link", "set", port, "master", "br0", "up"}},
+		{s.router, []string{"addr", "add", prefixed(s.public), "dev", "wan0"}},
+		{s.router, []string{"link", "set", "wan0", "up"}},
+		{s.router, []string{"link", "add", "br-lan", "type", "bridge"}},
+		{s.router, []string{"addr", "add", lan, "dev", "br-lan"}},
+		{s.router, []string{"link", "set", "br-lan", "up"}},
+	}
+	for _, st := range steps {
+		if err := ipIn(st.ns, st.args...); err != nil {
+			return err
+		}
+	}
+	for _, key := range []string{"net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"} {
+		if _, err := execIn(s.router, "sysctl", "-qw", key); err != nil {
+			return err
+		}
+	}
+	return s.iptables(natRules(s.kind, s.public)...)
+}
+
+// natRules returns the iptables commands that make a router of kind. For
+// the restricting kinds, unsolicited traffic is dropped in FORWARD and,
+// explicitly, in INPUT: a datagram that reaches the router's own stack
+// would otherwise create a conntrack entry that makes MASQUERADE pick a
+// different port later, which real routers do not do.
+func natRules(kind NATKind, public netip.Addr) [][]string {
+	dropUnsolicited := [][]string{
+		{"-A", "FORWARD", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+		{"-A", "FORWARD", "-i", "wan0", "-j", "DROP"},
+		{"-A", "INPUT", "-i", "wan0", "-j", "DROP"},
+	}
+	switch kind {
+	case FullCone:
+		// The DNAT half is added with the host (it needs its address).
+		return [][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "SNAT", "--to-source", public.String()}}
+	case PortRestricted:
+		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"}}, dropUnsolicited...)
+	case Symmetric:
+		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE", "--random-fully"}}, dropUnsolicited...)
+	}
+	return nil
+}
+
+func (s *Site) iptables(rules ...[]string) error {
+	for _, r := range rules {
+		if _, err := execIn(s.router, append([]string{"iptables", "-w"}, r...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewHost adds a host to the site. None and FullCone sites take one host.
+func (s *Site) NewHost() (*Host, error) {
+	l := s.lab
+	if (s.kind == None || s.kind == FullCone) && len(s.hosts) > 0 {
+		return nil, fmt.Errorf("add host: a %s site has room for one host", s.kind)
+	}
+	m := len(s.hosts) + 1
+	h := &Host{name: fmt.Sprintf("%s-h%d-%d", l.prefix, s.n, m)}
+	if err := l.addNamespace(h.name); err != nil {
+		return nil, err
+	}
+	var steps [][]string
+	if s.kind == None {
+		h.ip = s.public
+		port := fmt.Sprintf("h%d", s.n)
+		if err := ipIn(h.name, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", l.inet); err != nil {
+			return nil, err
+		}
+		if err := ipIn(l.inet, "link", "set", port, "master", "br0", "up"); err != nil {
+			return nil, err
+		}
+		steps = [][]string{{"addr", "add", prefixed(h.ip), "dev", "eth0"}, {"link", "set", "eth0", "up"}}
+	} else {
+		h.ip = s.lanIP(9 + m)
+		port := "lan" + strconv.Itoa(m)
+		if err := ipIn(h.name, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", s.router); err != nil {
+			return nil, err
+		}
+		if err := ipIn(s.router, "link", "set", port, "master", "br-lan", "up"); err != nil {
+			return nil, err
+		}
+		steps = [][]string{
+			{"addr", "add", netip.PrefixFrom(h.ip, 24).String(), "dev", "eth0"},
+			{"link", "set", "eth0", "up"},
+			{"route", "add", "default", "via", s.lanIP(1).String()},
+		}
+	}
+	for _, st := range steps {
+		if err := ipIn(h.name, st...); err != nil {
+			return nil, err
+		}
+	}
+	if s.kind == FullCone {
+		if err := s.iptables([]string{"-t", "nat", "-A", "PREROUTING", "-i", "wan0", "-j", "DNAT", "--to-destination", h.ip.String()}); err != nil {
+			return nil, err
+		}
+	}
+	s.hosts = append(s.hosts, h)
+	return h, nil
+}
+
+// FlushConntrack forgets every NAT mapping of the router, as a router
+// reboot or a mapping timeout would.
+func (s *Site) FlushConntrack() error {
+	if s.router == "" {
+		return nil
+	}
+	out, err := execIn(s.router, "conntrack", "-F")
+	if err != nil {
+		return fmt.Errorf("flush conntrack: %w (%s)", err, out)
+	}
+	return nil
+}
+
+// SetLoss drops each forwarded packet with probability p (0 removes it).
+func (s *Site) SetLoss(p float64) error {
+	if s.router == "" {
+		return fmt.Errorf("set loss: a %s site has no router", s.kind)
+	}
+	if s.loss != "" {
+		if err := s.iptables([]string{"-D", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", s.loss, "-j", "DROP"}); err != nil {
+			return err
+		}
+		s.loss = ""
+	}
+	if p <= 0 {
+		return nil
+	}
+	s.loss = strconv.FormatFloat(p, 'f', -1, 64)
+	return s.iptables([]string{"-I", "FORWARD", "1", "-m", "statistic", "--mode", "random", "--probability", s.loss, "-j", "DROP"})
+}
+
+// SetRate limits the router's traffic each way to mbit Mbit/s with a token
+// bucket (tc tbf), like a home uplink; 0 removes the limit.
+func (s *Site) SetRate(mbit int) error {
+	if s.router == "" {
+		return fmt.Errorf("set rate: a %s site has no router", s.kind)
+	}
+	for _, dev := range []string{"wan0", "br-lan"} {
+		if mbit <= 0 {
+			execIn(s.router, "tc", "qdisc", "del", "dev", dev, "root")
+			continue
+		}
+		// A burst of ~10 ms at the rate keeps tbf accurate at high rates.
+		burst := max(mbit*1_000_000/8/100, 32*1024)
+		if _, err := execIn(s.router, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+			"rate", fmt.Sprintf("%dmbit", mbit), "burst", strconv.Itoa(burst), "latency", "50ms"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Exec runs a command in the router namespace.
+func (s *Site) Exec(args ...string) ([]byte, error) {
+	if s.router == "" {
+		return nil, fmt.Errorf("a %s site has no router", s.kind)
+	}
+	return execIn(s.router, args...)
+}
+
+// Name returns the host's namespace name.
+func (h *Host) Name() string { return h.name }
+
+// IP returns the host's address on its LAN (for None, its public address).
+func (h *Host) IP() netip.Addr { return h.ip }
+
+// Command returns a command that runs inside the host's namespace.
+func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return commandIn(ctx, h.name, name, args...)
+}
+
+// Exec runs a command in the host's namespace.
+func (h *Host) Exec(args ...string) ([]byte, error) { return execIn(h.name, args...) }

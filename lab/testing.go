@@ -1,0 +1,83 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// tools the lab runs; .ci/run installs them.
+var tools = []string{"ip", "iptables", "conntrack", "turnserver", "tc"}
+
+// Available says why labs cannot be built here, or nil when they can.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("the NAT lab needs root (network namespaces)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables conntrack coturn", tool)
+		}
+	}
+	probe := fmt.Sprintf("pdprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot create a network namespace: %v: %s", err, out)
+	}
+	exec.Command("ip", "netns", "del", probe).Run()
+	return nil
+}
+
+// Require skips the test when labs cannot be built, or fails it when
+// CI=true: in CI a lab test must never skip silently.
+func Require(t testing.TB) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("lab tests are skipped in -short mode")
+	}
+	if err := Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skipf("skipping lab test: %v", err)
+	}
+}
+
+// New builds a lab for a test and removes it when the test ends, pass or
+// fail.
+func New(t testing.TB) *Lab {
+	t.Helper()
+	Require(t)
+	l, err := Build(context.Background())
+	if err != nil {
+		t.Fatalf("build lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("remove lab: %v", err)
+		}
+	})
+	l.tb = t
+	return l
+}
+
+// AddSite is NewSite for tests: it fails the test on error.
+func (l *Lab) AddSite(kind NATKind) *Site {
+	l.tb.Helper()
+	s, err := l.NewSite(kind)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
+}
+
+// AddHost is NewHost for tests: it fails the test on error.
+func (s *Site) AddHost() *Host {
+	s.lab.tb.Helper()
+	h, err := s.NewHost()
+	if err != nil {
+		s.lab.tb.Fatal(err)
+	}
+	return h
+}

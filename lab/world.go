@@ -1,0 +1,184 @@
+// Package lab builds throwaway network namespaces with real kernel NAT and
+// a real STUN server, for integration tests, benchmarks and the demo.
+//
+// A lab is an "internet" namespace holding a bridge and a coturn STUN
+// server on two addresses (which turns on its RFC 5780 support), plus
+// sites: a router namespace doing NAT of one kind, with hosts behind it on
+// their own LAN. Addresses come from the benchmarking range 198.18.0.0/15
+// only: the internet segment is 198.18.0.0/24, site n's LAN 198.19.n.0/24.
+// Every namespace has a unique name, so labs can run side by side, and
+// Close removes everything.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Addresses of the internet segment.
+var (
+	internetPrefix = netip.MustParsePrefix("198.18.0.0/24")
+	stunPrimary    = netip.MustParseAddr("198.18.0.2")
+	stunAlternate  = netip.MustParseAddr("198.18.0.3")
+)
+
+// STUNPort is the lab STUN server's port; its alternate port is one more.
+const STUNPort = 3478
+
+// maxSites bounds the sites of one lab: site n uses 198.18.0.(10+n) and
+// 198.19.n.0/24.
+const maxSites = 200
+
+// NATKind is the behaviour of a site's router.
+type NATKind string
+
+// NAT kinds.
+const (
+	// None puts the host straight on the internet segment.
+	None NATKind = "none"
+	// FullCone maps the one host 1:1 (SNAT out, DNAT in): endpoint-
+	// independent mapping and filtering. It serves one host.
+	FullCone NATKind = "full-cone"
+	// PortRestricted is plain MASQUERADE with unsolicited traffic dropped:
+	// endpoint-independent mapping, address-and-port-dependent filtering.
+	PortRestricted NATKind = "port-restricted"
+	// Symmetric is MASQUERADE --random-fully: a new random port per
+	// destination, address-and-port-dependent filtering.
+	Symmetric NATKind = "symmetric"
+)
+
+// Lab is one throwaway network.
+type Lab struct {
+	prefix string // unique namespace name prefix
+	inet   string // the internet namespace
+	coturn *coturn
+	tb     testing.TB // set by New; AddSite and AddHost fail it
+
+	mu     sync.Mutex // guards following
+	sites  []*Site
+	undo   []func() error // run in reverse by Close
+	closed bool
+}
+
+// Build creates the internet namespace and starts the STUN server. Close
+// removes everything; on error Build has already cleaned up.
+func Build(ctx context.Context) (l *Lab, err error) {
+	var id [3]byte
+	rand.Read(id[:])
+	l = &Lab{prefix: "pd" + hex.EncodeToString(id[:])}
+	defer func() {
+		if err != nil {
+			l.Close()
+			l = nil
+		}
+	}()
+	l.inet = l.prefix + "-inet"
+	if err := l.addNamespace(l.inet); err != nil {
+		return nil, err
+	}
+	steps := [][]string{
+		{"link", "add", "br0", "type", "bridge"},
+		{"link", "set", "br0", "up"},
+		{"addr", "add", prefixed(stunPrimary), "dev", "br0"},
+		{"addr", "add", prefixed(stunAlternate), "dev", "br0"},
+	}
+	for _, s := range steps {
+		if err := ipIn(l.inet, s...); err != nil {
+			return nil, fmt.Errorf("build internet: %w", err)
+		}
+	}
+	c, err := startCoturn(ctx, l.inet, stunPrimary, stunAlternate)
+	if err != nil {
+		return nil, err
+	}
+	l.coturn = c
+	l.pushUndo(c.stop)
+	return l, nil
+}
+
+// STUN returns the primary STUN server address, for --stun.
+func (l *Lab) STUN() string { return netip.AddrPortFrom(stunPrimary, STUNPort).String() }
+
+// STUNAlt returns the STUN server's second address.
+func (l *Lab) STUNAlt() string { return netip.AddrPortFrom(stunAlternate, STUNPort).String() }
+
+// Exec runs a command in the internet namespace.
+func (l *Lab) Exec(args ...string) ([]byte, error) { return execIn(l.inet, args...) }
+
+// Close stops the STUN server and deletes every namespace of the lab. It
+// keeps going past errors and returns them all.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	undo := l.undo
+	l.undo = nil
+	l.mu.Unlock()
+	var errs []error
+	for _, fn := range slices.Backward(undo) {
+		errs = append(errs, fn())
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Lab) pushUndo(fn func() error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.undo = append(l.undo, fn)
+}
+
+// addNamespace creates a namespace with loopback up and registers its
+// deletion.
+func (l *Lab) addNamespace(ns string) error {
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
+	}
+	l.pushUndo(func() error {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	})
+	return ipIn(ns, "link", "set", "lo", "up")
+}
+
+// ipIn runs `ip -n ns args...`.
+func ipIn(ns string, args ...string) error {
+	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// execIn runs a command inside namespace ns and returns its combined output.
+func execIn(ns string, args ...string) ([]byte, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("in %s: %s: %v: %s", ns, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
+}
+
+// commandIn returns a command that runs inside namespace ns. `ip netns
+// exec` execs the program, so the command's process is the program itself.
+func commandIn(ctx context.Context, ns, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// prefixed returns ip with the internet segment's prefix length.
+func prefixed(ip netip.Addr) string {
+	return netip.PrefixFrom(ip, internetPrefix.Bits()).String()
+}
