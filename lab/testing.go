@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +23,9 @@ func Available() error {
 			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables conntrack coturn", tool)
 		}
 	}
-	probe := fmt.Sprintf("pdprobe%d", os.Getpid())
+	var id [4]byte
+	rand.Read(id[:])
+	probe := "pdprobe" + hex.EncodeToString(id[:])
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		return fmt.Errorf("cannot create a network namespace: %v: %s", err, out)
 	}

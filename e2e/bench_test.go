@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/lab"
+)
+
+// connectTrials is how many fresh agent pairs each pairing gets; the
+// median of 5 is what the issue asks for.
+const connectTrials = 5
+
+// BenchmarkConnectTime measures, for every NAT pairing with a direct path,
+// the time from the second `punchdrop connect` until both agents report the
+// other as connected. It prints the median of connectTrials fresh pairs.
+func BenchmarkConnectTime(b *testing.B) {
+	for _, pair := range pairings() {
+		if !directPossible(pair[0], pair[1]) {
+			continue
+		}
+		b.Run(fmt.Sprintf("%s-%s", pair[0], pair[1]), func(b *testing.B) {
+			l := lab.New(b)
+			ha, hb := l.AddSite(pair[0]).AddHost(), l.AddSite(pair[1]).AddHost()
+			var times []time.Duration
+			for range connectTrials {
+				times = append(times, connectOnce(b, l, ha, hb))
+			}
+			slices.Sort(times)
+			median := times[len(times)/2]
+			b.ReportMetric(float64(median.Microseconds())/1000, "ms-median")
+			fmt.Fprintf(os.Stdout, "connect %-34s median %7.1f ms   (runs: %v)\n", pair[0]+" <-> "+pair[1], float64(median.Microseconds())/1000, times)
+		})
+	}
+}
+
+func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
+	a, c := startAgent(b, l, ha, "alice"), startAgent(b, l, hb, "bob")
+	defer a.stop()
+	defer c.stop()
+	aString, cString := a.connString(), c.connString()
+	aID, cID := a.nodeID(), c.nodeID()
+	a.mustCLI("connect", cString)
+	start := time.Now()
+	c.mustCLI("connect", aString)
+	for {
+		if a.peer(cID).State == control.StateConnected && c.peer(aID).State == control.StateConnected {
+			return time.Since(start)
+		}
+		if time.Since(start) > connectTimeout {
+			b.Fatalf("no connection after %s", connectTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkNATReport prints what `punchdrop nat` says behind each NAT kind.
+func BenchmarkNATReport(b *testing.B) {
+	for _, kind := range []lab.NATKind{lab.None, lab.FullCone, lab.PortRestricted, lab.Symmetric} {
+		b.Run(string(kind), func(b *testing.B) {
+			l := lab.New(b)
+			host := l.AddSite(kind).AddHost()
+			start := time.Now()
+			out, err := host.Command(b.Context(), punchdropBin, "--home", b.TempDir(), "nat", "--json", "--stun", l.STUN()).Output()
+			if err != nil {
+				b.Fatal(err)
+			}
+			took := time.Since(start)
+			var info control.NATInfo
+			if err := json.Unmarshal(out, &info); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(took.Milliseconds()), "ms")
+			fmt.Fprintf(os.Stdout, "nat %-16s public %-20s mapping %-27s filtering %-27s %5d ms  %q\n", kind, info.PublicAddr, info.Mapping, info.Filtering, took.Milliseconds(), info.Summary)
+		})
+	}
+}
