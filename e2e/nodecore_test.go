@@ -125,31 +125,61 @@ func TestSameNATConnectsOverLAN(t *testing.T) {
 	exchangeMessages(t, a, b, "lan")
 }
 
+// TestSessionSurvivesConntrackFlush flushes one router's NAT table in the
+// middle of a session. A port-restricted router gets the same port back,
+// so the session should carry on; a symmetric one picks a new random port,
+// so the old session dies and must be re-punched. Either way messages flow
+// again within 30 s without anyone doing anything.
 func TestSessionSurvivesConntrackFlush(t *testing.T) {
+	for _, tc := range []struct{ flushed, other lab.NATKind }{
+		{lab.PortRestricted, lab.PortRestricted},
+		{lab.Symmetric, lab.FullCone},
+	} {
+		t.Run(fmt.Sprintf("flush-%s-facing-%s", tc.flushed, tc.other), func(t *testing.T) {
+			t.Parallel()
+			l := lab.New(t)
+			siteA, siteB := l.AddSite(tc.flushed), l.AddSite(tc.other)
+			a := startAgent(t, l, siteA.AddHost(), "alice")
+			b := startAgent(t, l, siteB.AddHost(), "bob")
+			connectPair(t, a, b)
+			waitPeer(t, a, b.nodeID(), connectTimeout, "connect", connected)
+			exchangeMessages(t, a, b, "before flush")
+			if err := siteA.FlushConntrack(); err != nil {
+				t.Fatal(err)
+			}
+			const recovery = 30 * time.Second
+			deadline := time.Now().Add(recovery)
+			for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
+				out, err := side[0].cli("msg", "--timeout", time.Until(deadline).Round(time.Second).String(), side[1].name, "after flush")
+				if err != nil {
+					t.Fatalf("%s could not message %s within %s of the flush: %v (%s)", side[0].name, side[1].name, recovery, err, out)
+				}
+			}
+			for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
+				waitPeer(t, side[0], side[1].nodeID(), time.Until(deadline)+time.Second, "connected after flush", connected)
+			}
+			t.Logf("recovered %s after the flush", recovery-time.Until(deadline))
+		})
+	}
+}
+
+// TestPeerMovesToAnotherNetwork restarts bob, with his key and state, on a
+// host behind another NAT: a new public address. Alice only knows the old
+// one, but bob's probes reach her and she answers where they came from.
+func TestPeerMovesToAnotherNetwork(t *testing.T) {
 	t.Parallel()
-	l := lab.New(t)
-	siteA, siteB := l.AddSite(lab.PortRestricted), l.AddSite(lab.PortRestricted)
-	a := startAgent(t, l, siteA.AddHost(), "alice")
-	b := startAgent(t, l, siteB.AddHost(), "bob")
+	l, a, b := twoSites(t, lab.FullCone, lab.PortRestricted)
 	connectPair(t, a, b)
 	waitPeer(t, a, b.nodeID(), connectTimeout, "connect", connected)
-	exchangeMessages(t, a, b, "before flush")
-	if err := siteA.FlushConntrack(); err != nil {
-		t.Fatal(err)
+	old := a.peer(b.nodeID()).Addr
+	b.stop()
+	newSite := l.AddSite(lab.PortRestricted)
+	moved := startAgentIn(t, l, newSite.AddHost(), "bob", b.home)
+	p := waitPeer(t, a, moved.nodeID(), connectTimeout, "reconnect after the move", connected)
+	if !strings.HasPrefix(p.Addr, newSite.PublicIP().String()+":") {
+		t.Fatalf("alice reaches bob at %s (was %s); want his new network %s", p.Addr, old, newSite.PublicIP())
 	}
-	// Back within 30 s without anyone doing anything: messages flow both
-	// ways again and both sides say connected.
-	const recovery = 30 * time.Second
-	deadline := time.Now().Add(recovery)
-	for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
-		out, err := side[0].cli("msg", "--timeout", time.Until(deadline).Round(time.Second).String(), side[1].name, "after flush")
-		if err != nil {
-			t.Fatalf("%s could not message %s within %s of the flush: %v (%s)", side[0].name, side[1].name, recovery, err, out)
-		}
-	}
-	for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
-		waitPeer(t, side[0], side[1].nodeID(), time.Until(deadline)+time.Second, "connected after flush", connected)
-	}
+	exchangeMessages(t, a, moved, "after the move")
 }
 
 func TestImpostorIsRefused(t *testing.T) {

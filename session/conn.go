@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,13 +22,18 @@ const (
 	closeRefused quic.ApplicationErrorCode = 1
 )
 
-// streamTimeout bounds one request on a stream (a message and its ack);
-// a peer that stalls longer is treated as gone for that request.
-const streamTimeout = 10 * time.Second
+// streamTimeout bounds one request on a stream (a message and its ack).
+// A live peer answers in one round trip; no answer in 5 s means the path
+// died before QUIC's idle timeout noticed, and the session is re-made.
+const streamTimeout = 5 * time.Second
 
 // strangerRequestInterval limits PeerRequest events per unknown node; its
 // probes arrive five times a second and one event says all there is.
 const strangerRequestInterval = 10 * time.Second
+
+// maxRememberedMessages bounds the message IDs kept to drop duplicates;
+// a retry follows its first try within seconds, so recent ones suffice.
+const maxRememberedMessages = 1024
 
 // maxStrangers bounds how many unknown nodes are remembered for rate
 // limiting before the oldest memory is dropped.
@@ -263,7 +269,7 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 			WriteFrame(stream, FrameError, ErrorFrame{Reason: "malformed message"})
 			return
 		}
-		if n.cfg.Events.Message != nil {
+		if n.cfg.Events.Message != nil && n.firstDelivery(sess.Peer, m.ID) {
 			if err := n.cfg.Events.Message(sess.Peer, m.Text); err != nil {
 				WriteFrame(stream, FrameError, ErrorFrame{Reason: err.Error()})
 				return
@@ -273,6 +279,25 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 	default:
 		WriteFrame(stream, FrameError, ErrorFrame{Reason: fmt.Sprintf("unexpected frame type %d", t)})
 	}
+}
+
+// firstDelivery reports whether message id from peer is new, and
+// remembers it. Messages without an ID are always new.
+func (n *Node) firstDelivery(peer NodeID, id string) bool {
+	if id == "" {
+		return true
+	}
+	key := peer.String() + "/" + id
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, seen := n.delivered[key]; seen {
+		return false
+	}
+	if len(n.delivered) >= maxRememberedMessages {
+		clear(n.delivered)
+	}
+	n.delivered[key] = struct{}{}
+	return true
 }
 
 // WaitSession returns the peer's session, waking its loop and waiting for
@@ -301,23 +326,50 @@ func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
 }
 
 // SendMessage delivers a text message to a peer and returns once the peer
-// stored it.
+// stored it. A request that gets no answer means the path died before QUIC
+// noticed: the session is dropped, re-punched, and the message sent again
+// until ctx ends. Each message carries an ID, so a retry whose first try
+// did arrive is not stored twice.
 func (n *Node) SendMessage(ctx context.Context, id NodeID, text string) error {
-	sess, err := n.WaitSession(ctx, id)
-	if err != nil {
-		return fmt.Errorf("send message: %w", err)
+	msg := Msg{ID: fmt.Sprintf("%016x", randomNonce()), Text: text}
+	for {
+		sess, err := n.WaitSession(ctx, id)
+		if err != nil {
+			return fmt.Errorf("send message: %w", err)
+		}
+		err = n.request(ctx, sess, FrameMsg, msg, FrameMsgAck)
+		if err == nil || ctx.Err() != nil || errors.Is(err, errRefused) {
+			return err
+		}
+		n.log.Info("request failed; re-connecting", "session", sess, "err", err)
+		sess.close("request timed out")
 	}
+}
+
+// errRefused marks a request the peer answered with a refusal: retrying
+// would not help.
+var errRefused = errors.New("refused by peer")
+
+// request sends one frame on a new stream and waits for the wanted answer.
+func (n *Node) request(ctx context.Context, sess *Session, t FrameType, v any, want FrameType) error {
 	stream, err := sess.Conn.OpenStreamSync(ctx)
 	if err != nil {
-		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+		return fmt.Errorf("request to %s: %w", sess.Peer.Short(), err)
 	}
 	defer stream.Close()
-	stream.SetDeadline(time.Now().Add(streamTimeout))
-	if err := WriteFrame(stream, FrameMsg, Msg{Text: text}); err != nil {
-		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+	deadline := time.Now().Add(streamTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-	if err := DecodeFrame(stream, FrameMsgAck, &struct{}{}); err != nil {
-		return fmt.Errorf("send message to %s: %w", id.Short(), err)
+	stream.SetDeadline(deadline)
+	if err := WriteFrame(stream, t, v); err != nil {
+		return fmt.Errorf("request to %s: %w", sess.Peer.Short(), err)
+	}
+	var peerErr *PeerError
+	if err := DecodeFrame(stream, want, &struct{}{}); errors.As(err, &peerErr) {
+		return fmt.Errorf("%w: %s", errRefused, peerErr.Reason)
+	} else if err != nil {
+		return fmt.Errorf("request to %s: %w", sess.Peer.Short(), err)
 	}
 	return nil
 }

@@ -49,8 +49,9 @@ type Hello struct {
 // ProtocolVersion is the Hello version this build speaks.
 const ProtocolVersion = 1
 
-// Msg is a text message.
+// Msg is a text message. ID lets the receiver drop a resent duplicate.
 type Msg struct {
+	ID   string `json:"id,omitempty"`
 	Text string `json:"text"`
 }
 
@@ -58,6 +59,12 @@ type Msg struct {
 type ErrorFrame struct {
 	Reason string `json:"reason"`
 }
+
+// PeerError is returned by DecodeFrame when the peer answered with an
+// error frame.
+type PeerError struct{ Reason string }
+
+func (e *PeerError) Error() string { return "peer refused: " + e.Reason }
 
 // WriteFrame writes one frame with v encoded as its payload.
 func WriteFrame(w io.Writer, t FrameType, v any) error {
@@ -112,7 +119,7 @@ func DecodeFrame(r io.Reader, want FrameType, v any) error {
 		if json.Unmarshal(payload, &e) != nil {
 			return fmt.Errorf("%w: undecodable error frame", ErrBadFrame)
 		}
-		return fmt.Errorf("peer refused: %s", e.Reason)
+		return &PeerError{Reason: e.Reason}
 	}
 	if t != want {
 		return fmt.Errorf("%w: got type %d, want %d", ErrBadFrame, t, want)

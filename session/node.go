@@ -128,6 +128,7 @@ type Node struct {
 	report    nat.Report
 	lan       []netip.AddrPort
 	requested map[NodeID]time.Time // last PeerRequest event per stranger
+	delivered map[string]struct{}  // recent message IDs, keyed "peer/id"
 	runCtx    context.Context      // set by Run; peers added before Run start then
 }
 
@@ -174,6 +175,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		strangers: rate.NewLimiter(50, 50),
 		peers:     map[NodeID]*peer{},
 		requested: map[NodeID]time.Time{},
+		delivered: map[string]struct{}{},
 	}
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)

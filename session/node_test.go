@@ -234,3 +234,24 @@ func TestRestartedPeerReconnects(t *testing.T) {
 		t.Fatalf("alice got %q", msgs)
 	}
 }
+
+func TestDuplicateMessagesAreDropped(t *testing.T) {
+	n := newTestNode(t, "alice")
+	peer, other := mustID(t, 1), mustID(t, 2)
+	tests := []struct {
+		peer NodeID
+		id   string
+		want bool
+	}{
+		{peer, "a1", true},
+		{peer, "a1", false}, // a retry whose first try arrived
+		{other, "a1", true}, // same ID from another peer is another message
+		{peer, "", true},    // no ID: cannot tell, keep it
+		{peer, "", true},
+	}
+	for i, tc := range tests {
+		if got := n.firstDelivery(tc.peer, tc.id); got != tc.want {
+			t.Errorf("step %d: firstDelivery(%s, %q) = %v, want %v", i, tc.peer.Short(), tc.id, got, tc.want)
+		}
+	}
+}
