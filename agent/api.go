@@ -190,17 +190,9 @@ func (a *Agent) storedPeer(id string) (store.Peer, bool) {
 }
 
 func (a *Agent) handleAccept(r *http.Request) (any, error) {
-	var req control.PeerRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	reqs, err := a.store.Requests()
+	found, err := a.pendingRequest(r, "accept")
 	if err != nil {
 		return nil, err
-	}
-	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID, r.Name })
-	if err != nil {
-		return nil, fmt.Errorf("%w: accept: %v", errBadRequest, err)
 	}
 	name := found.Name
 	if name == "" {
@@ -210,19 +202,28 @@ func (a *Agent) handleAccept(r *http.Request) (any, error) {
 }
 
 func (a *Agent) handleDecline(r *http.Request) (any, error) {
+	found, err := a.pendingRequest(r, "decline")
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.store.DeleteRequest(found.ID)
+}
+
+// pendingRequest finds the pending request that the body of r names.
+func (a *Agent) pendingRequest(r *http.Request, doing string) (store.Request, error) {
 	var req control.PeerRequest
 	if err := decodeBody(r, &req); err != nil {
-		return nil, err
+		return store.Request{}, err
 	}
 	reqs, err := a.store.Requests()
 	if err != nil {
-		return nil, err
+		return store.Request{}, err
 	}
 	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID, r.Name })
 	if err != nil {
-		return nil, fmt.Errorf("%w: decline: %v", errBadRequest, err)
+		return store.Request{}, fmt.Errorf("%w: %s: %v", errBadRequest, doing, err)
 	}
-	return struct{}{}, a.store.DeleteRequest(found.ID)
+	return found, nil
 }
 
 // resolvePeer finds a configured peer by ID, unique ID prefix, or name.

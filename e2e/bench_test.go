@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/lab"
 )
@@ -39,24 +42,48 @@ func BenchmarkConnectTime(b *testing.B) {
 	}
 }
 
+// connectOnce starts two fresh agents, connects them and returns the time
+// from the second connect until both agents' event streams said connected
+// (the events carry the agents' own timestamps, so polling adds nothing).
 func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
 	a, c := startAgent(b, l, ha, "alice"), startAgent(b, l, hb, "bob")
 	defer a.stop()
 	defer c.stop()
 	aString, cString := a.connString(), c.connString()
-	aID, cID := a.nodeID(), c.nodeID()
+	ctx, cancel := context.WithTimeout(b.Context(), connectTimeout)
+	defer cancel()
+	upA, upC := connectedAt(ctx, a, c.nodeID()), connectedAt(ctx, c, a.nodeID())
+	time.Sleep(100 * time.Millisecond) // let both subscriptions reach the agents
 	a.mustCLI("connect", cString)
 	start := time.Now()
 	c.mustCLI("connect", aString)
-	for {
-		if a.peer(cID).State == control.StateConnected && c.peer(aID).State == control.StateConnected {
-			return time.Since(start)
-		}
-		if time.Since(start) > connectTimeout {
-			b.Fatalf("no connection after %s", connectTimeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ta, tc := <-upA, <-upC
+	if ta.IsZero() || tc.IsZero() {
+		b.Fatalf("no connection after %s", connectTimeout)
 	}
+	if tc.After(ta) {
+		ta = tc
+	}
+	return ta.Sub(start)
+}
+
+// connectedAt follows a's events and delivers the time a reported the peer
+// connected, or the zero time if ctx ends first.
+func connectedAt(ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	errFound := errors.New("found")
+	go func() {
+		var at time.Time
+		control.NewClient(agent.ResolvePaths(a.home).Socket).Events(ctx, func(ev control.Event) error {
+			if ev.Kind == control.EventPeer && ev.Peer.NodeID == peerID && ev.Peer.State == control.StateConnected {
+				at = ev.Time
+				return errFound
+			}
+			return nil
+		})
+		ch <- at
+	}()
+	return ch
 }
 
 // BenchmarkNATReport prints what `punchdrop nat` says behind each NAT kind.

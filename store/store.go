@@ -165,18 +165,7 @@ func (s *Store) RemovePeer(id string) error {
 
 // Peers returns every configured peer, ordered by ID.
 func (s *Store) Peers() ([]Peer, error) {
-	var out []Peer
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPeers).ForEach(func(_, v []byte) error {
-			var p Peer
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode peer: %w", err)
-			}
-			out = append(out, p)
-			return nil
-		})
-	})
-	return out, err
+	return list[Peer](s.db, bucketPeers, "peer")
 }
 
 // NoteRequest records a probe from an unknown node, keeping at most
@@ -217,18 +206,7 @@ func dropOldestRequest(b *bolt.Bucket) error {
 
 // Requests returns pending peer requests.
 func (s *Store) Requests() ([]Request, error) {
-	var out []Request
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRequests).ForEach(func(_, v []byte) error {
-			var r Request
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode request: %w", err)
-			}
-			out = append(out, r)
-			return nil
-		})
-	})
-	return out, err
+	return list[Request](s.db, bucketRequests, "request")
 }
 
 // DeleteRequest drops a pending request (declined).
@@ -268,14 +246,20 @@ func (s *Store) AddMessage(m Message) error {
 
 // Messages returns stored messages, oldest first.
 func (s *Store) Messages() ([]Message, error) {
-	out := []Message{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMessages).ForEach(func(_, v []byte) error {
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decode message: %w", err)
+	return list[Message](s.db, bucketMessages, "message")
+}
+
+// list decodes every value of a bucket, in key order. It returns an empty,
+// not nil, slice when there are none, so JSON shows [] rather than null.
+func list[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
+	out := []T{}
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			var item T
+			if err := json.Unmarshal(v, &item); err != nil {
+				return fmt.Errorf("decode %s: %w", what, err)
 			}
-			out = append(out, m)
+			out = append(out, item)
 			return nil
 		})
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -88,13 +87,15 @@ nodes that are not your peers yet ("punchdrop accept" them).`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.NodeID[:8], p.State, p.Path, p.Addr, rtt)
 			}
 			tw.Flush()
+			pending := false
 			for _, p := range peers {
 				if p.Error != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s", p.Name, p.Error)
+					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s\n", p.Name, p.Error)
 				}
+				pending = pending || p.State == control.StatePending
 			}
-			if strings.Contains(fmt.Sprint(peers), control.StatePending) {
-				fmt.Fprintln(cmd.OutOrStdout(), "\npending: \"punchdrop accept <node>\" accepts a request")
+			if pending {
+				fmt.Fprintln(cmd.OutOrStdout(), "\npending: \"punchdrop accept <name or node>\" makes it a peer, \"punchdrop decline\" drops it")
 			}
 			return nil
 		},
