@@ -1,0 +1,201 @@
+package transfer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleFrames() []Frame {
+	have := NewBitmap(11)
+	have.Set(0)
+	have.Set(10)
+	return []Frame{
+		Offer{ID: ID{1, 2, 3}, Size: 3<<20 + 5, ChunkSize: DefaultChunkSize, ModTime: time.Unix(0, 1732512345123456789), Mode: 0o644, Name: "photos/été.jpg"},
+		Accept{Have: have},
+		Accept{Have: NewBitmap(0)},
+		Reject{Code: CodeNoSpace, Reason: "needs 3.0 MiB, 1.2 MiB free"},
+		Chunk{Index: 7, Hash: Hash{9}, Data: []byte("some data")},
+		Chunk{Index: 0, Data: []byte{}},
+		Ack{Indexes: []uint32{1, 2, 3, 100}},
+		Nak{Index: 4, Reason: "hash mismatch"},
+		End{Root: Hash{0xaa, 0xbb}},
+		EndAck{Name: "photos/été (1).jpg"},
+		Abort{Code: CodeSourceChanged, Reason: "size changed"},
+	}
+}
+
+func TestFramesRoundTrip(t *testing.T) {
+	var stream bytes.Buffer
+	for _, f := range sampleFrames() {
+		if err := WriteFrame(&stream, f); err != nil {
+			t.Fatalf("write %s: %v", f.Type(), err)
+		}
+	}
+	r := NewReader(&stream)
+	for _, want := range sampleFrames() {
+		got, err := r.Next()
+		if err != nil {
+			t.Fatalf("read %s: %v", want.Type(), err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s round trip:\n got %+v\nwant %+v", want.Type(), got, want)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	frame := func(f Frame) []byte {
+		b, err := AppendFrame(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	header := func(v, typ byte, n uint32) []byte {
+		return binary.BigEndian.AppendUint32([]byte{v, typ}, n)
+	}
+	offer := Offer{ID: ID{1}, Size: 10, ChunkSize: MinChunkSize, Mode: 0o600, Name: "a"}
+	withPayload := func(typ Type, payload []byte) []byte {
+		return append(header(Version, byte(typ), uint32(len(payload))), payload...)
+	}
+	offerPayload := func(mut func(o *Offer)) []byte {
+		o := offer
+		mut(&o)
+		return withPayload(TypeOffer, o.appendPayload(nil))
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"truncated header", []byte{Version, 1, 0}, io.ErrUnexpectedEOF},
+		{"truncated payload", frame(offer)[:20], io.ErrUnexpectedEOF},
+		{"other version", header(2, byte(TypeEnd), HashLen), ErrVersion},
+		{"unknown type", header(Version, 99, 0), ErrMalformed},
+		{"type zero", header(Version, 0, 0), ErrMalformed},
+		{"oversized chunk", header(Version, byte(TypeChunk), chunkFixedLen+MaxChunkSize+1), ErrTooLarge},
+		{"oversized end", header(Version, byte(TypeEnd), HashLen+1), ErrTooLarge},
+		{"huge length", header(Version, byte(TypeOffer), 0xffffffff), ErrTooLarge},
+		{"short end", withPayload(TypeEnd, make([]byte, HashLen-1)), ErrMalformed},
+		{"trailing bytes", withPayload(TypeEndAck, append(appendString(nil, "a"), 0)), ErrMalformed},
+		{"empty name", offerPayload(func(o *Offer) { o.Name = "" }), ErrMalformed},
+		{"chunk size too small", offerPayload(func(o *Offer) { o.ChunkSize = MinChunkSize - 1 }), ErrMalformed},
+		{"chunk size too big", offerPayload(func(o *Offer) { o.ChunkSize = MaxChunkSize + 1 }), ErrMalformed},
+		{"too many chunks", offerPayload(func(o *Offer) { o.Size = MinChunkSize*MaxChunks + 1 }), ErrMalformed},
+		{"mode with type bits", func() []byte {
+			b := offerPayload(func(*Offer) {})
+			b[headerLen+36] = 0x80 // the directory bit
+			return b
+		}(), ErrMalformed},
+		{"name not UTF-8", offerPayload(func(o *Offer) { o.Name = "a\xff" }), ErrMalformed},
+		{"string length past end", withPayload(TypeEndAck, []byte{0, 9, 'a'}), ErrMalformed},
+		{"bitmap padding bits", withPayload(TypeAccept, []byte{0, 0, 0, 3, 0xff}), ErrMalformed},
+		{"bitmap too short", withPayload(TypeAccept, []byte{0, 0, 0, 9, 0xff}), ErrMalformed},
+		{"bitmap too long", withPayload(TypeAccept, []byte{0, 0, 0, 8, 0xff, 0}), ErrMalformed},
+		{"bitmap too many chunks", withPayload(TypeAccept, []byte{0xff, 0xff, 0xff, 0xff}), ErrMalformed},
+		{"empty ack", withPayload(TypeAck, []byte{0, 0, 0, 0}), ErrMalformed},
+		{"ack count past end", withPayload(TypeAck, []byte{0, 0, 0, 2, 0, 0, 0, 1}), ErrMalformed},
+		{"ack count too big", withPayload(TypeAck, []byte{0, 0, 0x10, 1}), ErrMalformed},
+		{"short chunk", withPayload(TypeChunk, make([]byte, chunkFixedLen-1)), ErrMalformed},
+		{"reason too long", withPayload(TypeAbort, append([]byte{1, 0xff, 0xff}, make([]byte, maxReasonLen)...)), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewReader(bytes.NewReader(tt.in)).Next()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Next = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncodeRefusesWhatDecodeWould(t *testing.T) {
+	tests := []Frame{
+		Offer{ID: ID{1}, Size: 1, ChunkSize: 1, Name: "a"},
+		Offer{ID: ID{1}, Size: 1, ChunkSize: MinChunkSize, Name: strings.Repeat("a", MaxNameLen+1)},
+		Ack{},
+		EndAck{},
+		Chunk{Data: make([]byte, MaxChunkSize+1)},
+	}
+	for _, f := range tests {
+		if err := WriteFrame(io.Discard, f); err == nil {
+			t.Errorf("WriteFrame(%s) accepted a frame the decoder refuses", f.Type())
+		}
+	}
+}
+
+func TestOfferChunks(t *testing.T) {
+	tests := []struct {
+		size      uint64
+		chunks    int
+		lastChunk int
+	}{
+		{0, 0, 0},
+		{1, 1, 1},
+		{MinChunkSize - 1, 1, MinChunkSize - 1},
+		{MinChunkSize, 1, MinChunkSize},
+		{MinChunkSize + 1, 2, 1},
+		{5 * MinChunkSize, 5, MinChunkSize},
+	}
+	for _, tt := range tests {
+		o := Offer{Size: tt.size, ChunkSize: MinChunkSize}
+		if got := o.Chunks(); got != tt.chunks {
+			t.Errorf("size %d: Chunks = %d, want %d", tt.size, got, tt.chunks)
+		}
+		if tt.chunks > 0 {
+			if got := o.ChunkLen(tt.chunks - 1); got != tt.lastChunk {
+				t.Errorf("size %d: last ChunkLen = %d, want %d", tt.size, got, tt.lastChunk)
+			}
+		}
+	}
+}
+
+func TestBitmap(t *testing.T) {
+	m := NewBitmap(13)
+	for _, i := range []int{0, 5, 12, 12, -1, 13} {
+		m.Set(i)
+	}
+	if m.Count() != 3 || !m.Has(0) || !m.Has(5) || !m.Has(12) || m.Has(1) || m.Has(13) || m.Has(-1) {
+		t.Fatalf("bitmap = %08b, count %d", m.bits, m.Count())
+	}
+}
+
+// FuzzReader feeds arbitrary bytes to the frame reader: it must never
+// panic, and every frame it accepts must encode back to a frame that
+// decodes to the same value.
+func FuzzReader(f *testing.F) {
+	for _, fr := range sampleFrames() {
+		b, err := AppendFrame(nil, fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in))
+		for {
+			fr, err := r.Next()
+			if err != nil {
+				return
+			}
+			b, err := AppendFrame(nil, fr)
+			if err != nil {
+				t.Fatalf("re-encode %s %+v: %v", fr.Type(), fr, err)
+			}
+			again, err := NewReader(bytes.NewReader(b)).Next()
+			if err != nil || !reflect.DeepEqual(again, fr) {
+				t.Fatalf("%s does not round-trip: %+v vs %+v (%v)", fr.Type(), again, fr, err)
+			}
+		}
+	})
+}
