@@ -227,8 +227,10 @@ func (a Accept) appendPayload(b []byte) []byte {
 	return append(b, a.Have.bits...)
 }
 
-func (r Reject) appendPayload(b []byte) []byte { return appendString(append(b, byte(r.Code)), r.Reason) }
-func (a Abort) appendPayload(b []byte) []byte  { return appendString(append(b, byte(a.Code)), a.Reason) }
+func (r Reject) appendPayload(b []byte) []byte {
+	return appendString(append(b, byte(r.Code)), r.Reason)
+}
+func (a Abort) appendPayload(b []byte) []byte { return appendString(append(b, byte(a.Code)), a.Reason) }
 
 func (c Chunk) appendPayload(b []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, c.Index)
