@@ -1,5 +1,6 @@
 // Package store keeps the agent's durable state in one bbolt file: peers,
-// pending peer requests and received messages. Every exported method is one
+// pending peer requests, received messages, and the state of file
+// transfers in both directions. Every exported method is one
 // all-or-nothing transaction.
 package store
 
@@ -18,7 +19,10 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open upgrades
 // older files and refuses newer ones.
-const SchemaVersion = 1
+//
+// History: 1 peers, requests, messages; 2 adds outgoing and incoming
+// transfers (new buckets only, so a version 1 file upgrades in place).
+const SchemaVersion = 2
 
 // fileMode keeps the database private: it names the user's peers.
 const fileMode = 0o600
@@ -41,6 +45,8 @@ var (
 	bucketPeers    = []byte("peers")
 	bucketRequests = []byte("requests")
 	bucketMessages = []byte("messages")
+	bucketOutgoing = []byte("outgoing")
+	bucketIncoming = []byte("incoming")
 	keySchema      = []byte("schema")
 )
 
@@ -82,7 +88,7 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages} {
+		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
