@@ -89,12 +89,12 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 		ListenPort:       a.node.Port(),
 		PublicAddr:       addrString(cs.Public),
 		LANAddrs:         lan,
-		NAT:              NATInfo(a.node.NAT()),
+		NAT:              NATInfo(a.node.NAT(), a.node.SocketBuffers()),
 	}, nil
 }
 
 // NATInfo converts a NAT report for the control API.
-func NATInfo(r nat.Report) control.NATInfo {
+func NATInfo(r nat.Report, buffers nat.SocketBuffers) control.NATInfo {
 	orUnknown := func(b nat.Behavior) string {
 		if b == "" {
 			return string(nat.Unknown)
@@ -106,11 +106,12 @@ func NATInfo(r nat.Report) control.NATInfo {
 		Mapping:    orUnknown(r.Mapping),
 		Filtering:  orUnknown(r.Filtering),
 		Summary:    r.PlainWords(),
+		UDPBuffers: buffers,
 	}
 }
 
 func (a *Agent) handleNAT(*http.Request) (any, error) {
-	return NATInfo(a.node.NAT()), nil
+	return NATInfo(a.node.NAT(), a.node.SocketBuffers()), nil
 }
 
 func (a *Agent) handlePeers(*http.Request) (any, error) {

@@ -5,6 +5,8 @@ package control
 
 import (
 	"time"
+
+	"github.com/punchdrop/punchdrop/nat"
 )
 
 // API routes. All bodies are JSON; errors come back as ErrorBody with a
@@ -27,6 +29,9 @@ type NATInfo struct {
 	Mapping    string `json:"mapping"`
 	Filtering  string `json:"filtering"`
 	Summary    string `json:"summary"` // the same in plain words
+	// UDPBuffers are the socket's kernel buffers; Limited means the OS
+	// capped them below what fast transfers want.
+	UDPBuffers nat.SocketBuffers `json:"udp_buffers"`
 }
 
 // IDInfo answers RouteID: who this node is and how to reach it.

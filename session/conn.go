@@ -1,12 +1,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -254,9 +256,26 @@ func (n *Node) serveStreams(sess *Session) {
 }
 
 func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
-	defer stream.Close()
 	stream.SetDeadline(time.Now().Add(streamTimeout))
-	t, payload, err := ReadFrame(stream)
+	var first [1]byte
+	if _, err := io.ReadFull(stream, first[:]); err != nil {
+		n.log.Debug("read request", "session", sess, "err", err)
+		stream.CancelRead(0)
+		stream.Close()
+		return
+	}
+	if first[0] == streamKindTransfer {
+		stream.SetDeadline(time.Time{})
+		if n.cfg.Events.Transfer == nil {
+			stream.CancelRead(0)
+			stream.CancelWrite(0)
+			return
+		}
+		n.cfg.Events.Transfer(sess, stream)
+		return
+	}
+	defer stream.Close()
+	t, payload, err := ReadFrame(io.MultiReader(bytes.NewReader(first[:]), stream))
 	if err != nil {
 		n.log.Debug("read request", "session", sess, "err", err)
 		stream.CancelRead(0)
@@ -279,6 +298,23 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 	default:
 		WriteFrame(stream, FrameError, ErrorFrame{Reason: fmt.Sprintf("unexpected frame type %d", t)})
 	}
+}
+
+// streamKindTransfer is the first byte of a stream that carries a file;
+// control frames start with their type, which is far below it.
+const streamKindTransfer = 0x80
+
+// OpenTransferStream opens a stream for a file transfer on the session.
+func (s *Session) OpenTransferStream(ctx context.Context) (*quic.Stream, error) {
+	stream, err := s.Conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open transfer stream to %s: %w", s.Peer.Short(), err)
+	}
+	if _, err := stream.Write([]byte{streamKindTransfer}); err != nil {
+		stream.CancelWrite(0)
+		return nil, fmt.Errorf("open transfer stream to %s: %w", s.Peer.Short(), err)
+	}
+	return stream, nil
 }
 
 // firstDelivery reports whether message id from peer is new, and

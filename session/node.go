@@ -96,6 +96,10 @@ type Events struct {
 	PeerRequest func(req PeerRequest)
 	// PeerState reports a peer's state changes.
 	PeerState func(st PeerStatus)
+	// Transfer serves a stream a peer opened with OpenTransferStream. It
+	// runs on its own goroutine, owns the stream, and must return soon
+	// after the Node's context ends. Nil refuses such streams.
+	Transfer func(sess *Session, stream *quic.Stream)
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
@@ -115,6 +119,7 @@ type Node struct {
 	log       *slog.Logger
 	cert      tls.Certificate
 	udp       *net.UDPConn
+	buffers   nat.SocketBuffers // what the OS granted the socket
 	tr        *quic.Transport
 	ln        *quic.Listener
 	stun      *nat.STUNClient
@@ -153,15 +158,24 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on UDP port %d: %w", cfg.Port, err)
 	}
+	buffers, err := nat.TuneSocketBuffers(udp)
+	if err != nil {
+		log.Warn("UDP socket buffers", "err", err)
+	} else if buffers.Limited {
+		log.Warn("UDP socket buffers are small; transfers may be slower", "receive", buffers.Receive, "send", buffers.Send, "fix", buffers.Advice())
+	} else {
+		log.Debug("UDP socket buffers", "receive", buffers.Receive, "send", buffers.Send)
+	}
 	// A reset key derived from the node key lets a restarted node tell its
 	// peers at once that their old connection is gone.
 	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("punchdrop stateless reset"), cfg.Identity.Key.Seed()...)))
 	n := &Node{
-		cfg:  cfg,
-		log:  log,
-		cert: cert,
-		udp:  udp,
-		tr:   &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
+		cfg:     cfg,
+		log:     log,
+		cert:    cert,
+		udp:     udp,
+		buffers: buffers,
+		tr:      &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
 		quicConf: &quic.Config{
 			HandshakeIdleTimeout: dialTimeout,
 			MaxIdleTimeout:       idleTimeout,
@@ -186,6 +200,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.ln = ln
 	return n, nil
 }
+
+// SocketBuffers reports the UDP socket's kernel buffer sizes.
+func (n *Node) SocketBuffers() nat.SocketBuffers { return n.buffers }
 
 // ID returns the node's ID.
 func (n *Node) ID() NodeID { return n.cfg.Identity.ID }

@@ -42,15 +42,20 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
-			report, err := classifyOnce(ctx, servers)
+			report, buffers, err := classifyOnce(ctx, servers)
 			if err != nil {
 				return err
 			}
-			info := agent.NATInfo(report)
+			info := agent.NATInfo(report, buffers)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), info)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "public address  %s\nmapping         %s\nfiltering       %s\n\n%s\n", info.PublicAddr, info.Mapping, info.Filtering, info.Summary)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n\n%s\n",
+				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10, info.Summary)
+			if advice := buffers.Advice(); advice != "" {
+				fmt.Fprintf(out, "Note: %s\n", advice)
+			}
 			return nil
 		},
 	}
@@ -61,12 +66,16 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 
 // classifyOnce runs NAT classification on a fresh socket, with its own
 // reader feeding the STUN client as the agent's socket reader does.
-func classifyOnce(ctx context.Context, servers []string) (nat.Report, error) {
+func classifyOnce(ctx context.Context, servers []string) (nat.Report, nat.SocketBuffers, error) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {
-		return nat.Report{}, fmt.Errorf("open UDP socket: %w", err)
+		return nat.Report{}, nat.SocketBuffers{}, fmt.Errorf("open UDP socket: %w", err)
 	}
 	defer conn.Close()
+	buffers, err := nat.TuneSocketBuffers(conn)
+	if err != nil {
+		return nat.Report{}, buffers, err
+	}
 	client := nat.NewSTUNClient(conn)
 	go func() {
 		buf := make([]byte, 2048)
@@ -81,5 +90,6 @@ func classifyOnce(ctx context.Context, servers []string) (nat.Report, error) {
 		}
 	}()
 	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	return nat.Classify(ctx, client, local, servers)
+	report, err := nat.Classify(ctx, client, local, servers)
+	return report, buffers, err
 }

@@ -1,0 +1,55 @@
+package nat
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+)
+
+// WantedSocketBuffer is the UDP socket buffer size quic-go asks for (7
+// MiB) so that a fast transfer does not drop packets between reads.
+const WantedSocketBuffer = 7 << 20
+
+// SocketBuffers says how large a UDP socket's kernel buffers are.
+type SocketBuffers struct {
+	Receive int  `json:"receive"` // bytes, as the kernel reports them
+	Send    int  `json:"send"`
+	Limited bool `json:"limited"` // the OS capped them below WantedSocketBuffer
+}
+
+// Advice tells a user how to lift the limit, or is empty when there is none.
+func (b SocketBuffers) Advice() string {
+	if !b.Limited {
+		return ""
+	}
+	return fmt.Sprintf("the OS limits UDP buffers to %d KiB receive, %d KiB send; for full speed run: sudo sysctl -w net.core.rmem_max=%d net.core.wmem_max=%d",
+		b.Receive>>10, b.Send>>10, WantedSocketBuffer, WantedSocketBuffer)
+}
+
+// TuneSocketBuffers raises conn's buffers to WantedSocketBuffer, as far
+// as the OS allows, and reports what it got. quic-go makes the same
+// request; asking first lets punchdrop report the outcome.
+func TuneSocketBuffers(conn *net.UDPConn) (SocketBuffers, error) {
+	conn.SetReadBuffer(WantedSocketBuffer)
+	conn.SetWriteBuffer(WantedSocketBuffer)
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return SocketBuffers{}, fmt.Errorf("socket buffers: %w", err)
+	}
+	var b SocketBuffers
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		b.Receive, serr = getsockoptInt(fd, syscall.SO_RCVBUF)
+		if serr == nil {
+			b.Send, serr = getsockoptInt(fd, syscall.SO_SNDBUF)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return SocketBuffers{}, fmt.Errorf("socket buffers: %w", err)
+	}
+	b.Limited = b.Receive < WantedSocketBuffer || b.Send < WantedSocketBuffer
+	return b, nil
+}

@@ -1,0 +1,9 @@
+//go:build unix
+
+package nat
+
+import "syscall"
+
+func getsockoptInt(fd uintptr, opt int) (int, error) {
+	return syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, opt)
+}
