@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
@@ -40,6 +42,7 @@ type Agent struct {
 	node   *session.Node
 	log    *slog.Logger
 	events *broker
+	xfers  *transfers
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -67,11 +70,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer a.close()
 	return a.serve(ctx)
 }
 
-func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (*Agent, error) {
+func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ *Agent, err error) {
 	ident, err := session.LoadOrCreateIdentity(paths.Identity)
 	if err != nil {
 		return nil, err
@@ -81,6 +84,14 @@ func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (*A
 		return nil, err
 	}
 	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.xfers, err = a.newTransfers(); err != nil {
+		return nil, err
+	}
 	stun := cfg.STUNServers
 	if len(stunOverride) > 0 {
 		stun = stunOverride
@@ -98,23 +109,30 @@ func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (*A
 		Events:       a.nodeEvents(),
 	})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	a.xfers.node = a.node
 	// The port is chosen once and kept, so the connection string survives
 	// restarts.
 	a.cfg.ListenPort = a.node.Port()
 	if err := a.cfg.Save(paths.Config); err != nil {
-		a.node.Close()
-		st.Close()
 		return nil, err
 	}
 	if err := a.loadPeers(); err != nil {
-		a.node.Close()
-		st.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// close releases what start opened.
+func (a *Agent) close() {
+	if a.node != nil {
+		a.node.Close()
+	}
+	if a.xfers != nil {
+		a.xfers.recv.Downloads.Close()
+	}
+	a.store.Close()
 }
 
 // defaultName is the host name, or "punchdrop" if it is unusable.
@@ -177,7 +195,13 @@ func (a *Agent) serve(ctx context.Context) error {
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
 	a.log.Info("agent started", "node", a.ident.ID.String(), "name", a.cfg.Name, "port", a.node.Port(), "socket", a.paths.Socket, "lan", cs.LAN)
+	xfersDone := make(chan struct{})
+	go func() {
+		a.xfers.run(ctx)
+		close(xfersDone)
+	}()
 	err = a.node.Run(ctx)
+	<-xfersDone
 	a.events.close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -239,6 +263,9 @@ func (a *Agent) nodeEvents() session.Events {
 		PeerState: func(st session.PeerStatus) {
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
+		},
+		Transfer: func(sess *session.Session, stream *quic.Stream) {
+			a.xfers.serveIncoming(sess, stream)
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
 			err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.LastAddr = addr.String() })

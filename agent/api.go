@@ -43,6 +43,8 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST "+control.RouteMsg, jsonHandler(a.handleMsg))
 	mux.HandleFunc("GET "+control.RouteMessages, jsonHandler(a.handleMessages))
 	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
+	mux.HandleFunc("POST "+control.RouteSend, jsonHandler(a.handleSend))
+	mux.HandleFunc("GET "+control.RouteStatus, jsonHandler(a.handleStatus))
 	mux.HandleFunc("GET "+control.RouteEvents, a.events.serveHTTP)
 	return mux
 }
@@ -274,6 +276,39 @@ func (a *Agent) handleMessages(*http.Request) (any, error) {
 		out[i] = a.controlMessage(m)
 	}
 	return out, nil
+}
+
+func (a *Agent) handleSend(r *http.Request) (any, error) {
+	var req control.SendRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Paths) == 0 {
+		return nil, fmt.Errorf("%w: name at least one file or folder", errBadRequest)
+	}
+	id, err := a.resolvePeer(req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	queued, err := a.xfers.queue(id, req.Paths)
+	if err != nil {
+		return nil, err
+	}
+	return control.SendResult{Transfers: queued}, nil
+}
+
+func (a *Agent) handleStatus(*http.Request) (any, error) {
+	transfers, err := a.xfers.status()
+	if err != nil {
+		return nil, err
+	}
+	return control.Status{Transfers: transfers}, nil
+}
+
+// peerName is a peer's name, or empty for a node that is not a peer.
+func (a *Agent) peerName(id string) string {
+	p, _ := a.storedPeer(id)
+	return p.Name
 }
 
 func (a *Agent) controlMessage(m store.Message) control.Message {

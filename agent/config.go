@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // Config is the user's configuration, kept in config.toml. Empty fields
@@ -25,6 +26,7 @@ type Config struct {
 	Outbox       string   `toml:"outbox"`
 	Downloads    string   `toml:"downloads"`
 	PunchTimeout Duration `toml:"punch_timeout"`
+	ChunkSize    int      `toml:"chunk_size"`
 	LogLevel     string   `toml:"log_level"`
 }
 
@@ -67,6 +69,10 @@ downloads = {{printf "%q" .Downloads}}
 # How long to try to reach a peer before reporting it unreachable.
 punch_timeout = "{{.PunchTimeout}}"
 
+# Size in bytes of the pieces files are sent in; each is hashed and
+# acknowledged on its own, and a resume re-sends at most the ones in flight.
+chunk_size = {{.ChunkSize}}
+
 # Log level: debug, info, warn or error.
 log_level = {{printf "%q" .LogLevel}}
 `))
@@ -75,6 +81,7 @@ log_level = {{printf "%q" .LogLevel}}
 func DefaultConfig() Config {
 	return Config{
 		PunchTimeout: Duration{session.DefaultPunchTimeout},
+		ChunkSize:    transfer.DefaultChunkSize,
 		LogLevel:     "info",
 	}
 }
@@ -112,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.PunchTimeout.Duration < 0 {
 		return fmt.Errorf("config: punch_timeout is negative")
+	}
+	if c.ChunkSize < transfer.MinChunkSize || c.ChunkSize > transfer.MaxChunkSize {
+		return fmt.Errorf("config: chunk_size %d is outside %d..%d", c.ChunkSize, transfer.MinChunkSize, transfer.MaxChunkSize)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

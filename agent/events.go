@@ -12,7 +12,7 @@ import (
 
 // subscriberBuffer is how many events a slow subscriber may lag before it
 // misses some; the stream is for display, and the state can be re-read.
-const subscriberBuffer = 64
+const subscriberBuffer = 256
 
 // broker fans events out to the event-stream subscribers.
 type broker struct {

@@ -159,3 +159,15 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	}
 	return errors.New("agent closed the event stream")
 }
+
+// Send queues files and folders for a peer.
+func (c *Client) Send(ctx context.Context, req SendRequest) (SendResult, error) {
+	var out SendResult
+	return out, c.do(ctx, http.MethodPost, RouteSend, req, &out)
+}
+
+// Status returns the transfers queued, moving, and recently ended.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	return out, c.do(ctx, http.MethodGet, RouteStatus, nil, &out)
+}

@@ -21,6 +21,8 @@ const (
 	RouteMessages = "/v1/messages"
 	RouteNAT      = "/v1/nat"
 	RouteEvents   = "/v1/events"
+	RouteSend     = "/v1/transfers/send"
+	RouteStatus   = "/v1/status"
 )
 
 // NATInfo is the NAT part of IDInfo and the answer of `punchdrop nat`.
@@ -95,15 +97,66 @@ const (
 	EventPeer        = "peer"         // a peer's state changed; Peer is set
 	EventPeerRequest = "peer_request" // an unknown node knocked; Peer is set, State pending
 	EventMessage     = "message"      // a message arrived; Message is set
+	// EventTransfer reports a transfer queued, moving (at most a few
+	// times a second), done or failed; Transfer is set.
+	EventTransfer = "transfer"
 )
+
+// Transfer states as shown to users and scripts.
+const (
+	TransferQueued    = "queued"
+	TransferSending   = "sending"
+	TransferReceiving = "receiving"
+	TransferDone      = "done"
+	TransferFailed    = "failed"
+)
+
+// Directions of a transfer.
+const (
+	DirectionOut = "out"
+	DirectionIn  = "in"
+)
+
+// TransferInfo is one file going to or coming from a peer.
+type TransferInfo struct {
+	ID        string  `json:"id"`
+	Peer      string  `json:"peer"`           // the peer's node ID
+	PeerName  string  `json:"peer_name"`      // its name when known
+	Direction string  `json:"direction"`      // out or in
+	Name      string  `json:"name"`           // relative name; for a finished download, where it was stored
+	Path      string  `json:"path,omitempty"` // the source file (out) or the stored file (in, when done)
+	Size      int64   `json:"size"`
+	Done      int64   `json:"done"` // bytes the receiver holds durably
+	State     string  `json:"state"`
+	Error     string  `json:"error,omitempty"` // why it failed, or why the last attempt did
+	RateBps   float64 `json:"rate_bps"`        // bytes per second, while moving
+	ETASec    float64 `json:"eta_s"`           // seconds left at that rate, while moving
+}
+
+// Status answers RouteStatus.
+type Status struct {
+	Transfers []TransferInfo `json:"transfers"`
+}
+
+// SendRequest queues files and folders for a peer. Paths are absolute.
+type SendRequest struct {
+	Peer  string   `json:"peer"`
+	Paths []string `json:"paths"`
+}
+
+// SendResult lists what SendRequest queued: one transfer per file.
+type SendResult struct {
+	Transfers []TransferInfo `json:"transfers"`
+}
 
 // Event is one line of the event stream (server-sent events, one JSON
 // object per "data:" line).
 type Event struct {
-	Kind    string    `json:"kind"`
-	Time    time.Time `json:"time"`
-	Peer    *PeerInfo `json:"peer,omitempty"`
-	Message *Message  `json:"message,omitempty"`
+	Kind     string        `json:"kind"`
+	Time     time.Time     `json:"time"`
+	Peer     *PeerInfo     `json:"peer,omitempty"`
+	Message  *Message      `json:"message,omitempty"`
+	Transfer *TransferInfo `json:"transfer,omitempty"`
 }
 
 // ErrorBody is the body of every failed request.

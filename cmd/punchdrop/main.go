@@ -56,6 +56,8 @@ Getting started, on each of two machines:
   punchdrop connect 'punchdrop:...'     # paste the string your peer sent you
   punchdrop peers                       # the peer shows up as "connected"
   punchdrop msg bob 'hello'             # send a text message
+  punchdrop send bob ~/photos/          # send files and folders
+  punchdrop status                      # see them move
 
 Files live under --home DIR (or $PUNCHDROP_HOME) when given, else in the XDG
 directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
@@ -71,6 +73,8 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newPeersCmd(g),
 		newAcceptCmd(g),
 		newDeclineCmd(g),
+		newSendCmd(g),
+		newStatusCmd(g),
 		newMsgCmd(g),
 		newMessagesCmd(g),
 		newNATCmd(g),

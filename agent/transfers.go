@@ -1,0 +1,557 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/transfer"
+)
+
+// Limits and timings of the transfer scheduler.
+const (
+	// sendsPerPeer is how many files go to one peer at once, each on its
+	// own stream: enough to keep a path busy while one file waits for
+	// its disk, few enough that each file finishes soon.
+	sendsPerPeer = 3
+	// receivesPerPeer bounds the files one peer may push at once; each
+	// costs a chunk-sized buffer.
+	receivesPerPeer = 8
+	// minSendRetry and maxSendRetry bound the back-off after a failed
+	// attempt (peer offline, disk full on the other side, path lost).
+	minSendRetry = 2 * time.Second
+	maxSendRetry = 2 * time.Minute
+	// sessionWait bounds one wait for a session before the attempt counts
+	// as failed and backs off; the node keeps punching meanwhile.
+	sessionWait = 90 * time.Second
+	// progressInterval is the most often a transfer's progress is
+	// published: smooth bars without flooding the event stream.
+	progressInterval = 250 * time.Millisecond
+	// finishedShown is how long done and failed transfers stay in status.
+	finishedShown = 24 * time.Hour
+)
+
+// transfers is the agent's side of file transfers: the outgoing queue
+// with a worker per peer, incoming streams, and live progress.
+type transfers struct {
+	store     *store.Store
+	node      *session.Node
+	recv      *transfer.Receiver
+	downloads string
+	chunkSize int
+	log       logger
+	publish   func(control.TransferInfo)
+	peerName  func(id string) string
+
+	wg sync.WaitGroup
+	mu sync.Mutex // guards following
+	// live holds transfers moving now, by ID.
+	live map[string]*liveTransfer
+	// workers holds the wake-up channel of each peer's send worker.
+	workers  map[string]chan struct{}
+	retryAt  map[string]time.Time // when a failed transfer may try again
+	incoming map[string]int       // streams being received, per peer
+	ctx      context.Context
+}
+
+// logger is the part of slog.Logger the scheduler uses.
+type logger interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+}
+
+// liveTransfer is the progress of one moving transfer.
+type liveTransfer struct {
+	info      control.TransferInfo
+	lastDone  int64
+	lastTime  time.Time
+	published time.Time
+}
+
+// update records done bytes, smoothing the rate, and says whether it is
+// time to publish.
+func (l *liveTransfer) update(done int64, now time.Time) bool {
+	if dt := now.Sub(l.lastTime); dt >= progressInterval {
+		rate := float64(done-l.lastDone) / dt.Seconds()
+		if l.info.RateBps == 0 {
+			l.info.RateBps = rate
+		} else {
+			l.info.RateBps = 0.7*l.info.RateBps + 0.3*rate
+		}
+		l.lastDone, l.lastTime = done, now
+	}
+	l.info.Done = done
+	l.info.ETASec = 0
+	if l.info.RateBps > 0 {
+		l.info.ETASec = float64(l.info.Size-done) / l.info.RateBps
+	}
+	if now.Sub(l.published) < progressInterval && done != l.info.Size {
+		return false
+	}
+	l.published = now
+	return true
+}
+
+// newTransfers prepares the downloads folder and the scheduler; the
+// node is set once it exists.
+func (a *Agent) newTransfers() (*transfers, error) {
+	downloads := a.cfg.Downloads
+	if downloads == "" {
+		downloads = a.paths.Downloads
+	}
+	if err := os.MkdirAll(downloads, 0o755); err != nil {
+		return nil, fmt.Errorf("downloads folder: %w", err)
+	}
+	root, err := os.OpenRoot(downloads)
+	if err != nil {
+		return nil, fmt.Errorf("downloads folder: %w", err)
+	}
+	t := &transfers{
+		store:     a.store,
+		downloads: downloads,
+		chunkSize: a.cfg.ChunkSize,
+		log:       a.log,
+		publish: func(info control.TransferInfo) {
+			a.events.publish(control.Event{Kind: control.EventTransfer, Transfer: &info})
+		},
+		peerName: a.peerName,
+		live:     map[string]*liveTransfer{},
+		workers:  map[string]chan struct{}{},
+		retryAt:  map[string]time.Time{},
+		incoming: map[string]int{},
+	}
+	t.recv = &transfer.Receiver{Store: a.store, Downloads: root, Log: a.log, Progress: t.receiveProgress}
+	return t, nil
+}
+
+// run starts a worker for every peer with queued files and serves until
+// ctx ends.
+func (t *transfers) run(ctx context.Context) {
+	t.mu.Lock()
+	t.ctx = ctx
+	t.mu.Unlock()
+	if all, err := t.store.OutgoingTransfers(); err == nil {
+		for _, o := range all {
+			if o.State == store.StateQueued || o.State == store.StateSending {
+				t.kick(o.Peer)
+			}
+		}
+	}
+	<-ctx.Done()
+	t.wg.Wait()
+}
+
+// queue adds files and folders for peer and starts sending them.
+func (t *transfers) queue(peer session.NodeID, paths []string) ([]control.TransferInfo, error) {
+	var items []store.Outgoing
+	now := time.Now().UTC()
+	for _, p := range paths {
+		files, err := expand(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			items = append(items, store.Outgoing{
+				ID: newTransferID().String(), Peer: peer.String(), Path: f.path, Name: f.name,
+				Size: f.size, State: store.StateQueued, Queued: now, Updated: now,
+			})
+		}
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: nothing to send (empty folders only)", errBadRequest)
+	}
+	if err := t.store.AddOutgoing(items...); err != nil {
+		return nil, err
+	}
+	out := make([]control.TransferInfo, len(items))
+	for i, o := range items {
+		out[i] = t.outgoingInfo(o)
+		t.publish(out[i])
+	}
+	t.log.Info("queued", "files", len(items), "peer", peer.Short())
+	t.kick(peer.String())
+	return out, nil
+}
+
+func newTransferID() transfer.ID {
+	var id transfer.ID
+	rand.Read(id[:])
+	return id
+}
+
+type sourceFile struct {
+	path string
+	name string // relative, '/'-separated
+	size int64
+}
+
+// expand lists the regular files at p: p itself, or every file under the
+// folder p, named by their path from p's parent so the folder's layout
+// arrives intact. Symbolic links are not followed.
+func expand(p string) ([]sourceFile, error) {
+	if !filepath.IsAbs(p) {
+		return nil, fmt.Errorf("%w: %q is not an absolute path", errBadRequest, p)
+	}
+	p = filepath.Clean(p)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if fi.Mode().IsRegular() {
+		return []sourceFile{{path: p, name: filepath.Base(p), size: fi.Size()}}, nil
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a file or folder", errBadRequest, p)
+	}
+	parent := filepath.Dir(p)
+	var files []sourceFile
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(parent, path)
+		if err != nil {
+			return err
+		}
+		files = append(files, sourceFile{path: path, name: filepath.ToSlash(rel), size: info.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: read folder: %v", errBadRequest, err)
+	}
+	return files, nil
+}
+
+// kick wakes peer's send worker, starting it if needed.
+func (t *transfers) kick(peer string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx == nil || t.ctx.Err() != nil {
+		return
+	}
+	if wake, ok := t.workers[peer]; ok {
+		offer(wake)
+		return
+	}
+	wake := make(chan struct{}, 1)
+	t.workers[peer] = wake
+	ctx := t.ctx
+	t.wg.Go(func() { t.worker(ctx, peer, wake) })
+}
+
+func offer(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// worker sends peer's queued files, a few at a time, oldest first, and
+// retries failed ones after their back-off.
+func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{}) {
+	var running sync.WaitGroup
+	defer running.Wait()
+	active := map[string]bool{}
+	done := make(chan string, sendsPerPeer)
+	for {
+		next, wait := t.pick(peer, active)
+		for _, o := range next {
+			active[o.ID] = true
+			running.Go(func() {
+				t.send(ctx, o)
+				done <- o.ID
+			})
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case id := <-done:
+			delete(active, id)
+		case <-wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// pick returns the queued transfers to start now, and how long to sleep
+// before looking again if nothing else happens.
+func (t *transfers) pick(peer string, active map[string]bool) ([]store.Outgoing, time.Duration) {
+	wait := time.Hour
+	all, err := t.store.OutgoingTransfers()
+	if err != nil {
+		t.log.Error("read queue", "err", err)
+		return nil, minSendRetry
+	}
+	slices.SortFunc(all, func(a, b store.Outgoing) int { return a.Queued.Compare(b.Queued) })
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var next []store.Outgoing
+	for _, o := range all {
+		if o.Peer != peer || active[o.ID] || (o.State != store.StateQueued && o.State != store.StateSending) {
+			continue
+		}
+		if at := t.retryAt[o.ID]; at.After(now) {
+			wait = min(wait, at.Sub(now))
+			continue
+		}
+		if len(active)+len(next) < sendsPerPeer {
+			next = append(next, o)
+		}
+	}
+	return next, wait
+}
+
+// send makes one attempt at an outgoing transfer.
+func (t *transfers) send(ctx context.Context, o store.Outgoing) {
+	id, err := transfer.ParseID(o.ID)
+	if err != nil {
+		t.finish(o, "", &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
+		return
+	}
+	t.setState(&o, store.StateSending, "")
+	final, err := t.attempt(ctx, o, id)
+	if ctx.Err() != nil {
+		t.setState(&o, store.StateQueued, "") // shutting down: try again at next start
+		t.forget(o.ID)
+		return
+	}
+	t.finish(o, final, err)
+}
+
+func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.ID) (string, error) {
+	peer, err := session.ParseNodeID(o.Peer)
+	if err != nil {
+		return "", err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, sessionWait)
+	sess, err := t.node.WaitSession(waitCtx, peer)
+	cancel()
+	if err != nil {
+		return "", err
+	}
+	stream, err := sess.OpenTransferStream(ctx)
+	if err != nil {
+		return "", err
+	}
+	t.track(o)
+	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: t.chunkSize}
+	return transfer.Send(ctx, stream, src, func(done, _ int64) { t.progress(o.ID, done) })
+}
+
+// finish records the outcome of an attempt.
+func (t *transfers) finish(o store.Outgoing, final string, err error) {
+	t.forget(o.ID)
+	state, msg := store.StateDone, ""
+	switch {
+	case err == nil:
+		t.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", final)
+	case transfer.Retryable(err):
+		state, msg = store.StateQueued, err.Error()
+		o.Tries++
+		delay := min(minSendRetry<<min(o.Tries-1, 10), maxSendRetry)
+		t.mu.Lock()
+		t.retryAt[o.ID] = time.Now().Add(delay)
+		t.mu.Unlock()
+		t.log.Warn("send failed; will retry", "file", o.Name, "peer", shortID(o.Peer), "in", delay, "err", err)
+	default:
+		state, msg = store.StateFailed, err.Error()
+		t.log.Error("send failed", "file", o.Name, "peer", shortID(o.Peer), "err", err)
+	}
+	tries := o.Tries
+	o.Final = final
+	t.setState(&o, state, msg, func(r *store.Outgoing) {
+		r.Tries, r.Final = tries, final
+	})
+}
+
+// setState changes an outgoing transfer's state in the store and tells
+// the event stream.
+func (t *transfers) setState(o *store.Outgoing, state, errMsg string, more ...func(*store.Outgoing)) {
+	o.State, o.Error, o.Updated = state, errMsg, time.Now().UTC()
+	err := t.store.UpdateOutgoing(o.ID, func(r *store.Outgoing) {
+		r.State, r.Error, r.Updated = o.State, o.Error, o.Updated
+		for _, fn := range more {
+			fn(r)
+		}
+	})
+	if err != nil {
+		t.log.Error("record transfer state", "file", o.Name, "err", err)
+	}
+	t.publish(t.outgoingInfo(*o))
+}
+
+// track starts live progress for a transfer.
+func (t *transfers) track(o store.Outgoing) {
+	t.trackInfo(t.outgoingInfo(o))
+}
+
+func (t *transfers) trackInfo(info control.TransferInfo) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	t.live[info.ID] = &liveTransfer{info: info, lastTime: now, published: now}
+}
+
+func (t *transfers) progress(id string, done int64) {
+	t.mu.Lock()
+	l := t.live[id]
+	var info control.TransferInfo
+	publish := l != nil && l.update(done, time.Now())
+	if publish {
+		info = l.info
+	}
+	t.mu.Unlock()
+	if publish {
+		t.publish(info)
+	}
+}
+
+func (t *transfers) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.live, id)
+	delete(t.retryAt, id)
+}
+
+// serveIncoming receives a file a peer offers on stream.
+func (t *transfers) serveIncoming(sess *session.Session, stream *quic.Stream) {
+	peer := sess.Peer.String()
+	t.mu.Lock()
+	ctx := t.ctx
+	busy := ctx == nil || t.incoming[peer] >= receivesPerPeer
+	if !busy {
+		t.incoming[peer]++
+	}
+	t.mu.Unlock()
+	if busy {
+		transfer.Refuse(stream, transfer.CodeBusy, "too many files at once; try again soon")
+		return
+	}
+	defer func() {
+		t.mu.Lock()
+		t.incoming[peer]--
+		t.mu.Unlock()
+	}()
+	rec, err := t.recv.Receive(ctx, peer, stream)
+	if rec.ID == "" {
+		if err != nil {
+			t.log.Warn("incoming transfer refused", "peer", sess.Peer.Short(), "err", err)
+		}
+		return
+	}
+	info := t.incomingInfo(rec)
+	t.mu.Lock()
+	if l := t.live[rec.ID]; l != nil {
+		info.Done = l.info.Done
+	}
+	t.mu.Unlock()
+	t.forget(rec.ID)
+	if err != nil {
+		info.State, info.Error = control.TransferFailed, err.Error()
+		if transfer.Retryable(err) {
+			info.State = control.TransferQueued // the sender will offer it again
+		}
+		t.log.Warn("receive interrupted", "file", rec.Name, "peer", sess.Peer.Short(), "err", err)
+	}
+	t.publish(info)
+}
+
+// receiveProgress is the Receiver's progress callback.
+func (t *transfers) receiveProgress(rec store.Incoming, done int64) {
+	t.mu.Lock()
+	_, ok := t.live[rec.ID]
+	t.mu.Unlock()
+	if !ok {
+		info := t.incomingInfo(rec)
+		t.trackInfo(info)
+		t.publish(info)
+	}
+	t.progress(rec.ID, done)
+}
+
+// status lists transfers: everything queued or moving, and what ended in
+// the last day.
+func (t *transfers) status() ([]control.TransferInfo, error) {
+	out := []control.TransferInfo{}
+	outgoing, err := t.store.OutgoingTransfers()
+	if err != nil {
+		return nil, err
+	}
+	incoming, err := t.store.IncomingTransfers()
+	if err != nil {
+		return nil, err
+	}
+	cutoff := time.Now().Add(-finishedShown)
+	for _, o := range outgoing {
+		if o.State != store.StateDone && o.State != store.StateFailed || o.Updated.After(cutoff) {
+			out = append(out, t.outgoingInfo(o))
+		}
+	}
+	for _, in := range incoming {
+		if in.State != store.StateDone || in.Updated.After(cutoff) {
+			out = append(out, t.incomingInfo(in))
+		}
+	}
+	t.mu.Lock()
+	for i := range out {
+		if l := t.live[out[i].ID]; l != nil && l.info.Direction == out[i].Direction {
+			out[i].Done, out[i].RateBps, out[i].ETASec = l.info.Done, l.info.RateBps, l.info.ETASec
+		}
+	}
+	t.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b control.TransferInfo) int { return cmpState(a.State) - cmpState(b.State) })
+	return out, nil
+}
+
+// cmpState orders status rows: moving first, then waiting, then ended.
+func cmpState(s string) int {
+	return slices.Index([]string{control.TransferSending, control.TransferReceiving, control.TransferQueued, control.TransferFailed, control.TransferDone}, s)
+}
+
+func (t *transfers) outgoingInfo(o store.Outgoing) control.TransferInfo {
+	info := control.TransferInfo{
+		ID: o.ID, Peer: o.Peer, PeerName: t.peerName(o.Peer), Direction: control.DirectionOut,
+		Name: o.Name, Path: o.Path, Size: o.Size, State: o.State, Error: o.Error,
+	}
+	if o.State == store.StateDone {
+		info.Done = o.Size
+	}
+	return info
+}
+
+func (t *transfers) incomingInfo(in store.Incoming) control.TransferInfo {
+	info := control.TransferInfo{
+		ID: in.ID, Peer: in.Peer, PeerName: t.peerName(in.Peer), Direction: control.DirectionIn,
+		Name: in.Name, Size: in.Size, State: in.State,
+	}
+	if in.State == store.StateDone {
+		info.Name, info.Done = in.Final, in.Size
+		info.Path = filepath.Join(t.downloads, filepath.FromSlash(in.Final))
+	}
+	return info
+}
+
+func shortID(id string) string { return id[:min(len(id), 8)] }

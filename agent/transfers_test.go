@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/punchdrop/punchdrop/control"
+)
+
+// connectPair runs two agents and makes them peers.
+func connectPair(t *testing.T, ctx context.Context) (alice, bob *control.Client, bobHome string) {
+	t.Helper()
+	alice, _ = runAgent(t, "alice")
+	bob, bobHome = runAgent(t, "bob")
+	aliceID, err := alice.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobID, err := bob.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Connect(ctx, bobID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Connect(ctx, aliceID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, bobHome
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSendFilesAndFolder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	alice, bob, bobHome := connectPair(t, ctx)
+
+	src := t.TempDir()
+	files := map[string][]byte{
+		"album/a.jpg":        bytes.Repeat([]byte("a"), 3<<20+1),
+		"album/deeper/b.txt": []byte("b"),
+		"album/deeper/empty": nil,
+		"notes.txt":          []byte("notes"),
+	}
+	for name, data := range files {
+		writeFile(t, filepath.Join(src, name), data)
+	}
+	res, err := alice.Send(ctx, control.SendRequest{Peer: "bob", Paths: []string{filepath.Join(src, "album"), filepath.Join(src, "notes.txt")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Transfers) != 4 {
+		t.Fatalf("queued %+v", res.Transfers)
+	}
+	for {
+		st, err := alice.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, tr := range st.Transfers {
+			if tr.State == control.TransferFailed {
+				t.Fatalf("transfer failed: %+v", tr)
+			}
+			if tr.State == control.TransferDone {
+				done++
+			}
+		}
+		if done == len(files) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not all done: %+v", st.Transfers)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	downloads := ResolvePaths(bobHome).Downloads
+	for name, data := range files {
+		got, err := os.ReadFile(filepath.Join(downloads, name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes", name, len(got), err, len(data))
+		}
+	}
+	st, err := bob.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tr := range st.Transfers {
+		if tr.Direction != control.DirectionIn || tr.State != control.TransferDone || tr.PeerName != "alice" || tr.Done != tr.Size {
+			t.Errorf("bob's status row %+v", tr)
+		}
+		names = append(names, tr.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"album/a.jpg", "album/deeper/b.txt", "album/deeper/empty", "notes.txt"}; !slices.Equal(names, want) {
+		t.Fatalf("bob's status names %q, want %q", names, want)
+	}
+
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "bob", Paths: []string{"relative.txt"}}); err == nil {
+		t.Fatal("a relative path was accepted")
+	}
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "carol", Paths: []string{filepath.Join(src, "notes.txt")}}); err == nil {
+		t.Fatal("an unknown peer was accepted")
+	}
+}
+
+func TestExpand(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f.txt"), []byte("x"))
+	writeFile(t, filepath.Join(dir, "tree", "a", "b.txt"), []byte("yy"))
+	writeFile(t, filepath.Join(dir, "tree", "c.txt"), nil)
+	os.Symlink(filepath.Join(dir, "f.txt"), filepath.Join(dir, "tree", "link"))
+	os.MkdirAll(filepath.Join(dir, "emptydir"), 0o755)
+	tests := []struct {
+		path    string
+		want    []string
+		wantErr bool
+	}{
+		{path: filepath.Join(dir, "f.txt"), want: []string{"f.txt"}},
+		{path: filepath.Join(dir, "tree"), want: []string{"tree/a/b.txt", "tree/c.txt"}},
+		{path: filepath.Join(dir, "tree") + "/", want: []string{"tree/a/b.txt", "tree/c.txt"}},
+		{path: filepath.Join(dir, "emptydir"), want: nil},
+		{path: "f.txt", wantErr: true},
+		{path: filepath.Join(dir, "missing"), wantErr: true},
+	}
+	for _, tt := range tests {
+		files, err := expand(tt.path)
+		if tt.wantErr {
+			if !errors.Is(err, errBadRequest) {
+				t.Errorf("expand(%q) = %v, want a bad request", tt.path, err)
+			}
+			continue
+		}
+		var names []string
+		for _, f := range files {
+			names = append(names, f.name)
+		}
+		if err != nil || !slices.Equal(names, tt.want) {
+			t.Errorf("expand(%q) = %q, %v; want %q", tt.path, names, err, tt.want)
+		}
+	}
+}
+
+func TestLiveTransferRate(t *testing.T) {
+	start := time.Now()
+	l := &liveTransfer{info: control.TransferInfo{Size: 100 << 20}, lastTime: start, published: start}
+	if l.update(1<<20, start.Add(10*time.Millisecond)) {
+		t.Fatal("published sooner than progressInterval")
+	}
+	if !l.update(10<<20, start.Add(time.Second)) {
+		t.Fatal("not published after a second")
+	}
+	if l.info.RateBps != 10<<20 || l.info.ETASec != 9 {
+		t.Fatalf("rate %v B/s, eta %v s; want 10 MiB/s, 9 s", l.info.RateBps, l.info.ETASec)
+	}
+	if !l.update(100<<20, start.Add(1100*time.Millisecond)) {
+		t.Fatal("completion must always be published")
+	}
+}

@@ -1,0 +1,423 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/punchdrop/punchdrop/store"
+)
+
+const testPeer = "PEERAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+// rig is a sender and a receiver joined by a real QUIC connection, with a
+// real state database and downloads folder on the receiving side.
+type rig struct {
+	t         *testing.T
+	client    *quic.Conn
+	server    *quic.Conn
+	recv      *Receiver
+	downloads string
+	srcDir    string
+}
+
+func newRig(t *testing.T) *rig {
+	client, server := quicPair(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	downloads := filepath.Join(t.TempDir(), "downloads")
+	if err := os.Mkdir(downloads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(downloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return &rig{t: t, client: client, server: server, recv: &Receiver{Store: st, Downloads: root, Log: slog.New(slog.DiscardHandler)}, downloads: downloads, srcDir: t.TempDir()}
+}
+
+// file writes a source file of n random bytes.
+func (r *rig) file(name string, n int) string {
+	r.t.Helper()
+	data := make([]byte, n)
+	rand.Read(data)
+	p := filepath.Join(r.srcDir, name)
+	if err := os.WriteFile(p, data, 0o640); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
+type result struct {
+	name    string
+	sendErr error
+	rec     store.Incoming
+	recvErr error
+	sent    int64 // bytes the sender wrote on the stream
+}
+
+// countingStream counts what the sender writes.
+type countingStream struct {
+	*quic.Stream
+	n *atomic.Int64
+}
+
+func (c countingStream) Write(b []byte) (int, error) {
+	n, err := c.Stream.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// transfer runs Send and Receive once, each under its own context.
+func (r *rig) transfer(sendCtx, recvCtx context.Context, src Source, progress Progress) result {
+	r.t.Helper()
+	stream, err := r.client.OpenStreamSync(sendCtx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var res result
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		s, err := r.server.AcceptStream(recvCtx)
+		if err != nil {
+			res.recvErr = err
+			return
+		}
+		res.rec, res.recvErr = r.recv.Receive(recvCtx, testPeer, s)
+	}()
+	var sent atomic.Int64
+	res.name, res.sendErr = Send(sendCtx, countingStream{stream, &sent}, src, progress)
+	<-received
+	res.sent = sent.Load()
+	return res
+}
+
+func (r *rig) send(src Source) result {
+	return r.transfer(r.t.Context(), r.t.Context(), src, nil)
+}
+
+func newID() ID {
+	var id ID
+	rand.Read(id[:])
+	return id
+}
+
+func (r *rig) assertSame(src, name string) {
+	r.t.Helper()
+	want, err := os.ReadFile(src)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(r.downloads, name))
+	if err != nil {
+		r.t.Fatalf("received file: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		r.t.Fatalf("%s: received %d bytes differ from the %d sent", name, len(got), len(want))
+	}
+	si, _ := os.Stat(src)
+	gi, _ := os.Stat(filepath.Join(r.downloads, name))
+	if !gi.ModTime().Equal(si.ModTime()) {
+		r.t.Errorf("%s: mtime %v, want the sender's %v", name, gi.ModTime(), si.ModTime())
+	}
+	if gi.Mode().Perm() != 0o640 {
+		r.t.Errorf("%s: mode %v, want the sender's 0640", name, gi.Mode().Perm())
+	}
+}
+
+// staged lists what is left in the staging folder.
+func (r *rig) staged() []string {
+	entries, _ := os.ReadDir(filepath.Join(r.downloads, StagingDir))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestSizesArriveIdentical(t *testing.T) {
+	const chunk = MinChunkSize
+	tests := []struct {
+		name string
+		size int
+		cs   int
+	}{
+		{"empty", 0, chunk},
+		{"one byte", 1, chunk},
+		{"chunk-1", chunk - 1, chunk},
+		{"chunk", chunk, chunk},
+		{"chunk+1", chunk + 1, chunk},
+		{"many chunks", 100*chunk + 7, chunk},
+		{"default chunks", 5*DefaultChunkSize + 3, 0},
+	}
+	r := newRig(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := r.file(tt.name+".bin", tt.size)
+			var last atomic.Int64
+			res := r.transfer(t.Context(), t.Context(), Source{ID: newID(), Path: src, Name: "sizes/" + tt.name + ".bin", ChunkSize: tt.cs},
+				func(done, total int64) { last.Store(done) })
+			if res.sendErr != nil || res.recvErr != nil {
+				t.Fatalf("send: %v; receive: %v", res.sendErr, res.recvErr)
+			}
+			if res.name != "sizes/"+tt.name+".bin" || res.rec.Final != res.name {
+				t.Fatalf("stored as %q (receiver says %q)", res.name, res.rec.Final)
+			}
+			if last.Load() != int64(tt.size) {
+				t.Errorf("progress ended at %d of %d", last.Load(), tt.size)
+			}
+			r.assertSame(src, res.name)
+		})
+	}
+	if left := r.staged(); len(left) != 0 {
+		t.Fatalf("staging folder not empty: %v", left)
+	}
+}
+
+func TestNamesNeverCollide(t *testing.T) {
+	r := newRig(t)
+	var names []string
+	for range 3 {
+		src := r.file("a.txt", 10)
+		res := r.send(Source{ID: newID(), Path: src, Name: "a.txt"})
+		if res.sendErr != nil {
+			t.Fatal(res.sendErr)
+		}
+		r.assertSame(src, res.name)
+		names = append(names, res.name)
+	}
+	want := []string{"a.txt", "a (1).txt", "a (2).txt"}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("names = %q, want %q", names, want)
+		}
+	}
+}
+
+func TestHostileNamesAreRefusedOrMadeSafe(t *testing.T) {
+	r := newRig(t)
+	tests := []struct {
+		name    string
+		want    string // stored name; empty means refused
+		refused bool
+	}{
+		{name: "../escape.txt", refused: true},
+		{name: "/etc/passwd", refused: true},
+		{name: "a/../../b", refused: true},
+		{name: "nul\x00byte", refused: true},
+		{name: "ctrl\x07char.txt", want: "ctrl_char.txt"},
+		{name: "CON", want: "_CON"},
+		{name: ".punchdrop/evil", want: "_.punchdrop/evil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := r.file("x", 5)
+			res := r.send(Source{ID: newID(), Path: src, Name: tt.name})
+			var te *Error
+			if tt.refused {
+				if !errors.As(res.sendErr, &te) || te.Code != CodeRefused || !te.Remote || te.Retryable() {
+					t.Fatalf("send = %v, want a refusal for good", res.sendErr)
+				}
+				return
+			}
+			if res.sendErr != nil || res.name != tt.want {
+				t.Fatalf("send = %q, %v; want %q", res.name, res.sendErr, tt.want)
+			}
+			r.assertSame(src, res.name)
+		})
+	}
+	// Nothing escaped: the downloads folder's parent holds only it.
+	entries, _ := os.ReadDir(filepath.Dir(r.downloads))
+	if len(entries) != 1 {
+		t.Fatalf("something was written beside the downloads folder: %v", entries)
+	}
+}
+
+// TestResumeSendsOnlyMissingChunks stops a transfer halfway (the
+// receiver's side goes away, as in a crash or a lost path), then offers
+// the file again: only the missing chunks travel.
+func TestResumeSendsOnlyMissingChunks(t *testing.T) {
+	r := newRig(t)
+	const size = 64 * MinChunkSize
+	src := r.file("big.bin", size)
+	id := newID()
+	recvCtx, stop := context.WithCancel(t.Context())
+	first := r.transfer(t.Context(), recvCtx, Source{ID: id, Path: src, Name: "big.bin", ChunkSize: MinChunkSize},
+		func(done, total int64) {
+			if done >= total/2 {
+				stop()
+			}
+		})
+	if first.sendErr == nil || first.recvErr == nil {
+		t.Fatalf("interrupted transfer: send %v, receive %v", first.sendErr, first.recvErr)
+	}
+	if !Retryable(first.sendErr) {
+		t.Fatalf("an interruption must leave the file queued: %v", first.sendErr)
+	}
+	if _, err := os.Stat(filepath.Join(r.downloads, "big.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a half-received file appeared under its final name: %v", err)
+	}
+	second := r.send(Source{ID: id, Path: src, Name: "big.bin", ChunkSize: MinChunkSize})
+	if second.sendErr != nil {
+		t.Fatal(second.sendErr)
+	}
+	r.assertSame(src, second.name)
+	if second.sent > size/2+4*MinChunkSize {
+		t.Fatalf("resume sent %d bytes of a %d-byte file that was half there", second.sent, size)
+	}
+	t.Logf("first attempt sent %d bytes, resume %d", first.sent, second.sent)
+}
+
+func TestChangedSourceStartsOver(t *testing.T) {
+	r := newRig(t)
+	const size = 32 * MinChunkSize
+	src := r.file("doc.bin", size)
+	id := newID()
+	recvCtx, stop := context.WithCancel(t.Context())
+	r.transfer(t.Context(), recvCtx, Source{ID: id, Path: src, Name: "doc.bin", ChunkSize: MinChunkSize},
+		func(done, total int64) {
+			if done >= total/2 {
+				stop()
+			}
+		})
+	// A new version, same size, a later mtime.
+	src = r.file("doc.bin", size)
+	os.Chtimes(src, time.Now(), time.Now().Add(time.Minute))
+	res := r.send(Source{ID: id, Path: src, Name: "doc.bin", ChunkSize: MinChunkSize})
+	if res.sendErr != nil {
+		t.Fatal(res.sendErr)
+	}
+	r.assertSame(src, res.name)
+}
+
+func TestSourceModifiedMidTransfer(t *testing.T) {
+	r := newRig(t)
+	src := r.file("live.log", 64*MinChunkSize)
+	var once atomic.Bool
+	res := r.transfer(t.Context(), t.Context(), Source{ID: newID(), Path: src, Name: "live.log", ChunkSize: MinChunkSize},
+		func(done, total int64) {
+			if done > 0 && once.CompareAndSwap(false, true) {
+				f, _ := os.OpenFile(src, os.O_APPEND|os.O_WRONLY, 0)
+				f.WriteString("one more line\n")
+				f.Close()
+			}
+		})
+	var te *Error
+	if !errors.As(res.sendErr, &te) || te.Code != CodeSourceChanged || !te.Retryable() {
+		t.Fatalf("send = %v, want source changed", res.sendErr)
+	}
+	if _, err := os.Stat(filepath.Join(r.downloads, "live.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a mixed version was delivered: %v", err)
+	}
+	again := r.send(Source{ID: newID(), Path: src, Name: "live.log", ChunkSize: MinChunkSize})
+	if again.sendErr != nil {
+		t.Fatal(again.sendErr)
+	}
+	r.assertSame(src, again.name)
+}
+
+func TestRepeatedOfferOfReceivedFile(t *testing.T) {
+	r := newRig(t)
+	src := r.file("once.txt", 100)
+	id := newID()
+	first := r.send(Source{ID: id, Path: src, Name: "once.txt"})
+	second := r.send(Source{ID: id, Path: src, Name: "once.txt"})
+	if first.sendErr != nil || second.sendErr != nil || second.name != first.name {
+		t.Fatalf("first %q %v, second %q %v", first.name, first.sendErr, second.name, second.sendErr)
+	}
+	entries, _ := os.ReadDir(r.downloads)
+	if len(entries) != 2 { // once.txt and the staging folder
+		t.Fatalf("a repeated offer stored the file again: %v", entries)
+	}
+}
+
+// TestCorruptChunksAreNaked plays a sender whose chunks never match their
+// hashes: the receiver asks again a bounded number of times, then aborts.
+func TestCorruptChunksAreNaked(t *testing.T) {
+	r := newRig(t)
+	stream, err := r.client.OpenStreamSync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := r.server.AcceptStream(t.Context())
+		if err == nil {
+			_, err = r.recv.Receive(t.Context(), testPeer, s)
+		}
+		done <- err
+	}()
+	offer := Offer{ID: newID(), Size: 10, ChunkSize: MinChunkSize, ModTime: time.Now(), Mode: 0o644, Name: "bad.bin"}
+	if err := WriteFrame(stream, offer); err != nil {
+		t.Fatal(err)
+	}
+	in := NewReader(stream)
+	if f, err := in.Next(); err != nil || f.Type() != TypeAccept {
+		t.Fatalf("answer to offer: %v %v", f, err)
+	}
+	naks := 0
+	for {
+		if err := WriteChunk(stream, Chunk{Index: 0, Data: make([]byte, 10)}); err != nil {
+			break
+		}
+		f, err := in.Next()
+		if err != nil {
+			t.Fatalf("after %d NAKs: %v", naks, err)
+		}
+		if a, ok := f.(Abort); ok {
+			if a.Code != CodeCorrupt {
+				t.Fatalf("abort %+v, want corrupt", a)
+			}
+			break
+		}
+		if _, ok := f.(Nak); !ok {
+			t.Fatalf("answer to a corrupt chunk: %s", f.Type())
+		}
+		naks++
+	}
+	if naks != maxChunkRetries {
+		t.Fatalf("%d NAKs before the abort, want %d", naks, maxChunkRetries)
+	}
+	var te *Error
+	if err := <-done; !errors.As(err, &te) || te.Code != CodeCorrupt {
+		t.Fatalf("receiver: %v", err)
+	}
+}
+
+func TestGarbageOnTheStreamIsRefused(t *testing.T) {
+	r := newRig(t)
+	stream, err := r.client.OpenStreamSync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := r.server.AcceptStream(t.Context())
+		if err == nil {
+			_, err = r.recv.Receive(t.Context(), testPeer, s)
+		}
+		done <- err
+	}()
+	stream.Write([]byte{Version, 99, 0, 0, 0, 0})
+	f, err := NewReader(stream).Next()
+	if err != nil || f.Type() != TypeAbort {
+		t.Fatalf("answer to garbage: %v, %v", f, err)
+	}
+	if err := <-done; !errors.Is(err, ErrMalformed) {
+		t.Fatalf("receiver: %v", err)
+	}
+}
