@@ -15,7 +15,7 @@ var ErrBadName = errors.New("unsafe file name")
 
 const (
 	maxPathLen    = 4096 // bytes in a whole relative path
-	maxElements   = 32   // folders deep, the file included
+	maxElements   = 32   // elements in a path: its folders and the file
 	maxElementLen = 255  // bytes in one element, the limit of most filesystems
 	maxExtLen     = 16   // bytes after the dot of an extension kept when shortening
 )
@@ -47,19 +47,18 @@ func SafeRelPath(name string) (string, error) {
 	}
 	var elems []string
 	for _, e := range strings.FieldsFunc(name, isSep) {
-		switch e {
-		case ".":
+		switch {
+		case e == ".":
 			continue
-		case "..":
+		case e == "..":
 			return "", badName("contains ..")
+		case len(elems) == maxElements:
+			return "", badName(fmt.Sprintf("more than %d path elements", maxElements))
 		}
 		elems = append(elems, safeElem(e, len(elems) == 0))
 	}
-	switch {
-	case len(elems) == 0:
+	if len(elems) == 0 {
 		return "", badName("no name left after cleaning")
-	case len(elems) > maxElements:
-		return "", badName(fmt.Sprintf("more than %d folders deep", maxElements))
 	}
 	// Cleaning can lengthen a name by a few bytes, so the result is
 	// checked too: otherwise it could be refused when given again.

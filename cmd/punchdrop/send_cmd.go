@@ -77,7 +77,12 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 			for _, t := range res.Transfers {
 				ids[t.ID] = true
 			}
-			final, err := follow(ctx, client, out, func(t control.TransferInfo) bool { return ids[t.ID] }, true)
+			// With --json, stdout carries only the JSON; progress goes to stderr.
+			progressOut := out
+			if asJSON {
+				progressOut = cmd.ErrOrStderr()
+			}
+			final, err := follow(ctx, client, progressOut, func(t control.TransferInfo) bool { return ids[t.ID] }, true)
 			if asJSON {
 				if perr := printJSON(out, control.SendResult{Transfers: final}); err == nil {
 					err = perr
