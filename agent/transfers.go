@@ -328,46 +328,48 @@ func (t *transfers) pick(peer string, active map[string]bool) ([]store.Outgoing,
 func (t *transfers) send(ctx context.Context, o store.Outgoing) {
 	id, err := transfer.ParseID(o.ID)
 	if err != nil {
-		t.finish(o, "", &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
+		t.finish(o, transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
 		return
 	}
 	t.setState(&o, store.StateSending, "")
-	final, err := t.attempt(ctx, o, id)
+	res, err := t.attempt(ctx, o, id)
 	if ctx.Err() != nil {
 		t.setState(&o, store.StateQueued, "") // shutting down: try again at next start
 		t.forget(o.ID)
 		return
 	}
-	t.finish(o, final, err)
+	t.finish(o, res, err)
 }
 
-func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.ID) (string, error) {
+func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.ID) (transfer.Result, error) {
 	peer, err := session.ParseNodeID(o.Peer)
 	if err != nil {
-		return "", err
+		return transfer.Result{}, err
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, sessionWait)
 	sess, err := t.node.WaitSession(waitCtx, peer)
 	cancel()
 	if err != nil {
-		return "", err
+		return transfer.Result{}, err
 	}
 	stream, err := sess.OpenTransferStream(ctx)
 	if err != nil {
-		return "", err
+		return transfer.Result{}, err
 	}
 	t.track(o)
 	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: t.chunkSize}
 	return transfer.Send(ctx, stream, src, func(done, _ int64) { t.progress(o.ID, done) })
 }
 
-// finish records the outcome of an attempt.
-func (t *transfers) finish(o store.Outgoing, final string, err error) {
+// finish records the outcome of an attempt. Its log lines carry the
+// bytes the attempt put on the wire (sent_bytes), which shows what a
+// resume saved.
+func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
 	t.forget(o.ID)
-	state, msg := store.StateDone, ""
+	state, msg, final := store.StateDone, "", res.Name
 	switch {
 	case err == nil:
-		t.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", final)
+		t.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", final, "sent_bytes", res.Sent)
 	case transfer.Retryable(err):
 		state, msg = store.StateQueued, err.Error()
 		o.Tries++
@@ -375,10 +377,10 @@ func (t *transfers) finish(o store.Outgoing, final string, err error) {
 		t.mu.Lock()
 		t.retryAt[o.ID] = time.Now().Add(delay)
 		t.mu.Unlock()
-		t.log.Warn("send failed; will retry", "file", o.Name, "peer", shortID(o.Peer), "in", delay, "err", err)
+		t.log.Warn("send failed; will retry", "file", o.Name, "peer", shortID(o.Peer), "in", delay, "sent_bytes", res.Sent, "err", err)
 	default:
 		state, msg = store.StateFailed, err.Error()
-		t.log.Error("send failed", "file", o.Name, "peer", shortID(o.Peer), "err", err)
+		t.log.Error("send failed", "file", o.Name, "peer", shortID(o.Peer), "sent_bytes", res.Sent, "err", err)
 	}
 	tries := o.Tries
 	o.Final = final

@@ -63,15 +63,20 @@ type Source struct {
 // the file's size.
 type Progress func(done, total int64)
 
-// Send offers src on stream and sends the chunks the receiver lacks. It
-// returns the name the receiver stored the file under. An *Error says the
-// receiver refused or aborted, or why we aborted; other errors are lost
-// connections and local I/O.
-func Send(ctx context.Context, stream Stream, src Source, progress Progress) (string, error) {
+// Result is what one Send achieved.
+type Result struct {
+	Name string // what the receiver stored the file as, on success
+	Sent int64  // chunk bytes written to the stream, whether or not it succeeded
+}
+
+// Send offers src on stream and sends the chunks the receiver lacks. An
+// *Error says the receiver refused or aborted, or why we aborted; other
+// errors are lost connections and local I/O.
+func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Result, error) {
 	s, err := newSender(stream, src, progress)
 	if err != nil {
 		abort(stream, err)
-		return "", err
+		return Result{}, err
 	}
 	defer s.file.Close()
 	defer close(s.quit)
@@ -84,7 +89,7 @@ func Send(ctx context.Context, stream Stream, src Source, progress Progress) (st
 	if errors.As(err, &te) && !te.Remote {
 		abort(stream, te)
 	}
-	return name, err
+	return Result{Name: name, Sent: s.sent}, err
 }
 
 type sender struct {
@@ -98,6 +103,7 @@ type sender struct {
 	hashes   []Hash          // of every chunk, as read
 	acked    Bitmap
 	done     int64 // bytes in acked chunks
+	sent     int64 // chunk bytes written
 	retries  map[uint32]int
 }
 
@@ -275,6 +281,7 @@ func (s *sender) sendChunks(have Bitmap) error {
 			if err := WriteChunk(s.stream, Chunk{Index: uint32(i), Hash: c.hash, Data: c.data}); err != nil {
 				return s.explain(fmt.Errorf("send chunk %d of %s: %w", i, s.offer.Name, err))
 			}
+			s.sent += int64(len(c.data))
 		}
 		free <- c.data[:cap(c.data)]
 		if err := s.drain(); err != nil {
@@ -379,6 +386,7 @@ func (s *sender) resend(nak Nak) error {
 	if err := WriteChunk(s.stream, Chunk{Index: nak.Index, Hash: hash, Data: data}); err != nil {
 		return s.explain(fmt.Errorf("resend chunk %d of %s: %w", i, s.offer.Name, err))
 	}
+	s.sent += int64(len(data))
 	return nil
 }
 

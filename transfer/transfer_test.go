@@ -22,7 +22,7 @@ const testPeer = "PEERAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 // rig is a sender and a receiver joined by a real QUIC connection, with a
 // real state database and downloads folder on the receiving side.
 type rig struct {
-	t         *testing.T
+	t         testing.TB
 	client    *quic.Conn
 	server    *quic.Conn
 	recv      *Receiver
@@ -30,7 +30,7 @@ type rig struct {
 	srcDir    string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	client, server := quicPair(t)
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -100,9 +100,13 @@ func (r *rig) transfer(sendCtx, recvCtx context.Context, src Source, progress Pr
 		res.rec, res.recvErr = r.recv.Receive(recvCtx, testPeer, s)
 	}()
 	var sent atomic.Int64
-	res.name, res.sendErr = Send(sendCtx, countingStream{stream, &sent}, src, progress)
+	out, err := Send(sendCtx, countingStream{stream, &sent}, src, progress)
+	res.name, res.sendErr = out.Name, err
 	<-received
 	res.sent = sent.Load()
+	if out.Sent > res.sent {
+		r.t.Errorf("Send says it wrote %d chunk bytes, the stream saw %d", out.Sent, res.sent)
+	}
 	return res
 }
 
