@@ -246,7 +246,7 @@ func (in *incoming) openStaging() error {
 // once; a second goroutine makes them durable, records them, and ACKs
 // them in batches, so the disk's flushes overlap the network.
 func (in *incoming) receiveChunks(r *Reader) (End, error) {
-	written := make(chan chunkDone, 64)
+	written := make(chan chunkDone, 16)
 	synced := make(chan error, 1)
 	go func() { synced <- in.syncLoop(written) }()
 	end, err := in.readChunks(r, written)
@@ -303,20 +303,35 @@ func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error)
 	}
 }
 
-// syncLoop makes written chunks durable, records them, then ACKs them.
-// It takes whatever has piled up during the previous flush as one batch.
+// Batching of flushes. Each flush (fsync plus a database commit) costs a
+// few milliseconds whatever its size, so a fast stream is flushed every
+// syncBatchBytes; a slow one, whose chunks come further apart than
+// syncIdleGap, is flushed chunk by chunk. Either way a crash loses little:
+// at most syncBatchBytes of received data is sent again.
+const (
+	syncBatchBytes = 8 << 20
+	syncIdleGap    = 5 * time.Millisecond
+)
+
+// syncLoop makes written chunks durable, records them, then ACKs them,
+// in batches.
 func (in *incoming) syncLoop(written <-chan chunkDone) error {
+	idle := time.NewTimer(syncIdleGap)
+	defer idle.Stop()
 	for c := range written {
 		batch := []chunkDone{c}
+		bytes := in.offer.ChunkLen(int(c.index))
 	more:
-		for len(batch) < MaxAckBatch {
+		for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
+			idle.Reset(syncIdleGap)
 			select {
 			case c, ok := <-written:
 				if !ok {
 					break more
 				}
 				batch = append(batch, c)
-			default:
+				bytes += in.offer.ChunkLen(int(c.index))
+			case <-idle.C:
 				break more
 			}
 		}
