@@ -33,13 +33,15 @@ fuzz:
 	$(GO) test ./nat -run '^$$' -fuzz '^FuzzHandleSTUN$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzParseConnString$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 30s
+	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s
+	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzSafeRelPath$$' -fuzztime 30s
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-# A two-NAT lab on this machine: two agents connect and exchange a message (root).
+# A two-NAT lab on this machine: two agents connect, exchange a message and a file (root).
 demo: build
 	$(GO) run ./lab/demo -bin $(BIN)
 
