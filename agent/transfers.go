@@ -133,6 +133,9 @@ func (a *Agent) newTransfers() (*transfers, error) {
 		incoming: map[string]int{},
 	}
 	t.recv = &transfer.Receiver{Store: a.store, Downloads: root, Log: a.log, Progress: t.receiveProgress}
+	if err := t.recv.Clean(time.Now()); err != nil {
+		a.log.Warn("tidy staging folder", "err", err)
+	}
 	return t, nil
 }
 
@@ -519,8 +522,13 @@ func (t *transfers) status() ([]control.TransferInfo, error) {
 	}
 	t.mu.Lock()
 	for i := range out {
-		if l := t.live[out[i].ID]; l != nil && l.info.Direction == out[i].Direction {
+		l := t.live[out[i].ID]
+		switch {
+		case l != nil && l.info.Direction == out[i].Direction:
 			out[i].Done, out[i].RateBps, out[i].ETASec = l.info.Done, l.info.RateBps, l.info.ETASec
+		case out[i].State == control.TransferReceiving:
+			// Interrupted: it waits for the sender to offer it again.
+			out[i].State = control.TransferQueued
 		}
 	}
 	t.mu.Unlock()

@@ -149,7 +149,8 @@ func (s *Store) IncomingTransfer(peer, id string, chunk func(index uint32, hash 
 }
 
 // RecordChunks marks chunks of an incoming transfer as held, with their
-// hashes. Call it only once their data is durable on disk.
+// hashes, and notes the time. Call it only once their data is durable on
+// disk.
 func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIncoming).Bucket(incomingKey(peer, id))
@@ -162,7 +163,12 @@ func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte)
 				return err
 			}
 		}
-		return nil
+		var in Incoming
+		if err := getJSON(b, keyMeta, &in); err != nil {
+			return err
+		}
+		in.Updated = time.Now().UTC()
+		return putJSON(b, keyMeta, in)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +21,11 @@ import (
 // StagingDir is the folder inside downloads where files grow until they
 // are complete. Nothing outside it is ever partly written.
 const StagingDir = ".punchdrop"
+
+// StaleAfter is how long an interrupted incoming transfer waits for its
+// sender to resume it, and how long a finished one is remembered (to
+// answer a sender that missed our END_ACK), before Clean forgets it.
+const StaleAfter = 30 * 24 * time.Hour
 
 // Receiver takes files from peers into one downloads folder.
 type Receiver struct {
@@ -504,4 +510,43 @@ func formatBytes(n int64) string {
 // for a receiver that cannot take any file now.
 func Refuse(stream Stream, code Code, reason string) {
 	reject(stream, code, reason)
+}
+
+// Clean tidies the staging folder at start-up, before any Receive: it
+// removes staging files no transfer claims (a crash between creating one
+// and recording it) and forgets transfers untouched for StaleAfter,
+// removing their staging files.
+func (rc *Receiver) Clean(now time.Time) error {
+	records, err := rc.Store.IncomingTransfers()
+	if err != nil {
+		return fmt.Errorf("clean staging: %w", err)
+	}
+	claimed := map[string]bool{}
+	for _, rec := range records {
+		if now.Sub(rec.Updated) < StaleAfter {
+			if rec.State != store.StateDone {
+				claimed[path.Base(rec.Staging)] = true
+			}
+			continue
+		}
+		if err := rc.Store.DeleteIncoming(rec.Peer, rec.ID); err != nil {
+			return fmt.Errorf("clean staging: %w", err)
+		}
+		rc.logger().Info("forgot a stale incoming transfer", "file", rec.Name, "state", rec.State, "updated", rec.Updated)
+	}
+	entries, err := fs.ReadDir(rc.Downloads.FS(), StagingDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean staging: %w", err)
+	}
+	for _, e := range entries {
+		if !claimed[e.Name()] && strings.HasSuffix(e.Name(), ".part") {
+			if err := rc.Downloads.Remove(path.Join(StagingDir, e.Name())); err != nil {
+				return fmt.Errorf("clean staging: %w", err)
+			}
+		}
+	}
+	return nil
 }

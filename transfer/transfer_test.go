@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -423,5 +424,41 @@ func TestGarbageOnTheStreamIsRefused(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrMalformed) {
 		t.Fatalf("receiver: %v", err)
+	}
+}
+
+func TestCleanStaging(t *testing.T) {
+	r := newRig(t)
+	st := r.recv.Store
+	now := time.Now()
+	staging := func(id string) string { return StagingDir + "/" + id + ".part" }
+	records := []store.Incoming{
+		{ID: "fresh", Peer: testPeer, Name: "a", Staging: staging("fresh"), State: store.StateReceiving, Updated: now.Add(-time.Hour)},
+		{ID: "stale", Peer: testPeer, Name: "b", Staging: staging("stale"), State: store.StateReceiving, Updated: now.Add(-StaleAfter - time.Hour)},
+		{ID: "olddone", Peer: testPeer, Name: "c", Staging: staging("olddone"), State: store.StateDone, Updated: now.Add(-StaleAfter - time.Hour)},
+		{ID: "newdone", Peer: testPeer, Name: "d", Staging: staging("newdone"), State: store.StateDone, Updated: now},
+	}
+	os.MkdirAll(filepath.Join(r.downloads, StagingDir), 0o700)
+	for _, rec := range records {
+		if err := st.StartIncoming(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"fresh", "stale", "orphan"} {
+		os.WriteFile(filepath.Join(r.downloads, staging(name)), []byte("x"), 0o600)
+	}
+	if err := r.recv.Clean(now); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.staged(); len(got) != 1 || got[0] != "fresh.part" {
+		t.Fatalf("staging folder after Clean: %v, want only fresh.part", got)
+	}
+	left, _ := st.IncomingTransfers()
+	var ids []string
+	for _, rec := range left {
+		ids = append(ids, rec.ID)
+	}
+	if len(ids) != 2 || !slices.Contains(ids, "fresh") || !slices.Contains(ids, "newdone") {
+		t.Fatalf("records after Clean: %v, want fresh and newdone", ids)
 	}
 }
