@@ -174,3 +174,68 @@ func TestLiveTransferRate(t *testing.T) {
 		t.Fatal("completion must always be published")
 	}
 }
+
+// TestTransfersWithSeveralPeersAtOnce has alice send to bob and carol
+// while both send to her, all at the same time.
+func TestTransfersWithSeveralPeersAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	type node struct {
+		name   string
+		client *control.Client
+		home   string
+		id     control.IDInfo
+	}
+	nodes := make([]*node, 3)
+	for i, name := range []string{"alice", "bob", "carol"} {
+		c, home := runAgent(t, name)
+		id, err := c.ID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = &node{name, c, home, id}
+	}
+	alice, others := nodes[0], nodes[1:]
+	for _, o := range others {
+		if _, err := alice.client.Connect(ctx, o.id.ConnectionString); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.client.Connect(ctx, alice.id.ConnectionString); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := t.TempDir()
+	send := func(from, to *node) string {
+		name := from.name + "-to-" + to.name + ".bin"
+		writeFile(t, filepath.Join(src, name), bytes.Repeat([]byte(name), 200_000))
+		if _, err := from.client.Send(ctx, control.SendRequest{Peer: to.name, Paths: []string{filepath.Join(src, name)}}); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	want := map[*node][]string{}
+	for _, o := range others {
+		want[o] = append(want[o], send(alice, o))
+		want[alice] = append(want[alice], send(o, alice))
+	}
+	for n, names := range want {
+		for _, name := range names {
+			path := filepath.Join(ResolvePaths(n.home).Downloads, name)
+			for {
+				got, err := os.ReadFile(path)
+				if err == nil {
+					if want, _ := os.ReadFile(filepath.Join(src, name)); !bytes.Equal(got, want) {
+						t.Fatalf("%s differs", path)
+					}
+					break
+				}
+				select {
+				case <-ctx.Done():
+					st, _ := n.client.Status(context.Background())
+					t.Fatalf("%s never arrived; %s's transfers: %+v", name, n.name, st.Transfers)
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}
+}
