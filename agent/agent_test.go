@@ -15,7 +15,7 @@ import (
 
 // runAgent runs an agent in this process with its own home; STUN points at
 // a loopback port where nothing listens, so no public server is contacted.
-func runAgent(t *testing.T, name string) (*control.Client, string) {
+func runAgent(t testing.TB, name string) (*control.Client, string) {
 	t.Helper()
 	home := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())

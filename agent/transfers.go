@@ -22,12 +22,15 @@ import (
 // Limits and timings of the transfer scheduler.
 const (
 	// sendsPerPeer is how many files go to one peer at once, each on its
-	// own stream: enough to keep a path busy while one file waits for
-	// its disk, few enough that each file finishes soon.
-	sendsPerPeer = 3
+	// own stream: small files spend most of their time in round trips
+	// and flushes, so many overlap (and share database commits).
+	sendsPerPeer = 16
+	// bigSendsPerPeer bounds the files larger than a chunk among them:
+	// a few keep the path full, and each costs a few chunk buffers.
+	bigSendsPerPeer = 3
 	// receivesPerPeer bounds the files one peer may push at once; each
-	// costs a chunk-sized buffer.
-	receivesPerPeer = 8
+	// costs a buffer of up to a chunk.
+	receivesPerPeer = 32
 	// minSendRetry and maxSendRetry bound the back-off after a failed
 	// attempt (peer offline, disk full on the other side, path lost).
 	minSendRetry = 2 * time.Second
@@ -269,21 +272,42 @@ func offer(c chan struct{}) {
 }
 
 // worker sends peer's queued files, a few at a time, oldest first, and
-// retries failed ones after their back-off.
+// retries failed ones after their back-off. It keeps the peer's queue in
+// memory and re-reads it from the store only when woken (new files) or
+// when an attempt failed, so a long queue costs one read per change, not
+// one per file.
 func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{}) {
 	var running sync.WaitGroup
 	defer running.Wait()
-	active := map[string]bool{}
+	active := map[string]bool{} // running transfers; true for big ones
 	done := make(chan string, sendsPerPeer)
+	var queue []store.Outgoing
+	reload := true
 	for {
-		next, wait := t.pick(peer, active)
-		for _, o := range next {
-			active[o.ID] = true
+		if reload {
+			queue, reload = t.pending(peer, active), false
+		}
+		wait := time.Hour
+		now := time.Now()
+		waiting := queue[:0]
+		for _, o := range queue {
+			if at := t.retryTime(o.ID); at.After(now) {
+				wait = min(wait, at.Sub(now))
+				waiting = append(waiting, o)
+				continue
+			}
+			big := o.Size > int64(t.chunkSize)
+			if len(active) == sendsPerPeer || big && countTrue(active) == bigSendsPerPeer {
+				waiting = append(waiting, o)
+				continue
+			}
+			active[o.ID] = big
 			running.Go(func() {
 				t.send(ctx, o)
 				done <- o.ID
 			})
 		}
+		queue = waiting
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -291,40 +315,49 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 			return
 		case id := <-done:
 			delete(active, id)
+			reload = !t.retryTime(id).IsZero() // it failed and stays queued
 		case <-wake:
+			reload = true
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 }
 
-// pick returns the queued transfers to start now, and how long to sleep
-// before looking again if nothing else happens.
-func (t *transfers) pick(peer string, active map[string]bool) ([]store.Outgoing, time.Duration) {
-	wait := time.Hour
+func countTrue(m map[string]bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// pending lists peer's queued transfers that are not running, oldest
+// first.
+func (t *transfers) pending(peer string, active map[string]bool) []store.Outgoing {
 	all, err := t.store.OutgoingTransfers()
 	if err != nil {
 		t.log.Error("read queue", "err", err)
-		return nil, minSendRetry
+		return nil
 	}
-	slices.SortFunc(all, func(a, b store.Outgoing) int { return a.Queued.Compare(b.Queued) })
-	now := time.Now()
+	var out []store.Outgoing
+	for _, o := range all {
+		if _, running := active[o.ID]; o.Peer == peer && !running && (o.State == store.StateQueued || o.State == store.StateSending) {
+			out = append(out, o)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.Outgoing) int { return a.Queued.Compare(b.Queued) })
+	return out
+}
+
+// retryTime is when a failed transfer may try again; zero if it has not
+// failed.
+func (t *transfers) retryTime(id string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var next []store.Outgoing
-	for _, o := range all {
-		if o.Peer != peer || active[o.ID] || (o.State != store.StateQueued && o.State != store.StateSending) {
-			continue
-		}
-		if at := t.retryAt[o.ID]; at.After(now) {
-			wait = min(wait, at.Sub(now))
-			continue
-		}
-		if len(active)+len(next) < sendsPerPeer {
-			next = append(next, o)
-		}
-	}
-	return next, wait
+	return t.retryAt[id]
 }
 
 // send makes one attempt at an outgoing transfer.
@@ -334,11 +367,13 @@ func (t *transfers) send(ctx context.Context, o store.Outgoing) {
 		t.finish(o, transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
 		return
 	}
-	t.setState(&o, store.StateSending, "")
+	// "sending" lives in memory only: after a crash the file is queued
+	// either way, so a commit per file would buy nothing.
+	o.State = store.StateSending
+	t.publish(t.outgoingInfo(o))
 	res, err := t.attempt(ctx, o, id)
 	if ctx.Err() != nil {
-		t.setState(&o, store.StateQueued, "") // shutting down: try again at next start
-		t.forget(o.ID)
+		t.forget(o.ID) // shutting down: it stays queued for the next start
 		return
 	}
 	t.finish(o, res, err)
@@ -525,6 +560,7 @@ func (t *transfers) status() ([]control.TransferInfo, error) {
 		l := t.live[out[i].ID]
 		switch {
 		case l != nil && l.info.Direction == out[i].Direction:
+			out[i].State = l.info.State
 			out[i].Done, out[i].RateBps, out[i].ETASec = l.info.Done, l.info.RateBps, l.info.ETASec
 		case out[i].State == control.TransferReceiving:
 			// Interrupted: it waits for the sender to offer it again.

@@ -15,6 +15,10 @@ import (
 
 // connectPair runs two agents and makes them peers.
 func connectPair(t *testing.T, ctx context.Context) (alice, bob *control.Client, bobHome string) {
+	return connectPairTB(t, ctx)
+}
+
+func connectPairTB(t testing.TB, ctx context.Context) (alice, bob *control.Client, bobHome string) {
 	t.Helper()
 	alice, _ = runAgent(t, "alice")
 	bob, bobHome = runAgent(t, "bob")
@@ -35,7 +39,7 @@ func connectPair(t *testing.T, ctx context.Context) (alice, bob *control.Client,
 	return alice, bob, bobHome
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -67,29 +71,7 @@ func TestSendFilesAndFolder(t *testing.T) {
 	if len(res.Transfers) != 4 {
 		t.Fatalf("queued %+v", res.Transfers)
 	}
-	for {
-		st, err := alice.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := 0
-		for _, tr := range st.Transfers {
-			if tr.State == control.TransferFailed {
-				t.Fatalf("transfer failed: %+v", tr)
-			}
-			if tr.State == control.TransferDone {
-				done++
-			}
-		}
-		if done == len(files) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("not all done: %+v", st.Transfers)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitAllDone(t, ctx, alice)
 	downloads := ResolvePaths(bobHome).Downloads
 	for name, data := range files {
 		got, err := os.ReadFile(filepath.Join(downloads, name))
@@ -236,6 +218,34 @@ func TestTransfersWithSeveralPeersAtOnce(t *testing.T) {
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
+		}
+	}
+}
+
+// waitAllDone polls an agent's status until every transfer is done.
+func waitAllDone(t testing.TB, ctx context.Context, c *control.Client) {
+	t.Helper()
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, tr := range st.Transfers {
+			if tr.State == control.TransferFailed {
+				t.Fatalf("transfer failed: %+v", tr)
+			}
+			if tr.State == control.TransferDone {
+				done++
+			}
+		}
+		if done == len(st.Transfers) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not all done: %d of %d", done, len(st.Transfers))
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

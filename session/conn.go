@@ -222,7 +222,7 @@ func rawPeerCerts(conn *quic.Conn) [][]byte {
 // first, because a QUIC stream becomes visible to the acceptor only once
 // data is written on it.
 func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
-	defer stream.Close()
+	defer release(stream)
 	stream.SetDeadline(time.Now().Add(helloTimeout))
 	mine := Hello{Version: ProtocolVersion, Name: n.name()}
 	var theirs Hello
@@ -274,7 +274,7 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 		n.cfg.Events.Transfer(sess, stream)
 		return
 	}
-	defer stream.Close()
+	defer release(stream)
 	t, payload, err := ReadFrame(io.MultiReader(bytes.NewReader(first[:]), stream))
 	if err != nil {
 		n.log.Debug("read request", "session", sess, "err", err)
@@ -392,7 +392,7 @@ func (n *Node) request(ctx context.Context, sess *Session, t FrameType, v any, w
 	if err != nil {
 		return fmt.Errorf("request to %s: %w", sess.Peer.Short(), err)
 	}
-	defer stream.Close()
+	defer release(stream)
 	deadline := time.Now().Add(streamTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -408,4 +408,12 @@ func (n *Node) request(ctx context.Context, sess *Session, t FrameType, v any, w
 		return fmt.Errorf("request to %s: %w", sess.Peer.Short(), err)
 	}
 	return nil
+}
+
+// release finishes with a stream in both directions. Closing only the
+// write side would leave the stream open until its FIN is read, and such
+// streams count against the peer's limit of open streams.
+func release(stream *quic.Stream) {
+	stream.Close()
+	stream.CancelRead(0)
 }

@@ -31,6 +31,11 @@ const fileMode = 0o600
 // file; bbolt allows one process, so a second agent fails fast and clearly.
 const lockTimeout = time.Second
 
+// batchDelay is how long a transfer's state update may wait to share a
+// commit with others: short next to a file's round trips, long enough to
+// gather the updates of many small files in flight.
+const batchDelay = 2 * time.Millisecond
+
 // Limits that keep strangers and chatty peers from growing the file
 // without bound.
 const (
@@ -78,6 +83,10 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	// Concurrent transfers record their progress through Batch, which
+	// folds updates that arrive within this delay into one commit (one
+	// fsync); a lone update waits at most this long.
+	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db}
 	if err := s.init(); err != nil {
 		db.Close()

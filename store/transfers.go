@@ -71,7 +71,7 @@ func (s *Store) AddOutgoing(items ...Outgoing) error {
 
 // UpdateOutgoing changes a queued transfer with fn.
 func (s *Store) UpdateOutgoing(id string, fn func(*Outgoing)) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutgoing)
 		var o Outgoing
 		if err := getJSON(b, []byte(id), &o); err != nil {
@@ -99,7 +99,7 @@ func incomingKey(peer, id string) []byte { return []byte(peer + "/" + id) }
 // StartIncoming records a new incoming transfer, replacing any earlier
 // record with the same peer and ID together with its chunks.
 func (s *Store) StartIncoming(in Incoming) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		parent := tx.Bucket(bucketIncoming)
 		key := incomingKey(in.Peer, in.ID)
 		if parent.Bucket(key) != nil {
@@ -152,7 +152,7 @@ func (s *Store) IncomingTransfer(peer, id string, chunk func(index uint32, hash 
 // hashes, and notes the time. Call it only once their data is durable on
 // disk.
 func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIncoming).Bucket(incomingKey(peer, id))
 		if b == nil {
 			return fmt.Errorf("record chunks of %s: %w", id, ErrNotFound)
@@ -176,7 +176,7 @@ func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte)
 // whose state becomes done loses its chunk list, which is needed only to
 // resume.
 func (s *Store) UpdateIncoming(peer, id string, fn func(*Incoming)) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIncoming).Bucket(incomingKey(peer, id))
 		if b == nil {
 			return fmt.Errorf("update incoming %s: %w", id, ErrNotFound)

@@ -44,7 +44,7 @@ type Receiver struct {
 // relative to the downloads folder. Unless the sender refused for good,
 // what arrived stays staged for the next offer to resume.
 func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (store.Incoming, error) {
-	defer cancelOnDone(ctx, stream)()
+	defer guard(ctx, stream)()
 	r := NewReader(stream)
 	first, err := r.Next()
 	if err != nil {
@@ -394,8 +394,9 @@ func (in *incoming) finish(end End) error {
 	if err != nil {
 		return &Error{Code: CodeIO, Reason: fmt.Sprintf("move into downloads: %v", err)}
 	}
+	// The new name must survive a crash; the staging name need not stay
+	// gone: Clean removes a staging file no transfer claims.
 	syncDir(in.rc.Downloads, path.Dir(final))
-	syncDir(in.rc.Downloads, StagingDir)
 	err = in.rc.Store.UpdateIncoming(in.peer, in.rec.ID, func(r *store.Incoming) {
 		r.State, r.Final, r.Updated = store.StateDone, final, time.Now()
 	})
@@ -407,15 +408,12 @@ func (in *incoming) finish(end End) error {
 	return in.writeFrame(EndAck{Name: final})
 }
 
-// seal gives the staging file the sender's mode and time and makes it
-// durable.
+// seal gives the staging file the sender's mode and time. Its data is
+// durable already: every chunk was flushed before it was recorded.
 func (in *incoming) seal() error {
 	mode := fs.FileMode(in.rec.Mode).Perm() &^ 0o022
 	if err := in.file.Chmod(mode | 0o600); err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
-	}
-	if err := in.file.Sync(); err != nil {
-		return writeError(err)
 	}
 	if err := in.file.Close(); err != nil {
 		return writeError(err)

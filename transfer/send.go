@@ -42,13 +42,24 @@ type Stream interface {
 // because its context ended (a shutdown, a cancelled transfer).
 const streamCancelled quic.StreamErrorCode = 1
 
-// cancelOnDone resets stream when ctx ends; call the returned function
-// once the transfer is over.
-func cancelOnDone(ctx context.Context, stream Stream) (stop func() bool) {
-	return context.AfterFunc(ctx, func() {
+// streamDone is the QUIC error code with which a side that is finished
+// with a stream stops reading it.
+const streamDone quic.StreamErrorCode = 0
+
+// guard resets stream when ctx ends; call the returned function once the
+// transfer is over: it closes both directions, so QUIC can release the
+// stream (a stream still open for reading counts against the peer's
+// stream limit for good).
+func guard(ctx context.Context, stream Stream) (release func()) {
+	stop := context.AfterFunc(ctx, func() {
 		stream.CancelRead(streamCancelled)
 		stream.CancelWrite(streamCancelled)
 	})
+	return func() {
+		stop()
+		stream.Close()
+		stream.CancelRead(streamDone)
+	}
 }
 
 // Source is a file to send.
@@ -80,7 +91,7 @@ func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Re
 	}
 	defer s.file.Close()
 	defer close(s.quit)
-	defer cancelOnDone(ctx, stream)()
+	defer guard(ctx, stream)()
 	name, err := s.run()
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("send %s: %w", src.Name, ctx.Err())
@@ -248,7 +259,7 @@ func (s *sender) sendChunks(have Bitmap) error {
 	ready := make(chan readChunk, readAhead)
 	free := make(chan []byte, readAhead+1)
 	for range readAhead + 1 {
-		free <- make([]byte, s.offer.ChunkSize)
+		free <- make([]byte, min(uint64(s.offer.ChunkSize), s.offer.Size))
 	}
 	quit := make(chan struct{})
 	defer close(quit)
