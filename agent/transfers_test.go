@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -246,6 +247,27 @@ func waitAllDone(t testing.TB, ctx context.Context, c *control.Client) {
 		case <-ctx.Done():
 			t.Fatalf("not all done: %d of %d", done, len(st.Transfers))
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestMoreStreamsThanQUICAllowsAtOnce sends more files and messages than
+// QUIC's limit of 100 open streams: each must release its stream.
+func TestMoreStreamsThanQUICAllowsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	alice, bob, _ := connectPair(t, ctx)
+	dir := filepath.Join(t.TempDir(), "many")
+	for i := range 150 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("%03d", i)), []byte{byte(i)})
+	}
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "bob", Paths: []string{dir}}); err != nil {
+		t.Fatal(err)
+	}
+	waitAllDone(t, ctx, alice)
+	for i := range 120 {
+		if err := bob.SendMessage(ctx, control.MsgRequest{Peer: "alice", Text: fmt.Sprint(i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
 		}
 	}
 }
