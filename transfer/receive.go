@@ -241,7 +241,7 @@ func (in *incoming) openStaging() error {
 	in.file = f
 	if err := reserve(f, int64(in.offer.Size)); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.rec.Name, formatBytes(int64(in.offer.Size)))}
+			return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.rec.Name, FormatBytes(int64(in.offer.Size)))}
 		}
 		return &Error{Code: CodeIO, Reason: fmt.Sprintf("reserve space: %v", err)}
 	}
@@ -490,8 +490,8 @@ func syncDir(root *os.Root, dir string) {
 	}
 }
 
-// formatBytes prints a size the way people read it.
-func formatBytes(n int64) string {
+// FormatBytes prints a size the way people read it: 1.5 MiB.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

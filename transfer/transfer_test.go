@@ -350,22 +350,28 @@ func TestRepeatedOfferOfReceivedFile(t *testing.T) {
 	}
 }
 
-// TestCorruptChunksAreNaked plays a sender whose chunks never match their
-// hashes: the receiver asks again a bounded number of times, then aborts.
-func TestCorruptChunksAreNaked(t *testing.T) {
-	r := newRig(t)
-	stream, err := r.client.OpenStreamSync(t.Context())
+// rawSender opens a stream to a Receiver for a test that plays the
+// sender by hand; done yields what Receive returned.
+func (r *rig) rawSender() (*quic.Stream, <-chan error) {
+	stream, err := r.client.OpenStreamSync(r.t.Context())
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		s, err := r.server.AcceptStream(t.Context())
+		s, err := r.server.AcceptStream(r.t.Context())
 		if err == nil {
-			_, err = r.recv.Receive(t.Context(), testPeer, s)
+			_, err = r.recv.Receive(r.t.Context(), testPeer, s)
 		}
 		done <- err
 	}()
+	return stream, done
+}
+
+// TestCorruptChunksAreNaked plays a sender whose chunks never match their
+// hashes: the receiver asks again a bounded number of times, then aborts.
+func TestCorruptChunksAreNaked(t *testing.T) {
+	stream, done := newRig(t).rawSender()
 	offer := Offer{ID: newID(), Size: 10, ChunkSize: MinChunkSize, ModTime: time.Now(), Mode: 0o644, Name: "bad.bin"}
 	if err := WriteFrame(stream, offer); err != nil {
 		t.Fatal(err)
@@ -404,19 +410,7 @@ func TestCorruptChunksAreNaked(t *testing.T) {
 }
 
 func TestGarbageOnTheStreamIsRefused(t *testing.T) {
-	r := newRig(t)
-	stream, err := r.client.OpenStreamSync(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		s, err := r.server.AcceptStream(t.Context())
-		if err == nil {
-			_, err = r.recv.Receive(t.Context(), testPeer, s)
-		}
-		done <- err
-	}()
+	stream, done := newRig(t).rawSender()
 	stream.Write([]byte{Version, 99, 0, 0, 0, 0})
 	f, err := NewReader(stream).Next()
 	if err != nil || f.Type() != TypeAbort {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // pollInterval is how often progress views re-read the agent's status:
@@ -284,7 +285,7 @@ func endedLine(t control.TransferInfo) string {
 	if t.State == control.TransferFailed {
 		return fmt.Sprintf("failed  %s %s  %s: %s", arrow(t), peerLabel(t), t.Name, t.Error)
 	}
-	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), t.Name, humanBytes(t.Size))
+	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), t.Name, transfer.FormatBytes(t.Size))
 }
 
 func rateAndETA(t control.TransferInfo) string {
@@ -296,7 +297,7 @@ func rateAndETA(t control.TransferInfo) string {
 	case t.RateBps <= 0:
 		return ""
 	}
-	return fmt.Sprintf("%s/s  %s left", humanBytes(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
+	return fmt.Sprintf("%s/s  %s left", transfer.FormatBytes(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
 }
 
 func printTransfers(out io.Writer, ts []control.TransferInfo) error {
@@ -313,9 +314,9 @@ func printTransfers(out io.Writer, ts []control.TransferInfo) error {
 		}
 		rate := ""
 		if moving(t.State) && t.RateBps > 0 {
-			rate = humanBytes(int64(t.RateBps)) + "/s"
+			rate = transfer.FormatBytes(int64(t.RateBps)) + "/s"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), t.Name, state, pct, humanBytes(t.Size), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), t.Name, state, pct, transfer.FormatBytes(t.Size), rate)
 	}
 	return tw.Flush()
 }
@@ -343,21 +344,7 @@ func countFiles(ts []control.TransferInfo) string {
 	if len(ts) == 1 {
 		noun = "file"
 	}
-	return fmt.Sprintf("%d %s (%s)", len(ts), noun, humanBytes(total))
-}
-
-// humanBytes prints a size the way people read it.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return fmt.Sprintf("%d %s (%s)", len(ts), noun, transfer.FormatBytes(total))
 }
 
 func isTerminal(w io.Writer) bool {
