@@ -396,7 +396,14 @@ func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.I
 	}
 	t.track(o)
 	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: t.chunkSize}
-	return transfer.Send(ctx, stream, src, func(done, _ int64) { t.progress(o.ID, done) })
+	accepted := false
+	return transfer.Send(ctx, stream, src, func(done, _ int64) {
+		if !accepted { // the first report is what the receiver already held
+			accepted = true
+			t.log.Info("offer accepted", "file", o.Name, "peer", shortID(o.Peer), "have_bytes", done)
+		}
+		t.progress(o.ID, done)
+	})
 }
 
 // finish records the outcome of an attempt. Its log lines carry the

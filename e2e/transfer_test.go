@@ -35,7 +35,7 @@ type transferLab struct {
 }
 
 // newTransferLab starts alice and bob; bobConfig is extra config for bob.
-func newTransferLab(t *testing.T, bobConfig string) *transferLab {
+func newTransferLab(t testing.TB, bobConfig string) *transferLab {
 	t.Helper()
 	x := &transferLab{lab: lab.New(t)}
 	x.siteA, x.siteB = x.lab.AddSite(lab.FullCone), x.lab.AddSite(lab.PortRestricted)
