@@ -290,7 +290,7 @@ func (a *Agent) handleSend(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	queued, err := a.xfers.queue(id, req.Paths)
+	queued, err := a.xfers.queue(id, req.Paths, req.As)
 	if err != nil {
 		return nil, err
 	}

@@ -159,8 +159,9 @@ func (t *transfers) run(ctx context.Context) {
 	t.wg.Wait()
 }
 
-// queue adds files and folders for peer and starts sending them.
-func (t *transfers) queue(peer session.NodeID, paths []string) ([]control.TransferInfo, error) {
+// queue adds files and folders for peer and starts sending them. A
+// non-empty as renames a single file for the receiver.
+func (t *transfers) queue(peer session.NodeID, paths []string, as string) ([]control.TransferInfo, error) {
 	var items []store.Outgoing
 	now := time.Now().UTC()
 	for _, p := range paths {
@@ -177,6 +178,12 @@ func (t *transfers) queue(peer session.NodeID, paths []string) ([]control.Transf
 	}
 	if len(items) == 0 {
 		return nil, fmt.Errorf("%w: nothing to send (empty folders only)", errBadRequest)
+	}
+	if as != "" {
+		if len(items) != 1 {
+			return nil, fmt.Errorf("%w: a new name is for a single file", errBadRequest)
+		}
+		items[0].Name = as // the receiver makes it safe, or refuses it
 	}
 	if err := t.store.AddOutgoing(items...); err != nil {
 		return nil, err

@@ -139,9 +139,11 @@ type Status struct {
 }
 
 // SendRequest queues files and folders for a peer. Paths are absolute.
+// As, if set, is the name a single file is offered under.
 type SendRequest struct {
 	Peer  string   `json:"peer"`
 	Paths []string `json:"paths"`
+	As    string   `json:"as,omitempty"`
 }
 
 // SendResult lists what SendRequest queued: one transfer per file.

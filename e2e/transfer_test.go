@@ -284,3 +284,55 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestHostileNames offers one file under names a hostile or careless
+// sender might use (send --as): each is refused with a clear reason or
+// stored under a safe name inside bob's downloads, and nothing appears
+// anywhere else.
+func TestHostileNames(t *testing.T) {
+	t.Parallel()
+	x := newTransferLab(t, "")
+	src := randomFile(t, filepath.Join(t.TempDir(), "payload.bin"), 1000, 9)
+	long := strings.Repeat("a", 300) + ".txt"
+	tests := []struct {
+		as   string
+		want string // stored name; empty means refused
+	}{
+		{"../escape.txt", ""},
+		{"/etc/passwd", ""},
+		{"a/../../b.txt", ""},
+		{`..\..\win.txt`, ""},
+		{`C:\evil.txt`, ""},
+		{"bell\x07.txt", "bell_.txt"},
+		{"CON", "_CON"},
+		{"aux.tar.gz", "_aux.tar.gz"},
+		{`what?<>|*.txt`, "what_____.txt"},
+		{"trailing. ", "trailing"},
+		{".punchdrop/x.part", "_.punchdrop/x.part"},
+		{long, strings.Repeat("a", 251) + ".txt"},
+		{"deep/./er//ok.txt", "deep/er/ok.txt"},
+	}
+	for _, tt := range tests {
+		out, err := x.alice.cli("send", "--wait", "--as", tt.as, "bob", src)
+		if tt.want == "" {
+			if err == nil || !strings.Contains(out, "unsafe file name") {
+				t.Errorf("--as %q: %v, %s; want a refusal naming the unsafe name", tt.as, err, out)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("--as %q: %v", tt.as, err)
+			continue
+		}
+		sameFile(t, src, filepath.Join(x.bob.downloads(), filepath.FromSlash(tt.want)))
+	}
+	// bob's home holds what an agent makes there, and nothing escaped.
+	entries, _ := os.ReadDir(x.bobHome)
+	for _, e := range entries {
+		switch e.Name() {
+		case "Downloads", "Outbox", "config.toml", "identity.key", "state.db", "control.sock", "punchdrop.log":
+		default:
+			t.Errorf("unexpected %s in bob's home", e.Name())
+		}
+	}
+}

@@ -25,6 +25,7 @@ const pollInterval = 250 * time.Millisecond
 
 func newSendCmd(g *globals) *cobra.Command {
 	var wait, asJSON bool
+	var as string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "send PEER FILE|FOLDER...",
@@ -36,7 +37,8 @@ retries until the peer has them. A folder arrives with its layout.
 PEER is a name, a node ID, or a unique prefix of one. Without --wait the
 command returns once the files are queued; "punchdrop status" shows them.`,
 		Example: `  punchdrop send bob ~/video.mkv ~/photos/
-  punchdrop send --wait bob report.pdf     # progress bar; non-zero exit if it fails`,
+  punchdrop send --wait bob report.pdf     # progress bar; non-zero exit if it fails
+  punchdrop send --as notes.txt bob /tmp/x # bob gets it as notes.txt`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return errors.New("send needs a peer and at least one file or folder, e.g. punchdrop send bob ~/video.mkv")
@@ -56,7 +58,7 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 				paths[i] = abs
 			}
 			client := g.client()
-			res, err := client.Send(cmd.Context(), control.SendRequest{Peer: args[0], Paths: paths})
+			res, err := client.Send(cmd.Context(), control.SendRequest{Peer: args[0], Paths: paths, As: as})
 			if err != nil {
 				return err
 			}
@@ -92,6 +94,7 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&as, "as", "", "offer a single file under this `NAME` (the receiver still makes it safe)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the peer has every file, with a progress bar")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait, give up after this long (0: wait for good)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the queued transfers as JSON (with --wait: as they ended)")
