@@ -78,6 +78,7 @@ type logger interface {
 // liveTransfer is the progress of one moving transfer.
 type liveTransfer struct {
 	info      control.TransferInfo
+	seen      bool // update was called before
 	lastDone  int64
 	lastTime  time.Time
 	published time.Time
@@ -86,6 +87,11 @@ type liveTransfer struct {
 // update records done bytes, smoothing the rate, and says whether it is
 // time to publish.
 func (l *liveTransfer) update(done int64, now time.Time) bool {
+	if !l.seen {
+		// The first report is what the receiver held already (a resume):
+		// not bytes moved now.
+		l.seen, l.lastDone, l.lastTime = true, done, now
+	}
 	if dt := now.Sub(l.lastTime); dt >= progressInterval {
 		rate := float64(done-l.lastDone) / dt.Seconds()
 		if l.info.RateBps == 0 {
