@@ -87,13 +87,6 @@ func (s *Store) OutgoingTransfers() ([]Outgoing, error) {
 	return list[Outgoing](s.db, bucketOutgoing, "outgoing transfer")
 }
 
-// DeleteOutgoing forgets an outgoing transfer.
-func (s *Store) DeleteOutgoing(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOutgoing).Delete([]byte(id))
-	})
-}
-
 func incomingKey(peer, id string) []byte { return []byte(peer + "/" + id) }
 
 // StartIncoming records a new incoming transfer, replacing any earlier
