@@ -62,7 +62,7 @@ func TestAgentsConnectOverControlAPI(t *testing.T) {
 	if aliceID.ListenPort == 0 || aliceID.NAT.Mapping != "unknown" {
 		t.Fatalf("id = %+v", aliceID)
 	}
-	for _, f := range []string{"identity.key", "state.db", "control.sock", "config.toml"} {
+	for _, f := range []string{"identity.key", "state.db", "control.sock", "config.toml", "punchdrop.log"} {
 		fi, err := os.Stat(filepath.Join(aliceHome, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())

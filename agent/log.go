@@ -6,17 +6,31 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
-// openLog logs to the log file and, when stderr is not nil, to stderr too.
+// Log rotation: a log a user can read and send in a bug report, that
+// never fills a disk (at most (1+logBackups) × logMaxMB).
+const (
+	logMaxMB   = 10
+	logBackups = 3
+)
+
+// openLog logs to the log file, rotated by size (the old ones beside it
+// as punchdrop-<time>.log), and, when stderr is not nil, to stderr too.
 func openLog(path, level string, stderr io.Writer) (*slog.Logger, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("open log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	// Create it private before the rotator opens it; rotated files keep
+	// the mode.
+	created, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log: %w", err)
 	}
+	created.Close()
+	f := &lumberjack.Logger{Filename: path, MaxSize: logMaxMB, MaxBackups: logBackups}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil || level == "" {
 		lv = slog.LevelInfo

@@ -79,6 +79,7 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newMessagesCmd(g),
 		newNATCmd(g),
 		newEventsCmd(g),
+		newLogsCmd(g),
 	)
 	return root
 }
