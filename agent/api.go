@@ -40,6 +40,8 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST "+control.RouteConnect, jsonHandler(a.handleConnect))
 	mux.HandleFunc("POST "+control.RouteAccept, jsonHandler(a.handleAccept))
 	mux.HandleFunc("POST "+control.RouteDecline, jsonHandler(a.handleDecline))
+	mux.HandleFunc("POST "+control.RouteRemove, jsonHandler(a.handleRemove))
+	mux.HandleFunc("POST "+control.RouteRename, jsonHandler(a.handleRename))
 	mux.HandleFunc("POST "+control.RouteMsg, jsonHandler(a.handleMsg))
 	mux.HandleFunc("GET "+control.RouteMessages, jsonHandler(a.handleMessages))
 	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
@@ -210,6 +212,55 @@ func (a *Agent) handleDecline(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return struct{}{}, a.store.DeleteRequest(found.ID)
+}
+
+func (a *Agent) handleRemove(r *http.Request) (any, error) {
+	var req control.PeerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolvePeer(req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.RemovePeer(id.String()); err != nil {
+		return nil, err
+	}
+	a.node.RemovePeer(id)
+	a.xfers.dropPeer(id.String())
+	a.log.Info("peer removed", "peer", id.Short())
+	return struct{}{}, nil
+}
+
+func (a *Agent) handleRename(r *http.Request) (any, error) {
+	var req control.RenameRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Name == "" {
+		return nil, fmt.Errorf("%w: the new name is empty", errBadRequest)
+	}
+	if err := session.CheckName(req.Name); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	id, err := a.resolvePeer(req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := a.store.Peers()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range peers {
+		if p.Name == req.Name && p.ID != id.String() {
+			return nil, fmt.Errorf("%w: another peer is called %s already", errBadRequest, req.Name)
+		}
+	}
+	var renamed store.Peer
+	if err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.Name = req.Name; renamed = *p }); err != nil {
+		return nil, err
+	}
+	return a.addPeer(renamed)
 }
 
 // pendingRequest finds the pending request that the body of r names.

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -428,7 +429,7 @@ func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
 	switch {
 	case err == nil:
 		t.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", final, "sent_bytes", res.Sent)
-	case transfer.Retryable(err):
+	case transfer.Retryable(err) && !errors.Is(err, session.ErrNoPeer):
 		state, msg = store.StateQueued, err.Error()
 		o.Tries++
 		delay := min(minSendRetry<<min(o.Tries-1, 10), maxSendRetry)
@@ -461,6 +462,21 @@ func (t *transfers) setState(o *store.Outgoing, state, errMsg string, more ...fu
 		t.log.Error("record transfer state", "file", o.Name, "err", err)
 	}
 	t.publish(t.outgoingInfo(*o))
+}
+
+// dropPeer fails the files still queued for a peer that was removed;
+// ones in flight fail as their session closes.
+func (t *transfers) dropPeer(peer string) {
+	all, err := t.store.OutgoingTransfers()
+	if err != nil {
+		t.log.Error("read queue", "err", err)
+		return
+	}
+	for _, o := range all {
+		if o.Peer == peer && o.State == store.StateQueued {
+			t.setState(&o, store.StateFailed, "peer removed")
+		}
+	}
 }
 
 // track starts live progress for a transfer.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/session"
 )
 
 // connectPair runs two agents and makes them peers.
@@ -270,5 +272,84 @@ func TestMoreStreamsThanQUICAllowsAtOnce(t *testing.T) {
 		if err := bob.SendMessage(ctx, control.MsgRequest{Peer: "alice", Text: fmt.Sprint(i)}); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
+	}
+}
+
+func TestRenameAndRemovePeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	alice, _, _ := connectPair(t, ctx)
+	p, err := alice.RenamePeer(ctx, "bob", "bobby")
+	if err != nil || p.Name != "bobby" {
+		t.Fatalf("rename = %+v, %v", p, err)
+	}
+	if err := alice.SendMessage(ctx, control.MsgRequest{Peer: "bobby", Text: "by the new name"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "tab\there", " padded"} {
+		if _, err := alice.RenamePeer(ctx, "bobby", bad); err == nil {
+			t.Errorf("rename to %q accepted", bad)
+		}
+	}
+	if _, err := alice.RenamePeer(ctx, "nobody", "x"); err == nil {
+		t.Error("renaming an unknown peer succeeded")
+	}
+
+	// A file queued for a peer that cannot be reached fails, instead of
+	// waiting for ever, once that peer is removed.
+	ghost, err := session.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghostString := session.ConnString{ID: ghost.ID, Public: netip.MustParseAddrPort("127.0.0.1:9"), Name: "ghost"}.String()
+	if _, err := alice.Connect(ctx, ghostString); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "late.txt")
+	writeFile(t, src, []byte("late"))
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "ghost", Paths: []string{src}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.RemovePeer(ctx, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := alice.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Transfers) == 1 && st.Transfers[0].State == control.TransferFailed && st.Transfers[0].Error == "peer removed" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("a file for a removed peer: %+v", st.Transfers)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Let the worker notice before the agent stops.
+	time.Sleep(100 * time.Millisecond)
+	st, _ := alice.Status(ctx)
+	if st.Transfers[0].State != control.TransferFailed {
+		t.Fatalf("the removed peer's file was queued again: %+v", st.Transfers[0])
+	}
+
+	if err := alice.RemovePeer(ctx, "bobby"); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := alice.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if p.State != control.StatePending { // bob still knocks: that is a request now
+			t.Fatalf("peers after remove: %+v", peers)
+		}
+	}
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "bobby", Paths: []string{src}}); err == nil {
+		t.Fatal("sending to a removed peer was accepted")
+	}
+	if err := alice.RemovePeer(ctx, "bobby"); err == nil {
+		t.Fatal("removing twice succeeded")
 	}
 }

@@ -108,6 +108,17 @@ func (c *Client) Decline(ctx context.Context, peer string) error {
 	return c.do(ctx, http.MethodPost, RouteDecline, PeerRequest{Peer: peer}, nil)
 }
 
+// RemovePeer forgets a peer; files still queued for it fail.
+func (c *Client) RemovePeer(ctx context.Context, peer string) error {
+	return c.do(ctx, http.MethodPost, RouteRemove, PeerRequest{Peer: peer}, nil)
+}
+
+// RenamePeer gives a peer a new name.
+func (c *Client) RenamePeer(ctx context.Context, peer, name string) (PeerInfo, error) {
+	var out PeerInfo
+	return out, c.do(ctx, http.MethodPost, RouteRename, RenameRequest{Peer: peer, Name: name}, &out)
+}
+
 // SendMessage sends text to peer and returns once the peer stored it.
 func (c *Client) SendMessage(ctx context.Context, req MsgRequest) error {
 	return c.do(ctx, http.MethodPost, RouteMsg, req, nil)

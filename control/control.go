@@ -17,6 +17,8 @@ const (
 	RouteConnect  = "/v1/peers/connect"
 	RouteAccept   = "/v1/peers/accept"
 	RouteDecline  = "/v1/peers/decline"
+	RouteRemove   = "/v1/peers/remove"
+	RouteRename   = "/v1/peers/rename"
 	RouteMsg      = "/v1/messages/send"
 	RouteMessages = "/v1/messages"
 	RouteNAT      = "/v1/nat"
@@ -74,6 +76,12 @@ type ConnectRequest struct {
 // PeerRequest names one peer by ID, unique ID prefix, or name.
 type PeerRequest struct {
 	Peer string `json:"peer"`
+}
+
+// RenameRequest gives a peer a new name.
+type RenameRequest struct {
+	Peer string `json:"peer"`
+	Name string `json:"name"`
 }
 
 // MsgRequest sends a text message to a peer; the agent waits up to

@@ -349,6 +349,9 @@ func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
 		if s := p.session(); s != nil && s.Conn.Context().Err() == nil {
 			return s, nil
 		}
+		if n.peer(id) != p {
+			return nil, fmt.Errorf("%w: %s was removed", ErrNoPeer, id.Short())
+		}
 		select {
 		case <-ctx.Done():
 			st := p.status()

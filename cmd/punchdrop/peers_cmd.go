@@ -33,7 +33,44 @@ same with theirs.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(newPeersRemoveCmd(g), newPeersRenameCmd(g))
 	return cmd
+}
+
+func newPeersRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove PEER",
+		Short: "Forget a peer: close its session and refuse its key from now on",
+		Long: `Forget a peer. Its session closes, its key is refused from now on (its
+probes show up as a pending request again), and files still queued for it
+fail. PEER is a name, a node ID, or a unique prefix of one.`,
+		Example: "  punchdrop peers remove bob",
+		Args:    exactArgs(1, "a peer"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().RemovePeer(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newPeersRenameCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rename PEER NAME",
+		Short:   "Give a peer another name",
+		Example: "  punchdrop peers rename 4GZM3RKP bob-laptop",
+		Args:    exactArgs(2, "a peer and its new name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.client().RenamePeer(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is now called %s\n", p.NodeID[:8], p.Name)
+			return nil
+		},
+	}
 }
 
 func newConnectCmd(g *globals) *cobra.Command {
