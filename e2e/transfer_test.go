@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -219,10 +221,26 @@ func TestTransferUnderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := randomFile(t, filepath.Join(t.TempDir(), "lossy.bin"), 50<<20, 3)
+	// bob watches his transfers meanwhile; outside a terminal that is a
+	// line per transfer that ends.
+	watch := exec.Command(punchdropBin, "--home", x.bob.home, "status", "--watch")
+	var watched lockedBuffer
+	watch.Stdout = &watched
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
 	if out, err := x.alice.cli("send", "--wait", "bob", src); err != nil {
 		t.Fatalf("send under 2%% loss: %v\n%s", err, out)
 	}
 	sameFile(t, src, filepath.Join(x.bob.downloads(), "lossy.bin"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(watched.String(), "done    ← alice  lossy.bin") {
+		if time.Now().After(deadline) {
+			t.Fatalf("status --watch printed %q", watched.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestReceiverDiskFull gives bob a 24 MiB tmpfs for downloads with 16 MiB
@@ -335,4 +353,22 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("unexpected %s in bob's home", e.Name())
 		}
 	}
+}
+
+// lockedBuffer collects a child process's output while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -85,7 +85,7 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 			if asJSON {
 				progressOut = cmd.ErrOrStderr()
 			}
-			final, err := follow(ctx, client, progressOut, func(t control.TransferInfo) bool { return ids[t.ID] }, true)
+			final, err := follow(ctx, client, progressOut, func(t control.TransferInfo) bool { return ids[t.ID] }, true, false)
 			if asJSON {
 				if perr := printJSON(out, control.SendResult{Transfers: final}); err == nil {
 					err = perr
@@ -102,13 +102,14 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show transfers: queued, moving, and finished today",
 		Long: `Show file transfers to and from peers. In a terminal, transfers that are
 moving get live progress bars (name, percent, rate, time left) until they
-end; press Ctrl-C to stop watching, which does not stop the transfers.`,
+end; press Ctrl-C to stop watching, which does not stop the transfers.
+With --watch it keeps watching, adding transfers as they start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client := g.client()
@@ -120,14 +121,16 @@ end; press Ctrl-C to stop watching, which does not stop the transfers.`,
 			if asJSON {
 				return printJSON(out, st)
 			}
-			if len(st.Transfers) == 0 {
-				fmt.Fprintln(out, "no transfers")
-				return nil
+			if !watch {
+				if len(st.Transfers) == 0 {
+					fmt.Fprintln(out, "no transfers")
+					return nil
+				}
+				if !isTerminal(out) || !anyMoving(st.Transfers) {
+					return printTransfers(out, st.Transfers)
+				}
 			}
-			if !isTerminal(out) || !anyMoving(st.Transfers) {
-				return printTransfers(out, st.Transfers)
-			}
-			_, err = follow(cmd.Context(), client, out, func(t control.TransferInfo) bool { return moving(t.State) }, false)
+			_, err = follow(cmd.Context(), client, out, func(t control.TransferInfo) bool { return moving(t.State) }, false, watch)
 			if errors.Is(err, errSomeFailed) {
 				return nil // status reports failures; it does not fail itself
 			}
@@ -135,6 +138,7 @@ end; press Ctrl-C to stop watching, which does not stop the transfers.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep watching until interrupted")
 	return cmd
 }
 
@@ -144,8 +148,8 @@ var errSomeFailed = errors.New("some files failed")
 // bars on a terminal and as one line per ended transfer otherwise. It
 // returns them as they ended; errSomeFailed if any failed. With wholeSet,
 // the selection is fixed by the first poll; else transfers that start
-// moving later join.
-func follow(ctx context.Context, client *control.Client, out io.Writer, want func(control.TransferInfo) bool, wholeSet bool) ([]control.TransferInfo, error) {
+// moving later join. With forever, it goes on until ctx ends.
+func follow(ctx context.Context, client *control.Client, out io.Writer, want func(control.TransferInfo) bool, wholeSet, forever bool) ([]control.TransferInfo, error) {
 	view := newProgressView(ctx, out)
 	defer view.close()
 	tracked := map[string]control.TransferInfo{}
@@ -168,7 +172,7 @@ func follow(ctx context.Context, client *control.Client, out io.Writer, want fun
 			view.update(t)
 		}
 		first = false
-		if allEnded(tracked) {
+		if !forever && allEnded(tracked) {
 			view.close()
 			final := make([]control.TransferInfo, len(order))
 			failed := 0
@@ -185,6 +189,9 @@ func follow(ctx context.Context, client *control.Client, out io.Writer, want fun
 		}
 		select {
 		case <-ctx.Done():
+			if forever {
+				return nil, nil
+			}
 			return nil, fmt.Errorf("stopped waiting (the transfers go on): %w", ctx.Err())
 		case <-time.After(pollInterval):
 		}
