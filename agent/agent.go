@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -43,6 +44,9 @@ type Agent struct {
 	log    *slog.Logger
 	events *broker
 	xfers  *transfers
+	level  *slog.LevelVar // the log's level, changed by a config reload
+
+	cfgMu sync.Mutex // guards cfg once the agent runs
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -61,7 +65,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, closeLog, err := openLog(paths.Log, cfg.LogLevel, opts.Stderr)
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.LogLevel))
+	log, closeLog, err := openLog(paths.Log, level, opts.Stderr)
 	if err != nil {
 		return err
 	}
@@ -70,6 +76,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	a.level = level
 	defer a.close()
 	return a.serve(ctx)
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +118,34 @@ func TestSecondAgentOnSameHomeIsRefused(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("second agent: %v, want the state-in-use error", err)
+	}
+}
+
+func TestConfigReload(t *testing.T) {
+	c, home := runAgent(t, "alice")
+	ctx := t.Context()
+	path := ResolvePaths(home).Config
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"name", "alice2"}, {"log_level", "debug"}, {"chunk_size", "65536"}, {"listen_port", "40000"}} {
+		if err := cfg.Set(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ReloadConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Applied, []string{"name", "log_level", "chunk_size"}) || !slices.Equal(res.AtNextStart, []string{"listen_port"}) {
+		t.Fatalf("reload = %+v", res)
+	}
+	id, err := c.ID(ctx)
+	if err != nil || id.Name != "alice2" || !strings.Contains(id.ConnectionString, "name=alice2") {
+		t.Fatalf("after reload: %+v, %v", id, err)
 	}
 }

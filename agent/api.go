@@ -42,6 +42,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST "+control.RouteDecline, jsonHandler(a.handleDecline))
 	mux.HandleFunc("POST "+control.RouteRemove, jsonHandler(a.handleRemove))
 	mux.HandleFunc("POST "+control.RouteRename, jsonHandler(a.handleRename))
+	mux.HandleFunc("POST "+control.RouteReload, jsonHandler(a.handleReload))
 	mux.HandleFunc("POST "+control.RouteMsg, jsonHandler(a.handleMsg))
 	mux.HandleFunc("GET "+control.RouteMessages, jsonHandler(a.handleMessages))
 	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
@@ -261,6 +262,51 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return a.addPeer(renamed)
+}
+
+// handleReload reads the config file again. The name, log level and
+// chunk size apply at once; the port, STUN servers, folders and punch
+// timeout when the agent next starts.
+func (a *Agent) handleReload(*http.Request) (any, error) {
+	cfg, err := LoadConfig(a.paths.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	res := control.ReloadResult{Applied: []string{}, AtNextStart: []string{}}
+	if cfg.Name != "" && cfg.Name != a.cfg.Name {
+		a.cfg.Name = cfg.Name
+		a.node.SetName(cfg.Name)
+		res.Applied = append(res.Applied, "name")
+	}
+	if cfg.LogLevel != a.cfg.LogLevel {
+		a.cfg.LogLevel = cfg.LogLevel
+		a.level.Set(logLevel(cfg.LogLevel))
+		res.Applied = append(res.Applied, "log_level")
+	}
+	if cfg.ChunkSize != a.cfg.ChunkSize {
+		a.cfg.ChunkSize = cfg.ChunkSize
+		a.xfers.setChunkSize(cfg.ChunkSize)
+		res.Applied = append(res.Applied, "chunk_size")
+	}
+	later := []struct {
+		key     string
+		changed bool
+	}{
+		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
+		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
+		{"outbox", cfg.Outbox != a.cfg.Outbox},
+		{"downloads", cfg.Downloads != a.cfg.Downloads},
+		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
+	}
+	for _, k := range later {
+		if k.changed {
+			res.AtNextStart = append(res.AtNextStart, k.key)
+		}
+	}
+	a.log.Info("config reloaded", "applied", res.Applied, "at_next_start", res.AtNextStart)
+	return res, nil
 }
 
 // pendingRequest finds the pending request that the body of r names.

@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/transfer"
 )
@@ -148,4 +151,70 @@ func (c Config) Save(path string) error {
 		return fmt.Errorf("save config: %w", err)
 	}
 	return nil
+}
+
+// ConfigKeys are the keys `punchdrop config set` changes, in file order.
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "punch_timeout", "chunk_size", "log_level"}
+
+// Set changes one key from its text form and checks the result.
+// stun_servers takes a comma-separated list; an empty value restores a
+// key's default.
+func (c *Config) Set(key, value string) error {
+	var err error
+	switch key {
+	case "name":
+		c.Name = value
+	case "listen_port":
+		c.ListenPort, err = strconv.Atoi(cmpOr(value, "0"))
+	case "stun_servers":
+		c.STUNServers = nil
+		for _, s := range strings.Split(value, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.STUNServers = append(c.STUNServers, s)
+			}
+		}
+	case "outbox", "downloads":
+		if value != "" {
+			value, err = filepath.Abs(value)
+		}
+		if key == "outbox" {
+			c.Outbox = value
+		} else {
+			c.Downloads = value
+		}
+	case "punch_timeout":
+		c.PunchTimeout.Duration, err = time.ParseDuration(cmpOr(value, session.DefaultPunchTimeout.String()))
+	case "chunk_size":
+		c.ChunkSize, err = strconv.Atoi(cmpOr(value, strconv.Itoa(transfer.DefaultChunkSize)))
+	case "log_level":
+		c.LogLevel = cmpOr(value, "info")
+	default:
+		return fmt.Errorf("config: unknown key %q; the keys are %s", key, strings.Join(ConfigKeys, ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", key, err)
+	}
+	return c.Validate()
+}
+
+func cmpOr(v, dflt string) string {
+	if v == "" {
+		return dflt
+	}
+	return v
+}
+
+// Effective lists every key with the value the agent uses, defaults
+// filled in from paths.
+func (c Config) Effective(p Paths) control.ConfigInfo {
+	stun := c.STUNServers
+	if len(stun) == 0 {
+		stun = nat.DefaultSTUNServers()
+	}
+	return control.ConfigInfo{
+		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
+		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
+		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
+		File: p.Config,
+	}
 }

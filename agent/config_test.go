@@ -115,3 +115,44 @@ func TestResolvePeer(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigSet(t *testing.T) {
+	tests := []struct {
+		key, value string
+		check      func(Config) bool
+		wantErr    bool
+	}{
+		{"name", "alice-laptop", func(c Config) bool { return c.Name == "alice-laptop" }, false},
+		{"name", "bad\tname", nil, true},
+		{"listen_port", "41641", func(c Config) bool { return c.ListenPort == 41641 }, false},
+		{"listen_port", "70000", nil, true},
+		{"listen_port", "x", nil, true},
+		{"stun_servers", " a.example:3478, b.example:3478 ,", func(c Config) bool {
+			return len(c.STUNServers) == 2 && c.STUNServers[1] == "b.example:3478"
+		}, false},
+		{"stun_servers", "", func(c Config) bool { return c.STUNServers == nil }, false},
+		{"downloads", "rel/dir", func(c Config) bool { return filepath.IsAbs(c.Downloads) }, false},
+		{"outbox", "", func(c Config) bool { return c.Outbox == "" }, false},
+		{"punch_timeout", "90s", func(c Config) bool { return c.PunchTimeout.Duration == 90*time.Second }, false},
+		{"punch_timeout", "soon", nil, true},
+		{"chunk_size", "4194304", func(c Config) bool { return c.ChunkSize == 4<<20 }, false},
+		{"chunk_size", "100", nil, true},
+		{"chunk_size", "", func(c Config) bool { return c.ChunkSize == DefaultConfig().ChunkSize }, false},
+		{"log_level", "debug", func(c Config) bool { return c.LogLevel == "debug" }, false},
+		{"log_level", "loud", nil, true},
+		{"colour", "blue", nil, true},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		err := c.Set(tt.key, tt.value)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("Set(%q, %q) accepted", tt.key, tt.value)
+			}
+			continue
+		}
+		if err != nil || !tt.check(c) {
+			t.Errorf("Set(%q, %q) = %v, config %+v", tt.key, tt.value, err, c)
+		}
+	}
+}

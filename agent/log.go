@@ -19,7 +19,7 @@ const (
 
 // openLog logs to the log file, rotated by size (the old ones beside it
 // as punchdrop-<time>.log), and, when stderr is not nil, to stderr too.
-func openLog(path, level string, stderr io.Writer) (*slog.Logger, func(), error) {
+func openLog(path string, level *slog.LevelVar, stderr io.Writer) (*slog.Logger, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("open log: %w", err)
 	}
@@ -31,15 +31,20 @@ func openLog(path, level string, stderr io.Writer) (*slog.Logger, func(), error)
 	}
 	created.Close()
 	f := &lumberjack.Logger{Filename: path, MaxSize: logMaxMB, MaxBackups: logBackups}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil || level == "" {
-		lv = slog.LevelInfo
-	}
 	var out io.Writer = f
 	if stderr != nil {
 		out = io.MultiWriter(f, stderr)
 	}
-	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: lv})), func() { f.Close() }, nil
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})), func() { f.Close() }, nil
+}
+
+// logLevel parses a configured level; empty or unknown means info.
+func logLevel(name string) slog.Level {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(name)); err != nil || name == "" {
+		return slog.LevelInfo
+	}
+	return lv
 }
 
 // addrString prints an address, or "" for the zero value.

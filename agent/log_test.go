@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 func TestLogRotates(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "punchdrop.log")
-	log, closeLog, err := openLog(path, "info", nil)
+	log, closeLog, err := openLog(path, new(slog.LevelVar), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,6 @@ type transfers struct {
 	node      *session.Node
 	recv      *transfer.Receiver
 	downloads string
-	chunkSize int
 	log       logger
 	publish   func(control.TransferInfo)
 	peerName  func(id string) string
@@ -63,10 +62,11 @@ type transfers struct {
 	// live holds transfers moving now, by ID.
 	live map[string]*liveTransfer
 	// workers holds the wake-up channel of each peer's send worker.
-	workers  map[string]chan struct{}
-	retryAt  map[string]time.Time // when a failed transfer may try again
-	incoming map[string]int       // streams being received, per peer
-	ctx      context.Context
+	workers   map[string]chan struct{}
+	retryAt   map[string]time.Time // when a failed transfer may try again
+	incoming  map[string]int       // streams being received, per peer
+	chunkSize int                  // for new transfers; a config reload changes it
+	ctx       context.Context
 }
 
 // logger is the part of slog.Logger the scheduler uses.
@@ -310,7 +310,7 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 				waiting = append(waiting, o)
 				continue
 			}
-			big := o.Size > int64(t.chunkSize)
+			big := o.Size > int64(t.chunk())
 			if len(active) == sendsPerPeer || big && countTrue(active) == bigSendsPerPeer {
 				waiting = append(waiting, o)
 				continue
@@ -366,6 +366,19 @@ func (t *transfers) pending(peer string, active map[string]bool) []store.Outgoin
 	return out
 }
 
+// chunk is the chunk size for new transfers.
+func (t *transfers) chunk() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.chunkSize
+}
+
+func (t *transfers) setChunkSize(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.chunkSize = n
+}
+
 // retryTime is when a failed transfer may try again; zero if it has not
 // failed.
 func (t *transfers) retryTime(id string) time.Time {
@@ -409,7 +422,7 @@ func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.I
 		return transfer.Result{}, err
 	}
 	t.track(o)
-	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: t.chunkSize}
+	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: t.chunk()}
 	accepted := false
 	return transfer.Send(ctx, stream, src, func(done, _ int64) {
 		if !accepted { // the first report is what the receiver already held

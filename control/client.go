@@ -108,6 +108,12 @@ func (c *Client) Decline(ctx context.Context, peer string) error {
 	return c.do(ctx, http.MethodPost, RouteDecline, PeerRequest{Peer: peer}, nil)
 }
 
+// ReloadConfig makes the agent read its config file again.
+func (c *Client) ReloadConfig(ctx context.Context) (ReloadResult, error) {
+	var out ReloadResult
+	return out, c.do(ctx, http.MethodPost, RouteReload, struct{}{}, &out)
+}
+
 // RemovePeer forgets a peer; files still queued for it fail.
 func (c *Client) RemovePeer(ctx context.Context, peer string) error {
 	return c.do(ctx, http.MethodPost, RouteRemove, PeerRequest{Peer: peer}, nil)

@@ -19,6 +19,7 @@ const (
 	RouteDecline  = "/v1/peers/decline"
 	RouteRemove   = "/v1/peers/remove"
 	RouteRename   = "/v1/peers/rename"
+	RouteReload   = "/v1/config/reload"
 	RouteMsg      = "/v1/messages/send"
 	RouteMessages = "/v1/messages"
 	RouteNAT      = "/v1/nat"
@@ -76,6 +77,26 @@ type ConnectRequest struct {
 // PeerRequest names one peer by ID, unique ID prefix, or name.
 type PeerRequest struct {
 	Peer string `json:"peer"`
+}
+
+// ConfigInfo is the effective configuration (`punchdrop config --json`).
+type ConfigInfo struct {
+	Name         string   `json:"name"`
+	ListenPort   int      `json:"listen_port"`
+	STUNServers  []string `json:"stun_servers"`
+	Outbox       string   `json:"outbox"`
+	Downloads    string   `json:"downloads"`
+	PunchTimeout string   `json:"punch_timeout"`
+	ChunkSize    int      `json:"chunk_size"`
+	LogLevel     string   `json:"log_level"`
+	File         string   `json:"file"` // where it is kept
+}
+
+// ReloadResult says which changed keys a running agent applied and which
+// wait for its next start.
+type ReloadResult struct {
+	Applied     []string `json:"applied"`
+	AtNextStart []string `json:"at_next_start"`
 }
 
 // RenameRequest gives a peer a new name.

@@ -80,6 +80,7 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newNATCmd(g),
 		newEventsCmd(g),
 		newLogsCmd(g),
+		newConfigCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/punchdrop/punchdrop/agent"
+	"github.com/punchdrop/punchdrop/control"
+)
+
+func newConfigCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show the configuration, or change it with config set",
+		Long: `Show the configuration punchdrop uses: the config file's values with the
+defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
+running agent picks the change up (the name, log level and chunk size at
+once; the port, STUN servers, folders and punch timeout at its next start).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			paths := g.paths()
+			cfg, err := agent.LoadConfig(paths.Config)
+			if err != nil {
+				return err
+			}
+			info := cfg.Effective(paths)
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), info)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, row := range [][2]string{
+				{"name", info.Name}, {"listen_port", fmt.Sprint(info.ListenPort)},
+				{"stun_servers", strings.Join(info.STUNServers, ", ")},
+				{"outbox", info.Outbox}, {"downloads", info.Downloads},
+				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
+				{"log_level", info.LogLevel},
+			} {
+				fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+			}
+			fmt.Fprintf(tw, "\n(file: %s)\n", info.File)
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(newConfigSetCmd(g))
+	return cmd
+}
+
+func newConfigSetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Change one configuration key",
+		Long: `Change one key of the config file and tell a running agent. Keys: ` + strings.Join(agent.ConfigKeys, ", ") + `.
+stun_servers takes a comma-separated list of HOST:PORT; an empty VALUE ("")
+restores a key's default.`,
+		Example: `  punchdrop config set name alice-laptop
+  punchdrop config set stun_servers stun.example.org:3478,stun2.example.org:3478
+  punchdrop config set log_level debug`,
+		Args: exactArgs(2, "a key and a value"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			paths := g.paths()
+			cfg, err := agent.LoadConfig(paths.Config)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Set(args[0], args[1]); err != nil {
+				return err
+			}
+			if err := cfg.Save(paths.Config); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			res, err := g.client().ReloadConfig(cmd.Context())
+			switch {
+			case errors.Is(err, control.ErrNoAgent):
+				fmt.Fprintf(out, "saved %s; the agent uses it when it starts\n", args[0])
+			case err != nil:
+				return fmt.Errorf("saved, but the agent did not reload: %w", err)
+			case len(res.AtNextStart) > 0:
+				fmt.Fprintf(out, "saved %s; the running agent applies it at its next start\n", args[0])
+			default:
+				fmt.Fprintf(out, "saved %s; the running agent uses it now\n", args[0])
+			}
+			return nil
+		},
+	}
+}
