@@ -21,8 +21,9 @@ import (
 // older files and refuses newer ones.
 //
 // History: 1 peers, requests, messages; 2 adds outgoing and incoming
-// transfers (new buckets only, so a version 1 file upgrades in place).
-const SchemaVersion = 2
+// transfers; 3 adds the outbox. Each added buckets only, so older files
+// upgrade in place.
+const SchemaVersion = 3
 
 // fileMode keeps the database private: it names the user's peers.
 const fileMode = 0o600
@@ -52,6 +53,7 @@ var (
 	bucketMessages = []byte("messages")
 	bucketOutgoing = []byte("outgoing")
 	bucketIncoming = []byte("incoming")
+	bucketOutbox   = []byte("outbox")
 	keySchema      = []byte("schema")
 )
 
@@ -97,7 +99,7 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming} {
+		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

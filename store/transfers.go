@@ -27,9 +27,10 @@ type Outgoing struct {
 	Name    string    `json:"name"` // relative name offered ("folder/a.txt")
 	Size    int64     `json:"size"`
 	State   string    `json:"state"`
-	Error   string    `json:"error,omitempty"` // why the last attempt failed
-	Tries   int       `json:"tries"`           // attempts that failed
-	Final   string    `json:"final,omitempty"` // the name the receiver stored it under
+	Error   string    `json:"error,omitempty"`  // why the last attempt failed
+	Tries   int       `json:"tries"`            // attempts that failed
+	Final   string    `json:"final,omitempty"`  // the name the receiver stored it under
+	Outbox  string    `json:"outbox,omitempty"` // key of the outbox entry it came from
 	Queued  time.Time `json:"queued"`
 	Updated time.Time `json:"updated"`
 }
@@ -213,4 +214,14 @@ func (s *Store) IncomingTransfers() ([]Incoming, error) {
 		})
 	})
 	return out, err
+}
+
+// OutgoingTransfer returns one outgoing transfer.
+func (s *Store) OutgoingTransfer(id string) (Outgoing, error) {
+	var o Outgoing
+	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucketOutgoing), []byte(id), &o) })
+	if err != nil {
+		return o, fmt.Errorf("outgoing transfer %s: %w", id, err)
+	}
+	return o, nil
 }
