@@ -46,7 +46,11 @@ type Agent struct {
 	xfers  *transfers
 	level  *slog.LevelVar // the log's level, changed by a config reload
 
-	cfgMu sync.Mutex // guards cfg once the agent runs
+	cfgMu sync.Mutex // guards cfg and outbox once the agent runs
+	// outbox is the running outbox watcher; a config reload that moves
+	// the outbox replaces it.
+	outbox       *outbox
+	reopenOutbox func()
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -99,6 +103,8 @@ func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ 
 	if a.xfers, err = a.newTransfers(); err != nil {
 		return nil, err
 	}
+	a.xfers.delivered = func(key string) { a.currentOutbox().settle(key) }
+	a.outbox = a.newOutbox()
 	stun := cfg.STUNServers
 	if len(stunOverride) > 0 {
 		stun = stunOverride
@@ -202,13 +208,11 @@ func (a *Agent) serve(ctx context.Context) error {
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
 	a.log.Info("agent started", "node", a.ident.ID.String(), "name", a.cfg.Name, "port", a.node.Port(), "socket", a.paths.Socket, "lan", cs.LAN)
-	xfersDone := make(chan struct{})
-	go func() {
-		a.xfers.run(ctx)
-		close(xfersDone)
-	}()
+	var workers sync.WaitGroup
+	workers.Go(func() { a.xfers.run(ctx) })
+	workers.Go(func() { a.runOutbox(ctx) })
 	err = a.node.Run(ctx)
-	<-xfersDone
+	workers.Wait()
 	a.events.close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -268,6 +272,9 @@ func (a *Agent) nodeEvents() session.Events {
 			a.events.publish(control.Event{Kind: control.EventPeerRequest, Peer: &pi})
 		},
 		PeerState: func(st session.PeerStatus) {
+			if st.State == session.StateConnected {
+				a.xfers.peerUp(st.ID.String())
+			}
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},

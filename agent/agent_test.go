@@ -20,12 +20,25 @@ import (
 func runAgent(t testing.TB, name string) (*control.Client, string) {
 	t.Helper()
 	home := t.TempDir()
+	c, _ := startAgent(t, name, home)
+	return c, home
+}
+
+// startAgent runs an agent on home until stop is called or the test
+// ends; stop waits for it to finish.
+func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
 	}()
-	t.Cleanup(func() {
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -35,16 +48,21 @@ func runAgent(t testing.TB, name string) (*control.Client, string) {
 		case <-time.After(5 * time.Second):
 			t.Errorf("agent %s did not stop", name)
 		}
-	})
-	c := control.NewClient(ResolvePaths(home).Socket)
+	}
+	t.Cleanup(stop)
+	c = control.NewClient(ResolvePaths(home).Socket)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := c.ID(ctx); err == nil {
-			return c, home
+			return c, stop
 		} else if time.Now().After(deadline) {
 			t.Fatalf("agent %s did not answer: %v", name, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("agent %s stopped: %v", name, err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

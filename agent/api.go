@@ -48,6 +48,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
 	mux.HandleFunc("POST "+control.RouteSend, jsonHandler(a.handleSend))
 	mux.HandleFunc("GET "+control.RouteStatus, jsonHandler(a.handleStatus))
+	mux.HandleFunc("POST "+control.RoutePause, jsonHandler(a.handlePause))
 	mux.HandleFunc("GET "+control.RouteEvents, a.events.serveHTTP)
 	return mux
 }
@@ -177,6 +178,7 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 	}
 	a.node.AddPeer(info)
 	a.log.Info("peer added", "peer", info.ID.Short(), "name", p.Name)
+	a.currentOutbox().requestRescan() // its folder, and files that waited for a peer
 	for _, st := range a.node.Peers() {
 		if st.ID == info.ID {
 			return peerInfo(st), nil
@@ -224,11 +226,13 @@ func (a *Agent) handleRemove(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	removed, _ := a.storedPeer(id.String())
 	if err := a.store.RemovePeer(id.String()); err != nil {
 		return nil, err
 	}
 	a.node.RemovePeer(id)
 	a.xfers.dropPeer(id.String())
+	a.currentOutbox().removePeer(removed)
 	a.log.Info("peer removed", "peer", id.Short())
 	return struct{}{}, nil
 }
@@ -257,16 +261,16 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 			return nil, fmt.Errorf("%w: another peer is called %s already", errBadRequest, req.Name)
 		}
 	}
-	var renamed store.Peer
-	if err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.Name = req.Name; renamed = *p }); err != nil {
+	var old, renamed store.Peer
+	if err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { old = *p; p.Name = req.Name; renamed = *p }); err != nil {
 		return nil, err
 	}
+	a.currentOutbox().renamePeer(old, renamed)
 	return a.addPeer(renamed)
 }
 
-// handleReload reads the config file again. The name, log level and
-// chunk size apply at once; the port, STUN servers, folders and punch
-// timeout when the agent next starts.
+// handleReload reads the config file again. Most keys apply at once;
+// the port, STUN servers and punch timeout when the agent next starts.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
 	if err != nil {
@@ -290,14 +294,38 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		a.xfers.setChunkSize(cfg.ChunkSize)
 		res.Applied = append(res.Applied, "chunk_size")
 	}
+	if cfg.Downloads != a.cfg.Downloads {
+		if err := a.xfers.setDownloads(cmpOr(cfg.Downloads, a.paths.Downloads)); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		a.cfg.Downloads = cfg.Downloads
+		res.Applied = append(res.Applied, "downloads")
+	}
+	if cfg.Outbox != a.cfg.Outbox {
+		a.cfg.Outbox = cfg.Outbox
+		a.reopenOutbox() // the outbox watcher starts over on the new folder
+		res.Applied = append(res.Applied, "outbox")
+	}
+	for _, k := range []struct {
+		key     string
+		changed bool
+		apply   func()
+	}{
+		{"after_send", cfg.AfterSend != a.cfg.AfterSend, func() { a.cfg.AfterSend = cfg.AfterSend }},
+		{"quiet_period", cfg.QuietPeriod != a.cfg.QuietPeriod, func() { a.cfg.QuietPeriod = cfg.QuietPeriod }},
+		{"downloads_per_peer", cfg.PeerFolders != a.cfg.PeerFolders, func() { a.cfg.PeerFolders = cfg.PeerFolders }},
+	} {
+		if k.changed {
+			k.apply()
+			res.Applied = append(res.Applied, k.key)
+		}
+	}
 	later := []struct {
 		key     string
 		changed bool
 	}{
 		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
 		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
-		{"outbox", cfg.Outbox != a.cfg.Outbox},
-		{"downloads", cfg.Downloads != a.cfg.Downloads},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
 	}
 	for _, k := range later {
@@ -395,11 +423,16 @@ func (a *Agent) handleSend(r *http.Request) (any, error) {
 }
 
 func (a *Agent) handleStatus(*http.Request) (any, error) {
-	transfers, err := a.xfers.status()
-	if err != nil {
+	return a.xfers.status()
+}
+
+func (a *Agent) handlePause(r *http.Request) (any, error) {
+	var req control.PauseRequest
+	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return control.Status{Transfers: transfers}, nil
+	a.xfers.setPaused(req.Paused)
+	return struct{}{}, nil
 }
 
 // peerName is a peer's name, or empty for a node that is not a peer.

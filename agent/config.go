@@ -28,6 +28,9 @@ type Config struct {
 	STUNServers  []string `toml:"stun_servers"`
 	Outbox       string   `toml:"outbox"`
 	Downloads    string   `toml:"downloads"`
+	AfterSend    string   `toml:"after_send"`
+	QuietPeriod  Duration `toml:"quiet_period"`
+	PeerFolders  bool     `toml:"downloads_per_peer"`
 	PunchTimeout Duration `toml:"punch_timeout"`
 	ChunkSize    int      `toml:"chunk_size"`
 	LogLevel     string   `toml:"log_level"`
@@ -66,8 +69,22 @@ listen_port = {{.ListenPort}}
 stun_servers = [{{range $i, $s := .STUNServers}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
 
 # Folders. Empty means the defaults (under --home, or ~/Punchdrop).
+# A file or folder dropped into the outbox goes to every peer; one dropped
+# into Outbox/<peer name>/ goes to that peer only.
 outbox = {{printf "%q" .Outbox}}
 downloads = {{printf "%q" .Downloads}}
+
+# What happens to a file in the outbox once every peer has confirmed it:
+# "move" (into Outbox/Sent/), "keep" (left in place, not sent again) or
+# "delete".
+after_send = {{printf "%q" .AfterSend}}
+
+# How long a dropped file must stay unchanged before it is sent, so that a
+# file still being copied is not sent half-done.
+quiet_period = "{{.QuietPeriod}}"
+
+# Put received files into a subfolder per peer (Downloads/<peer name>/).
+downloads_per_peer = {{.PeerFolders}}
 
 # How long to try to reach a peer before reporting it unreachable.
 punch_timeout = "{{.PunchTimeout}}"
@@ -85,6 +102,8 @@ func DefaultConfig() Config {
 	return Config{
 		PunchTimeout: Duration{session.DefaultPunchTimeout},
 		ChunkSize:    transfer.DefaultChunkSize,
+		AfterSend:    AfterSendMove,
+		QuietPeriod:  Duration{DefaultQuietPeriod},
 		LogLevel:     "info",
 	}
 }
@@ -131,6 +150,14 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel)
 	}
+	switch c.AfterSend {
+	case "", AfterSendMove, AfterSendKeep, AfterSendDelete:
+	default:
+		return fmt.Errorf("config: after_send %q is not move, keep or delete", c.AfterSend)
+	}
+	if c.QuietPeriod.Duration < 0 || c.QuietPeriod.Duration > time.Hour {
+		return fmt.Errorf("config: quiet_period %s is outside 0s..1h", c.QuietPeriod)
+	}
 	return nil
 }
 
@@ -154,7 +181,7 @@ func (c Config) Save(path string) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "punch_timeout", "chunk_size", "log_level"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers takes a comma-separated list; an empty value restores a
@@ -182,6 +209,12 @@ func (c *Config) Set(key, value string) error {
 		} else {
 			c.Downloads = value
 		}
+	case "after_send":
+		c.AfterSend = cmpOr(value, AfterSendMove)
+	case "quiet_period":
+		c.QuietPeriod.Duration, err = time.ParseDuration(cmpOr(value, DefaultQuietPeriod.String()))
+	case "downloads_per_peer":
+		c.PeerFolders, err = strconv.ParseBool(cmpOr(value, "false"))
 	case "punch_timeout":
 		c.PunchTimeout.Duration, err = time.ParseDuration(cmpOr(value, session.DefaultPunchTimeout.String()))
 	case "chunk_size":
@@ -214,6 +247,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	return control.ConfigInfo{
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
+		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
 		File: p.Config,
 	}

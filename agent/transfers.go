@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,9 +55,13 @@ type transfers struct {
 	node      *session.Node
 	recv      *transfer.Receiver
 	downloads string
-	log       logger
+	log       *slog.Logger
 	publish   func(control.TransferInfo)
 	peerName  func(id string) string
+	// peerFolder names the subfolder of downloads for a peer's files.
+	peerFolder func(peer string) string
+	// delivered is told the outbox entry of each file sent.
+	delivered func(outboxKey string)
 
 	wg sync.WaitGroup
 	mu sync.Mutex // guards following
@@ -63,17 +69,21 @@ type transfers struct {
 	live map[string]*liveTransfer
 	// workers holds the wake-up channel of each peer's send worker.
 	workers   map[string]chan struct{}
-	retryAt   map[string]time.Time // when a failed transfer may try again
-	incoming  map[string]int       // streams being received, per peer
-	chunkSize int                  // for new transfers; a config reload changes it
+	retryAt   map[string]retry // when a failed transfer may try again, by ID
+	incoming  map[string]int   // streams being received, per peer
+	chunkSize int              // for new transfers; a config reload changes it
 	ctx       context.Context
+	// sendCtx is what sends run under; pausing cancels it, and resuming
+	// makes a new one.
+	sendCtx     context.Context
+	cancelSends context.CancelFunc
+	paused      bool
 }
 
-// logger is the part of slog.Logger the scheduler uses.
-type logger interface {
-	Info(msg string, args ...any)
-	Warn(msg string, args ...any)
-	Error(msg string, args ...any)
+// retry is when a failed transfer to peer may try again.
+type retry struct {
+	peer string
+	at   time.Time
 }
 
 // liveTransfer is the progress of one moving transfer.
@@ -117,36 +127,57 @@ func (l *liveTransfer) update(done int64, now time.Time) bool {
 // newTransfers prepares the downloads folder and the scheduler; the
 // node is set once it exists.
 func (a *Agent) newTransfers() (*transfers, error) {
-	downloads := a.cfg.Downloads
-	if downloads == "" {
-		downloads = a.paths.Downloads
-	}
-	if err := os.MkdirAll(downloads, 0o755); err != nil {
-		return nil, fmt.Errorf("downloads folder: %w", err)
-	}
-	root, err := os.OpenRoot(downloads)
-	if err != nil {
-		return nil, fmt.Errorf("downloads folder: %w", err)
-	}
 	t := &transfers{
 		store:     a.store,
-		downloads: downloads,
 		chunkSize: a.cfg.ChunkSize,
 		log:       a.log,
 		publish: func(info control.TransferInfo) {
 			a.events.publish(control.Event{Kind: control.EventTransfer, Transfer: &info})
 		},
-		peerName: a.peerName,
-		live:     map[string]*liveTransfer{},
-		workers:  map[string]chan struct{}{},
-		retryAt:  map[string]time.Time{},
-		incoming: map[string]int{},
+		peerName:   a.peerName,
+		peerFolder: a.downloadsFolder,
+		live:       map[string]*liveTransfer{},
+		workers:    map[string]chan struct{}{},
+		retryAt:    map[string]retry{},
+		incoming:   map[string]int{},
 	}
-	t.recv = &transfer.Receiver{Store: a.store, Downloads: root, Log: a.log, Progress: t.receiveProgress}
-	if err := t.recv.Clean(time.Now()); err != nil {
-		a.log.Warn("tidy staging folder", "err", err)
+	if err := t.setDownloads(cmpOr(a.cfg.Downloads, a.paths.Downloads)); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// downloadsFolder is the subfolder of downloads a peer's files go to:
+// its name with downloads_per_peer, else none.
+func (a *Agent) downloadsFolder(peer string) string {
+	a.cfgMu.Lock()
+	perPeer := a.cfg.PeerFolders
+	a.cfgMu.Unlock()
+	if p, ok := a.storedPeer(peer); ok && perPeer {
+		return peerFolder(p)
+	}
+	return ""
+}
+
+// setDownloads makes dir the downloads folder for files that start
+// arriving from now on, and tidies its staging area.
+func (t *transfers) setDownloads(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("downloads folder: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("downloads folder: %w", err)
+	}
+	recv := &transfer.Receiver{Store: t.store, Downloads: root, Log: t.log, Progress: t.receiveProgress, Folder: t.peerFolder}
+	if err := recv.Clean(time.Now()); err != nil {
+		t.log.Warn("tidy staging folder", "err", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// A previous folder stays open: files arriving into it finish there.
+	t.recv, t.downloads = recv, dir
+	return nil
 }
 
 // run starts a worker for every peer with queued files and serves until
@@ -154,6 +185,7 @@ func (a *Agent) newTransfers() (*transfers, error) {
 func (t *transfers) run(ctx context.Context) {
 	t.mu.Lock()
 	t.ctx = ctx
+	t.sendCtx, t.cancelSends = context.WithCancel(ctx)
 	t.mu.Unlock()
 	if all, err := t.store.OutgoingTransfers(); err == nil {
 		for _, o := range all {
@@ -172,7 +204,7 @@ func (t *transfers) queue(peer session.NodeID, paths []string, as string) ([]con
 	var items []store.Outgoing
 	now := time.Now().UTC()
 	for _, p := range paths {
-		files, err := expand(p)
+		files, err := expand(p, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -195,14 +227,42 @@ func (t *transfers) queue(peer session.NodeID, paths []string, as string) ([]con
 	if err := t.store.AddOutgoing(items...); err != nil {
 		return nil, err
 	}
+	t.log.Info("queued", "files", len(items), "peer", peer.Short())
+	return t.queued(items), nil
+}
+
+// queued announces transfers just recorded and wakes their peers'
+// workers.
+func (t *transfers) queued(items []store.Outgoing) []control.TransferInfo {
 	out := make([]control.TransferInfo, len(items))
+	peers := map[string]bool{}
 	for i, o := range items {
 		out[i] = t.outgoingInfo(o)
 		t.publish(out[i])
+		peers[o.Peer] = true
 	}
-	t.log.Info("queued", "files", len(items), "peer", peer.Short())
-	t.kick(peer.String())
-	return out, nil
+	for p := range peers {
+		t.kick(p)
+	}
+	return out
+}
+
+// cancel fails the transfers with these IDs that are still queued.
+func (t *transfers) cancel(ids []string, reason string) {
+	for _, id := range ids {
+		var o store.Outgoing
+		err := t.store.UpdateOutgoing(id, func(r *store.Outgoing) {
+			if r.State == store.StateQueued {
+				r.State, r.Error, r.Updated = store.StateFailed, reason, time.Now().UTC()
+			}
+			o = *r
+		})
+		if err != nil {
+			t.log.Error("cancel transfer", "id", id, "err", err)
+			continue
+		}
+		t.publish(t.outgoingInfo(o))
+	}
 }
 
 func newTransferID() transfer.ID {
@@ -219,8 +279,9 @@ type sourceFile struct {
 
 // expand lists the regular files at p: p itself, or every file under the
 // folder p, named by their path from p's parent so the folder's layout
-// arrives intact. Symbolic links are not followed.
-func expand(p string) ([]sourceFile, error) {
+// arrives intact. Symbolic links are not followed, and files in the
+// folder whose names skip (if not nil) accepts are left out.
+func expand(p string, skip func(name string) bool) ([]sourceFile, error) {
 	if !filepath.IsAbs(p) {
 		return nil, fmt.Errorf("%w: %q is not an absolute path", errBadRequest, p)
 	}
@@ -241,7 +302,7 @@ func expand(p string) ([]sourceFile, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || skip != nil && skip(d.Name()) {
 			return nil
 		}
 		info, err := d.Info()
@@ -304,7 +365,12 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 		wait := time.Hour
 		now := time.Now()
 		waiting := queue[:0]
+		sendCtx, paused := t.sending()
 		for _, o := range queue {
+			if paused {
+				waiting = append(waiting, o)
+				continue
+			}
 			if at := t.retryTime(o.ID); at.After(now) {
 				wait = min(wait, at.Sub(now))
 				waiting = append(waiting, o)
@@ -317,7 +383,7 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 			}
 			active[o.ID] = big
 			running.Go(func() {
-				t.send(ctx, o)
+				t.send(sendCtx, o)
 				done <- o.ID
 			})
 		}
@@ -384,7 +450,23 @@ func (t *transfers) setChunkSize(n int) {
 func (t *transfers) retryTime(id string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.retryAt[id]
+	return t.retryAt[id].at
+}
+
+// peerUp sends a peer's queued files at once, however long their
+// back-off still had to run: the peer just connected.
+func (t *transfers) peerUp(peer string) {
+	t.mu.Lock()
+	for id, r := range t.retryAt {
+		if r.peer == peer {
+			delete(t.retryAt, id)
+		}
+	}
+	_, working := t.workers[peer]
+	t.mu.Unlock()
+	if working {
+		t.kick(peer)
+	}
 }
 
 // send makes one attempt at an outgoing transfer.
@@ -394,16 +476,57 @@ func (t *transfers) send(ctx context.Context, o store.Outgoing) {
 		t.finish(o, transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
 		return
 	}
+	// The row may have changed since the worker read the queue: cancelled,
+	// or its source moved with a renamed peer folder.
+	cur, err := t.store.OutgoingTransfer(o.ID)
+	if err != nil || cur.State != store.StateQueued {
+		t.forget(o.ID)
+		return
+	}
+	o = cur
 	// "sending" lives in memory only: after a crash the file is queued
 	// either way, so a commit per file would buy nothing.
 	o.State = store.StateSending
 	t.publish(t.outgoingInfo(o))
 	res, err := t.attempt(ctx, o, id)
 	if ctx.Err() != nil {
-		t.forget(o.ID) // shutting down: it stays queued for the next start
+		// Paused or shutting down: it stays queued, and resumes.
+		t.forget(o.ID)
+		o.State = store.StateQueued
+		t.publish(t.outgoingInfo(o))
 		return
 	}
 	t.finish(o, res, err)
+}
+
+// sending returns the context sends start under, and whether sending is
+// paused.
+func (t *transfers) sending() (context.Context, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sendCtx, t.paused
+}
+
+// setPaused stops sending (cutting off the files in flight, which keep
+// what the receiver holds) or resumes it.
+func (t *transfers) setPaused(paused bool) {
+	t.mu.Lock()
+	if t.ctx == nil || t.paused == paused {
+		t.mu.Unlock()
+		return
+	}
+	t.paused = paused
+	if paused {
+		t.cancelSends()
+	} else {
+		t.sendCtx, t.cancelSends = context.WithCancel(t.ctx)
+	}
+	peers := slices.Collect(maps.Keys(t.workers))
+	t.mu.Unlock()
+	t.log.Info("sending", "paused", paused)
+	for _, p := range peers {
+		t.kick(p)
+	}
 }
 
 func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.ID) (transfer.Result, error) {
@@ -447,7 +570,7 @@ func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
 		o.Tries++
 		delay := min(minSendRetry<<min(o.Tries-1, 10), maxSendRetry)
 		t.mu.Lock()
-		t.retryAt[o.ID] = time.Now().Add(delay)
+		t.retryAt[o.ID] = retry{peer: o.Peer, at: time.Now().Add(delay)}
 		t.mu.Unlock()
 		t.log.Warn("send failed; will retry", "file", o.Name, "peer", shortID(o.Peer), "in", delay, "sent_bytes", res.Sent, "err", err)
 	default:
@@ -459,6 +582,9 @@ func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
 	t.setState(&o, state, msg, func(r *store.Outgoing) {
 		r.Tries, r.Final = tries, final
 	})
+	if state == store.StateDone && o.Outbox != "" && t.delivered != nil {
+		t.delivered(o.Outbox)
+	}
 }
 
 // setState changes an outgoing transfer's state in the store and tells
@@ -529,7 +655,7 @@ func (t *transfers) forget(id string) {
 func (t *transfers) serveIncoming(sess *session.Session, stream *quic.Stream) {
 	peer := sess.Peer.String()
 	t.mu.Lock()
-	ctx := t.ctx
+	ctx, recv := t.ctx, t.recv
 	busy := ctx == nil || t.incoming[peer] >= receivesPerPeer
 	if !busy {
 		t.incoming[peer]++
@@ -544,7 +670,7 @@ func (t *transfers) serveIncoming(sess *session.Session, stream *quic.Stream) {
 		t.incoming[peer]--
 		t.mu.Unlock()
 	}()
-	rec, err := t.recv.Receive(ctx, peer, stream)
+	rec, err := recv.Receive(ctx, peer, stream)
 	if rec.ID == "" {
 		if err != nil {
 			t.log.Warn("incoming transfer refused", "peer", sess.Peer.Short(), "err", err)
@@ -581,17 +707,26 @@ func (t *transfers) receiveProgress(rec store.Incoming, done int64) {
 	t.progress(rec.ID, done)
 }
 
-// status lists transfers: everything queued or moving, and what ended in
-// the last day.
-func (t *transfers) status() ([]control.TransferInfo, error) {
+// status lists transfers (everything queued or moving, and what ended in
+// the last day) and the queue: each file still to send, per peer.
+func (t *transfers) status() (control.Status, error) {
 	out := []control.TransferInfo{}
 	outgoing, err := t.store.OutgoingTransfers()
 	if err != nil {
-		return nil, err
+		return control.Status{}, err
 	}
 	incoming, err := t.store.IncomingTransfers()
 	if err != nil {
-		return nil, err
+		return control.Status{}, err
+	}
+	queue := []control.QueueItem{}
+	for _, o := range outgoing {
+		if o.State == store.StateQueued {
+			queue = append(queue, control.QueueItem{
+				ID: o.ID, File: o.Path, Name: o.Name, Peer: o.Peer, PeerName: t.peerName(o.Peer),
+				State: o.State, Tries: o.Tries, Error: o.Error, Outbox: o.Outbox != "",
+			})
+		}
 	}
 	cutoff := time.Now().Add(-finishedShown)
 	for _, o := range outgoing {
@@ -605,6 +740,12 @@ func (t *transfers) status() ([]control.TransferInfo, error) {
 		}
 	}
 	t.mu.Lock()
+	paused := t.paused
+	for i := range queue {
+		if t.live[queue[i].ID] != nil {
+			queue[i].State = control.TransferSending
+		}
+	}
 	for i := range out {
 		l := t.live[out[i].ID]
 		switch {
@@ -618,7 +759,7 @@ func (t *transfers) status() ([]control.TransferInfo, error) {
 	}
 	t.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b control.TransferInfo) int { return cmpState(a.State) - cmpState(b.State) })
-	return out, nil
+	return control.Status{Transfers: out, Queue: queue, Paused: paused}, nil
 }
 
 // cmpState orders status rows: moving first, then waiting, then ended.
@@ -644,7 +785,9 @@ func (t *transfers) incomingInfo(in store.Incoming) control.TransferInfo {
 	}
 	if in.State == store.StateDone {
 		info.Name, info.Done = in.Final, in.Size
+		t.mu.Lock()
 		info.Path = filepath.Join(t.downloads, filepath.FromSlash(in.Final))
+		t.mu.Unlock()
 	}
 	return info
 }

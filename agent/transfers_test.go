@@ -126,7 +126,7 @@ func TestExpand(t *testing.T) {
 		{path: filepath.Join(dir, "missing"), wantErr: true},
 	}
 	for _, tt := range tests {
-		files, err := expand(tt.path)
+		files, err := expand(tt.path, nil)
 		if tt.wantErr {
 			if !errors.Is(err, errBadRequest) {
 				t.Errorf("expand(%q) = %v, want a bad request", tt.path, err)

@@ -183,7 +183,12 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	return out, c.do(ctx, http.MethodPost, RouteSend, req, &out)
 }
 
-// Status returns the transfers queued, moving, and recently ended.
+// Pause stops sending files (paused true) or resumes it.
+func (c *Client) Pause(ctx context.Context, paused bool) error {
+	return c.do(ctx, http.MethodPost, RoutePause, PauseRequest{Paused: paused}, nil)
+}
+
+// Status returns transfers, the queue, and whether sending is paused.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var out Status
 	return out, c.do(ctx, http.MethodGet, RouteStatus, nil, &out)

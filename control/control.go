@@ -26,6 +26,7 @@ const (
 	RouteEvents   = "/v1/events"
 	RouteSend     = "/v1/transfers/send"
 	RouteStatus   = "/v1/status"
+	RoutePause    = "/v1/transfers/pause"
 )
 
 // NATInfo is the NAT part of IDInfo and the answer of `punchdrop nat`.
@@ -81,15 +82,19 @@ type PeerRequest struct {
 
 // ConfigInfo is the effective configuration (`punchdrop config --json`).
 type ConfigInfo struct {
-	Name         string   `json:"name"`
-	ListenPort   int      `json:"listen_port"`
-	STUNServers  []string `json:"stun_servers"`
-	Outbox       string   `json:"outbox"`
-	Downloads    string   `json:"downloads"`
-	PunchTimeout string   `json:"punch_timeout"`
-	ChunkSize    int      `json:"chunk_size"`
-	LogLevel     string   `json:"log_level"`
-	File         string   `json:"file"` // where it is kept
+	Name        string   `json:"name"`
+	ListenPort  int      `json:"listen_port"`
+	STUNServers []string `json:"stun_servers"`
+	Outbox      string   `json:"outbox"`
+	Downloads   string   `json:"downloads"`
+	AfterSend   string   `json:"after_send"`
+	QuietPeriod string   `json:"quiet_period"`
+	// DownloadsPerPeer puts received files in Downloads/<peer name>/.
+	DownloadsPerPeer bool   `json:"downloads_per_peer"`
+	PunchTimeout     string `json:"punch_timeout"`
+	ChunkSize        int    `json:"chunk_size"`
+	LogLevel         string `json:"log_level"`
+	File             string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied and which
@@ -165,6 +170,29 @@ type TransferInfo struct {
 // Status answers RouteStatus.
 type Status struct {
 	Transfers []TransferInfo `json:"transfers"`
+	// Queue lists each file still to be sent, once per peer it is for.
+	Queue []QueueItem `json:"queue"`
+	// Paused is true while no file is sent (see RoutePause).
+	Paused bool `json:"paused"`
+}
+
+// QueueItem is a file waiting to reach one peer.
+type QueueItem struct {
+	ID       string `json:"id"`   // the transfer's ID, as in Transfers
+	File     string `json:"file"` // absolute path of the source
+	Name     string `json:"name"` // as offered to the peer
+	Peer     string `json:"peer"`
+	PeerName string `json:"peer_name"`
+	State    string `json:"state"`           // queued or sending
+	Tries    int    `json:"tries,omitempty"` // failed attempts so far
+	Error    string `json:"error,omitempty"` // why the last attempt failed
+	Outbox   bool   `json:"outbox"`          // dropped into the outbox (else punchdrop send)
+}
+
+// PauseRequest stops or resumes sending (RoutePause). Files keep their
+// place in the queue, and ones cut off resume where they stopped.
+type PauseRequest struct {
+	Paused bool `json:"paused"`
 }
 
 // SendRequest queues files and folders for a peer. Paths are absolute.

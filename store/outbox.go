@@ -13,9 +13,6 @@ import (
 const (
 	// OutboxQueued: some peer it is meant for does not have it yet.
 	OutboxQueued = "queued"
-	// OutboxDelivered: every peer has it; the after-send action (move
-	// to Sent, delete) is still to be done.
-	OutboxDelivered = "delivered"
 	// OutboxKept: delivered and left where it is (after-send "keep"); the
 	// record stays so that the file is not sent again.
 	OutboxKept = "kept"
@@ -38,42 +35,51 @@ type OutboxEntry struct {
 	Updated   time.Time `json:"updated"`
 }
 
-// QueueOutbox records an outbox entry together with its outgoing
-// transfers, in one transaction, unless the entry is known already: an
-// entry still queued is not queued twice (a changed stamp is noted, and
-// the transfers send the file as it is then), and a kept entry is queued
-// again only when its stamp changed (a new version). It reports whether
-// it queued anything.
-func (s *Store) QueueOutbox(e OutboxEntry, items []Outgoing) (bool, error) {
-	queued := false
+// OutboxDrop is an outbox entry with the transfers that carry it.
+type OutboxDrop struct {
+	Entry     OutboxEntry
+	Transfers []Outgoing
+}
+
+// QueueOutbox records outbox entries together with their outgoing
+// transfers, all in one transaction, and returns the ones it queued. An
+// entry known already is not queued again: one still queued only notes a
+// changed stamp (its transfers send the file as it is then), and a kept
+// one is queued again only when its stamp changed: a new version.
+func (s *Store) QueueOutbox(drops ...OutboxDrop) ([]OutboxDrop, error) {
+	var queued []OutboxDrop
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		var old OutboxEntry
-		if err := getJSON(b, []byte(e.Key), &old); err == nil {
-			if old.State != OutboxKept || old.Stamp == e.Stamp {
-				if old.Stamp == e.Stamp {
-					return nil
+		queued = queued[:0]
+		b, out := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutgoing)
+		for _, d := range drops {
+			e := d.Entry
+			var old OutboxEntry
+			if err := getJSON(b, []byte(e.Key), &old); err == nil && (old.State != OutboxKept || old.Stamp == e.Stamp) {
+				if old.Stamp != e.Stamp {
+					old.Stamp, old.Updated = e.Stamp, e.Updated
+					if err := putJSON(b, []byte(e.Key), old); err != nil {
+						return err
+					}
 				}
-				old.Stamp, old.Updated = e.Stamp, e.Updated
-				return putJSON(b, []byte(e.Key), old)
+				continue
 			}
-		}
-		out := tx.Bucket(bucketOutgoing)
-		e.Transfers = e.Transfers[:0]
-		for _, o := range items {
-			o.Outbox = e.Key
-			if err := putJSON(out, []byte(o.ID), o); err != nil {
-				return err
+			e.Transfers = nil
+			for i := range d.Transfers {
+				d.Transfers[i].Outbox = e.Key
+				if err := putJSON(out, []byte(d.Transfers[i].ID), d.Transfers[i]); err != nil {
+					return fmt.Errorf("queue %s: %w", e.Key, err)
+				}
+				e.Transfers = append(e.Transfers, d.Transfers[i].ID)
 			}
-			e.Transfers = append(e.Transfers, o.ID)
+			if err := putJSON(b, []byte(e.Key), e); err != nil {
+				return fmt.Errorf("queue %s: %w", e.Key, err)
+			}
+			d.Entry = e
+			queued = append(queued, d)
 		}
-		queued = true
-		return putJSON(b, []byte(e.Key), e)
+		return nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("queue %s: %w", e.Key, err)
-	}
-	return queued, nil
+	return queued, err
 }
 
 // OutboxEntries returns every outbox entry, ordered by key.

@@ -65,6 +65,13 @@ func makeFolder(dir *os.Root, folder string) (string, error) {
 	return "", fmt.Errorf("%d folder names taken", maxCandidates)
 }
 
+// NumberedName returns the nth name to try for a file called name when
+// it is taken: name itself, then "stem (n).ext".
+func NumberedName(name string, n int) string {
+	stem, ext := splitExt(name)
+	return numbered(stem, ext, n)
+}
+
 // numbered returns the nth name to try for stem+ext: the name itself,
 // then "stem (n)ext", with stem cut to keep within maxElementLen bytes.
 func numbered(stem, ext string, n int) string {

@@ -34,6 +34,9 @@ type Receiver struct {
 	Log       *slog.Logger
 	// Progress, if not nil, is told about bytes held durably.
 	Progress func(in store.Incoming, done int64)
+	// Folder, if not nil, names the subfolder of Downloads that a peer's
+	// files go into, or "" for Downloads itself.
+	Folder func(peer string) string
 
 	mu     sync.Mutex // guards following
 	active map[string]bool
@@ -137,6 +140,11 @@ func (in *incoming) run(r *Reader) error {
 	name, err := SafeRelPath(in.offer.Name)
 	if err != nil {
 		return &Error{Code: CodeRefused, Reason: err.Error()}
+	}
+	if in.rc.Folder != nil {
+		if folder, err := SafeRelPath(in.rc.Folder(in.peer)); err == nil {
+			name = path.Join(folder, name)
+		}
 	}
 	if err := in.prepare(name); err != nil {
 		return err

@@ -37,6 +37,8 @@ once; the port, STUN servers, folders and punch timeout at its next start).`,
 				{"name", info.Name}, {"listen_port", fmt.Sprint(info.ListenPort)},
 				{"stun_servers", strings.Join(info.STUNServers, ", ")},
 				{"outbox", info.Outbox}, {"downloads", info.Downloads},
+				{"after_send", info.AfterSend}, {"quiet_period", info.QuietPeriod},
+				{"downloads_per_peer", fmt.Sprint(info.DownloadsPerPeer)},
 				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
 				{"log_level", info.LogLevel},
 			} {
@@ -60,6 +62,8 @@ stun_servers takes a comma-separated list of HOST:PORT; an empty VALUE ("")
 restores a key's default.`,
 		Example: `  punchdrop config set name alice-laptop
   punchdrop config set stun_servers stun.example.org:3478,stun2.example.org:3478
+  punchdrop config set after_send keep        # leave sent files in the outbox
+  punchdrop config set quiet_period 5s        # wait longer for slow copies
   punchdrop config set log_level debug`,
 		Args: exactArgs(2, "a key and a value"),
 		RunE: func(cmd *cobra.Command, args []string) error {
