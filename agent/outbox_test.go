@@ -427,3 +427,26 @@ func TestOutboxFollowsPeerRenameAndRemove(t *testing.T) {
 		t.Fatalf("removed peer's folder: outbox %v", listDir(t, alice.outbox()))
 	}
 }
+
+func TestPauseHoldsTheQueue(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nodes := outboxNodes(t, "alice", "bob")
+	alice, bob := nodes[0], nodes[1]
+	if err := alice.client.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(alice.outbox(), "held.txt"), []byte("held"))
+	eventually(t, ctx, "held.txt queued", func() bool {
+		st, err := alice.client.Status(ctx)
+		return err == nil && st.Paused && len(st.Queue) == 1 && st.Queue[0].State == control.TransferQueued
+	})
+	time.Sleep(time.Second)
+	if exists(filepath.Join(bob.downloads(), "held.txt")) {
+		t.Fatal("sent while paused")
+	}
+	if err := alice.client.Pause(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "held.txt at bob after resume", func() bool { return exists(filepath.Join(bob.downloads(), "held.txt")) })
+}

@@ -57,6 +57,8 @@ Getting started, on each of two machines:
   punchdrop peers                       # the peer shows up as "connected"
   punchdrop msg bob 'hello'             # send a text message
   punchdrop send bob ~/photos/          # send files and folders
+  cp report.pdf ~/Punchdrop/Outbox/     # or drop them into the outbox: to every peer
+  cp photo.jpg ~/Punchdrop/Outbox/bob/  #   (or into a peer's folder: to that peer)
   punchdrop status                      # see them move
 
 Files live under --home DIR (or $PUNCHDROP_HOME) when given, else in the XDG
@@ -75,6 +77,8 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newDeclineCmd(g),
 		newSendCmd(g),
 		newStatusCmd(g),
+		newPauseCmd(g),
+		newResumeCmd(g),
 		newMsgCmd(g),
 		newMessagesCmd(g),
 		newNATCmd(g),

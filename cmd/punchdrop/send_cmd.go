@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -121,6 +123,7 @@ With --watch it keeps watching, adding transfers as they start.`,
 			if asJSON {
 				return printJSON(out, st)
 			}
+			printQueueSummary(out, st)
 			if !watch {
 				if len(st.Transfers) == 0 {
 					fmt.Fprintln(out, "no transfers")
@@ -308,6 +311,31 @@ func rateAndETA(t control.TransferInfo) string {
 		return ""
 	}
 	return fmt.Sprintf("%s/s  %s left", transfer.FormatBytes(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
+}
+
+// printQueueSummary says how many files wait for each peer, and whether
+// sending is paused.
+func printQueueSummary(out io.Writer, st control.Status) {
+	if st.Paused {
+		fmt.Fprintln(out, `sending is paused ("punchdrop resume" goes on)`)
+	}
+	if len(st.Queue) == 0 {
+		return
+	}
+	perPeer := map[string]int{}
+	var order []string
+	for _, q := range st.Queue {
+		name := cmp.Or(q.PeerName, q.Peer[:min(8, len(q.Peer))])
+		if perPeer[name] == 0 {
+			order = append(order, name)
+		}
+		perPeer[name]++
+	}
+	parts := make([]string, len(order))
+	for i, name := range order {
+		parts[i] = fmt.Sprintf("%d for %s", perPeer[name], name)
+	}
+	fmt.Fprintf(out, "queue: %s\n", strings.Join(parts, ", "))
 }
 
 func printTransfers(out io.Writer, ts []control.TransferInfo) error {
