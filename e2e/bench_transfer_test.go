@@ -180,7 +180,7 @@ var (
 )
 
 // logSum adds up the numbers re captures in an agent's log.
-func logSum(b *testing.B, home string, re *regexp.Regexp) (sum int64, n int) {
+func logSum(b testing.TB, home string, re *regexp.Regexp) (sum int64, n int) {
 	log, err := os.ReadFile(filepath.Join(home, "punchdrop.log"))
 	if err != nil {
 		b.Fatal(err)
