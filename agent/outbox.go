@@ -32,8 +32,13 @@ const (
 // downloaded keeps changing.
 const DefaultQuietPeriod = 2 * time.Second
 
-// outboxTick bounds how often dropped files are re-checked for quiet.
-const outboxTick = 250 * time.Millisecond
+// Dropped items are checked for quiet when their quiet period ends, and
+// at least every maxCheckGap (a folder's inner changes raise no events),
+// at most every minCheckGap (so a burst of drops is queued together).
+const (
+	minCheckGap = 20 * time.Millisecond
+	maxCheckGap = 250 * time.Millisecond
+)
 
 // outboxRetry is how long the agent waits before watching the outbox
 // again after the watch failed (a folder on a disk that went away).
@@ -51,6 +56,10 @@ type outbox struct {
 	log      *slog.Logger
 	settings func() (quiet time.Duration, afterSend string)
 	rescanCh chan struct{}
+	settleCh chan struct{}
+
+	settleMu sync.Mutex
+	toSettle map[string]bool // entries with a transfer just done
 
 	mu sync.Mutex // guards following; held while queueing and settling
 	// folders maps each peer folder's name to its peer's node ID.
@@ -71,6 +80,8 @@ func (a *Agent) newOutbox() *outbox {
 		dir: cmpOr(a.cfg.Outbox, a.paths.Outbox), store: a.store, xfers: a.xfers, log: a.log,
 		settings:   a.outboxSettings,
 		rescanCh:   make(chan struct{}, 1),
+		settleCh:   make(chan struct{}, 1),
+		toSettle:   map[string]bool{},
 		folders:    map[string]string{},
 		candidates: map[string]*candidate{},
 	}
@@ -133,9 +144,10 @@ func (o *outbox) run(ctx context.Context) error {
 	o.settleAll()
 	o.rescan(w)
 	o.log.Info("watching outbox", "dir", o.dir)
-	tick := time.NewTicker(outboxTick)
-	defer tick.Stop()
+	check := time.NewTimer(time.Hour)
+	defer check.Stop()
 	for {
+		check.Reset(o.untilCheck(time.Now()))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -156,7 +168,9 @@ func (o *outbox) run(ctx context.Context) error {
 			}
 		case <-o.rescanCh:
 			o.rescan(w)
-		case now := <-tick.C:
+		case <-o.settleCh:
+			o.settlePending()
+		case now := <-check.C:
 			o.checkQuiet(now)
 		}
 	}
@@ -280,7 +294,26 @@ func (o *outbox) addCandidate(path string) {
 		c.since = time.Now()
 		return
 	}
-	o.candidates[path] = &candidate{since: time.Now()}
+	st, err := stampOf(path)
+	if err != nil { // gone already
+		return
+	}
+	o.candidates[path] = &candidate{stamp: st, since: time.Now()}
+}
+
+// untilCheck is how long to wait before checking the candidates.
+func (o *outbox) untilCheck(now time.Time) time.Duration {
+	quiet, _ := o.settings()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.candidates) == 0 {
+		return time.Hour
+	}
+	wait := maxCheckGap
+	for _, c := range o.candidates {
+		wait = min(wait, c.since.Add(quiet).Sub(now))
+	}
+	return max(wait, minCheckGap)
 }
 
 // checkQuiet queues the candidates that stayed unchanged for the quiet
@@ -431,7 +464,7 @@ func (o *outbox) cancelGone() {
 			o.log.Info("outbox: taken out before it was sent; cancelled", "file", e.Key)
 			o.xfers.cancel(e.Transfers, "taken out of the outbox")
 		}
-		if err := o.store.DeleteOutbox(e.Key); err != nil {
+		if err := o.store.SettleOutbox([]string{e.Key}, nil); err != nil {
 			o.log.Error("outbox: forget entry", "file", e.Key, "err", err)
 		}
 	}
@@ -445,45 +478,73 @@ func (o *outbox) settleAll() {
 		o.log.Error("outbox: read entries", "err", err)
 		return
 	}
+	o.settleMu.Lock()
 	for _, e := range entries {
-		o.settle(e.Key)
+		o.toSettle[e.Key] = true
+	}
+	o.settleMu.Unlock()
+	o.settlePending()
+}
+
+// settle notes that a transfer of an outbox entry is done; run then
+// applies the after-send action if it was the entry's last. Many
+// entries settle in one go, sharing a commit.
+func (o *outbox) settle(key string) {
+	o.settleMu.Lock()
+	o.toSettle[key] = true
+	o.settleMu.Unlock()
+	select {
+	case o.settleCh <- struct{}{}:
+	default:
 	}
 }
 
-// settle applies the after-send action to an entry once each of its
-// transfers is done, that is, once every receiver confirmed its file.
-func (o *outbox) settle(key string) {
+// settlePending applies the after-send action to the noted entries each
+// of whose transfers is done, that is, whose every receiver confirmed
+// its file.
+func (o *outbox) settlePending() {
+	o.settleMu.Lock()
+	keys := o.toSettle
+	o.toSettle = map[string]bool{}
+	o.settleMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	e, delivered, err := o.store.OutboxProgress(key)
-	if err != nil || !delivered || e.State == store.OutboxKept {
-		return
-	}
 	_, after := o.settings()
-	st, err := stampOf(e.Path)
-	switch {
-	case err != nil: // moved or deleted already
-		err = o.store.DeleteOutbox(key)
-	case st != e.Stamp || after == AfterSendKeep:
-		// Kept, or replaced by a new version since it was queued: the
-		// next look at the outbox queues that version.
-		err = o.store.UpdateOutbox(key, func(e *store.OutboxEntry) { e.State, e.Updated = store.OutboxKept, time.Now().UTC() })
-		if st != e.Stamp {
-			o.addCandidate(e.Path)
+	var forget, kept []string
+	for key := range keys {
+		e, delivered, err := o.store.OutboxProgress(key)
+		if err != nil || !delivered || e.State == store.OutboxKept {
+			continue
 		}
-	case after == AfterSendDelete:
-		if err = os.RemoveAll(e.Path); err == nil {
-			err = o.store.DeleteOutbox(key)
-		}
-	default:
-		var dst string
-		if dst, err = o.moveToSent(e.Path, key); err == nil {
+		st, err := stampOf(e.Path)
+		switch {
+		case err != nil: // moved or deleted already
+			forget = append(forget, key)
+		case st != e.Stamp || after == AfterSendKeep:
+			// Kept, or replaced by a new version since it was queued: the
+			// next look at the outbox queues that version.
+			kept = append(kept, key)
+			if st != e.Stamp {
+				o.addCandidate(e.Path)
+			}
+		case after == AfterSendDelete:
+			if err = os.RemoveAll(e.Path); err != nil {
+				o.log.Error("outbox: delete after sending", "file", key, "err", err)
+				continue
+			}
+			forget = append(forget, key)
+		default:
+			dst, err := o.moveToSent(e.Path, key)
+			if err != nil {
+				o.log.Error("outbox: move after sending", "file", key, "err", err)
+				continue
+			}
 			o.log.Info("outbox: sent to every peer; moved", "file", key, "to", dst)
-			err = o.store.DeleteOutbox(key)
+			forget = append(forget, key)
 		}
 	}
-	if err != nil {
-		o.log.Error("outbox: after sending", "file", key, "action", after, "err", err)
+	if err := o.store.SettleOutbox(forget, kept); err != nil {
+		o.log.Error("outbox: record after sending", "err", err)
 	}
 }
 

@@ -111,24 +111,32 @@ func (s *Store) OutboxProgress(key string) (e OutboxEntry, delivered bool, err e
 	return e, delivered, nil
 }
 
-// UpdateOutbox changes an outbox entry with fn.
-func (s *Store) UpdateOutbox(key string, fn func(*OutboxEntry)) error {
+// SettleOutbox forgets the entries in forget (their files left the
+// outbox; the transfers stay in the history) and marks those in kept as
+// kept, in one transaction.
+func (s *Store) SettleOutbox(forget, kept []string) error {
+	if len(forget)+len(kept) == 0 {
+		return nil
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
-		var e OutboxEntry
-		if err := getJSON(b, []byte(key), &e); err != nil {
-			return fmt.Errorf("update outbox entry %s: %w", key, err)
+		for _, key := range forget {
+			if err := b.Delete([]byte(key)); err != nil {
+				return err
+			}
 		}
-		fn(&e)
-		return putJSON(b, []byte(key), e)
-	})
-}
-
-// DeleteOutbox forgets an outbox entry; its transfers stay in the
-// history.
-func (s *Store) DeleteOutbox(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOutbox).Delete([]byte(key))
+		now := time.Now().UTC()
+		for _, key := range kept {
+			var e OutboxEntry
+			if err := getJSON(b, []byte(key), &e); err != nil {
+				return fmt.Errorf("keep outbox entry %s: %w", key, err)
+			}
+			e.State, e.Updated = OutboxKept, now
+			if err := putJSON(b, []byte(key), e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

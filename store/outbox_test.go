@@ -27,7 +27,7 @@ func TestOutboxQueueIsIdempotent(t *testing.T) {
 		{"seen again", "s1", "02", nil, false, 1},
 		{"changed while queued", "s2", "03", nil, false, 1},
 		{"same after kept", "s2", "04", func() {
-			if err := s.UpdateOutbox("a.txt", func(e *OutboxEntry) { e.State = OutboxKept }); err != nil {
+			if err := s.SettleOutbox(nil, []string{"a.txt"}); err != nil {
 				t.Fatal(err)
 			}
 		}, false, 1},
