@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -34,6 +35,9 @@ type Options struct {
 	Stderr      io.Writer
 }
 
+// errRestart ends serve when a config change needs a new node.
+var errRestart = errors.New("restart")
+
 // Agent is a running punchdrop agent.
 type Agent struct {
 	paths  Paths
@@ -51,6 +55,8 @@ type Agent struct {
 	// the outbox replaces it.
 	outbox       *outbox
 	reopenOutbox func()
+	// restart makes serve return errRestart.
+	restart func()
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -76,13 +82,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeLog()
-	a, err := start(paths, cfg, opts.STUNServers, log)
-	if err != nil {
-		return err
+	for {
+		a, err := start(paths, cfg, opts.STUNServers, log)
+		if err != nil {
+			return err
+		}
+		a.level = level
+		err = a.serve(ctx)
+		a.close()
+		if !errors.Is(err, errRestart) || ctx.Err() != nil {
+			return err
+		}
+		log.Info("starting over with the new configuration")
+		if cfg, err = LoadConfig(paths.Config); err != nil {
+			return err
+		}
 	}
-	a.level = level
-	defer a.close()
-	return a.serve(ctx)
 }
 
 func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ *Agent, err error) {
@@ -204,6 +219,10 @@ func (a *Agent) serve(ctx context.Context) error {
 		a.node.Close()
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var restarting atomic.Bool
+	a.restart = func() { restarting.Store(true); cancel() }
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
@@ -218,6 +237,9 @@ func (a *Agent) serve(ctx context.Context) error {
 	defer cancel()
 	srv.Shutdown(shutCtx)
 	os.Remove(a.paths.Socket)
+	if restarting.Load() {
+		return errRestart
+	}
 	a.log.Info("agent stopped")
 	return err
 }

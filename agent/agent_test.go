@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +149,13 @@ func TestConfigReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range [][2]string{{"name", "alice2"}, {"log_level", "debug"}, {"chunk_size", "65536"}, {"listen_port", "40000"}} {
+	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	for _, kv := range [][2]string{{"name", "alice2"}, {"log_level", "debug"}, {"chunk_size", "65536"}, {"listen_port", strconv.Itoa(port)}} {
 		if err := cfg.Set(kv[0], kv[1]); err != nil {
 			t.Fatal(err)
 		}
@@ -159,11 +167,22 @@ func TestConfigReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []string{"name", "log_level", "chunk_size"}) || !slices.Equal(res.AtNextStart, []string{"listen_port"}) {
+	if !slices.Equal(res.Applied, []string{"name", "log_level", "chunk_size", "listen_port"}) || !res.Restarting {
 		t.Fatalf("reload = %+v", res)
 	}
-	id, err := c.ID(ctx)
-	if err != nil || id.Name != "alice2" || !strings.Contains(id.ConnectionString, "name=alice2") {
-		t.Fatalf("after reload: %+v, %v", id, err)
+	// The agent starts over on the new port; its socket answers again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		id, err := c.ID(ctx)
+		if err == nil && id.ListenPort == port {
+			if id.Name != "alice2" || !strings.Contains(id.ConnectionString, "name=alice2") {
+				t.Fatalf("after reload: %+v", id)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after reload: %+v, %v; want port %d", id, err, port)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -269,8 +269,9 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 	return a.addPeer(renamed)
 }
 
-// handleReload reads the config file again. Most keys apply at once;
-// the port, STUN servers and punch timeout when the agent next starts.
+// handleReload reads the config file again and applies what changed.
+// A new port, STUN servers or punch timeout restart the agent in place
+// once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
 	if err != nil {
@@ -278,7 +279,7 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 	}
 	a.cfgMu.Lock()
 	defer a.cfgMu.Unlock()
-	res := control.ReloadResult{Applied: []string{}, AtNextStart: []string{}}
+	res := control.ReloadResult{Applied: []string{}}
 	if cfg.Name != "" && cfg.Name != a.cfg.Name {
 		a.cfg.Name = cfg.Name
 		a.node.SetName(cfg.Name)
@@ -320,20 +321,25 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 			res.Applied = append(res.Applied, k.key)
 		}
 	}
-	later := []struct {
+	// The socket and the node are made with these: the node starts over
+	// (sessions drop and come back, transfers resume).
+	for _, k := range []struct {
 		key     string
 		changed bool
 	}{
 		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
 		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
-	}
-	for _, k := range later {
+	} {
 		if k.changed {
-			res.AtNextStart = append(res.AtNextStart, k.key)
+			res.Applied = append(res.Applied, k.key)
+			res.Restarting = true
 		}
 	}
-	a.log.Info("config reloaded", "applied", res.Applied, "at_next_start", res.AtNextStart)
+	a.log.Info("config reloaded", "applied", res.Applied, "restarting", res.Restarting)
+	if res.Restarting {
+		a.restart()
+	}
 	return res, nil
 }
 

@@ -97,11 +97,12 @@ type ConfigInfo struct {
 	File             string `json:"file"` // where it is kept
 }
 
-// ReloadResult says which changed keys a running agent applied and which
-// wait for its next start.
+// ReloadResult says which changed keys a running agent applied.
+// Restarting is true when one of them (port, STUN servers, punch timeout)
+// makes it start over: sessions drop for a moment and transfers resume.
 type ReloadResult struct {
-	Applied     []string `json:"applied"`
-	AtNextStart []string `json:"at_next_start"`
+	Applied    []string `json:"applied"`
+	Restarting bool     `json:"restarting"`
 }
 
 // RenameRequest gives a peer a new name.

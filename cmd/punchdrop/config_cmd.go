@@ -85,8 +85,8 @@ restores a key's default.`,
 				fmt.Fprintf(out, "saved %s; the agent uses it when it starts\n", args[0])
 			case err != nil:
 				return fmt.Errorf("saved, but the agent did not reload: %w", err)
-			case len(res.AtNextStart) > 0:
-				fmt.Fprintf(out, "saved %s; the running agent applies it at its next start\n", args[0])
+			case res.Restarting:
+				fmt.Fprintf(out, "saved %s; the running agent restarts to use it (transfers resume)\n", args[0])
 			default:
 				fmt.Fprintf(out, "saved %s; the running agent uses it now\n", args[0])
 			}
