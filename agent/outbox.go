@@ -269,18 +269,18 @@ func (o *outbox) notice(w *fsnotify.Watcher, ev fsnotify.Event) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	item := top
 	if _, ok := o.folders[top]; ok {
 		if !nested { // the peer folder itself was made again: watch it
 			o.requestRescan()
 			return
 		}
 		first, _, _ := strings.Cut(rest, "/")
-		o.addCandidate(filepath.Join(o.dir, top, first))
-		return
+		item = top + "/" + first
 	}
-	o.addCandidate(filepath.Join(o.dir, top))
+	o.addCandidate(filepath.Join(o.dir, filepath.FromSlash(item)))
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		o.cancelGone()
+		o.cancelGone(item)
 	}
 }
 
@@ -449,13 +449,23 @@ func temporary(name string) bool {
 }
 
 // cancelGone fails the transfers of queued entries whose file was taken
-// out of the outbox before every peer had it.
-func (o *outbox) cancelGone() {
-	entries, err := o.store.OutboxEntries()
-	if err != nil {
-		o.log.Error("outbox: read entries", "err", err)
-		return
+// out of the outbox before every peer had it: the entries with these
+// keys, or every entry when none is given.
+func (o *outbox) cancelGone(keys ...string) {
+	var entries []store.OutboxEntry
+	if len(keys) == 0 {
+		var err error
+		if entries, err = o.store.OutboxEntries(); err != nil {
+			o.log.Error("outbox: read entries", "err", err)
+			return
+		}
 	}
+	for _, key := range keys {
+		if e, err := o.store.OutboxEntry(key); err == nil {
+			entries = append(entries, e)
+		}
+	}
+	var gone []string
 	for _, e := range entries {
 		if _, err := os.Stat(e.Path); !errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -464,9 +474,10 @@ func (o *outbox) cancelGone() {
 			o.log.Info("outbox: taken out before it was sent; cancelled", "file", e.Key)
 			o.xfers.cancel(e.Transfers, "taken out of the outbox")
 		}
-		if err := o.store.SettleOutbox([]string{e.Key}, nil); err != nil {
-			o.log.Error("outbox: forget entry", "file", e.Key, "err", err)
-		}
+		gone = append(gone, e.Key)
+	}
+	if err := o.store.SettleOutbox(gone, nil); err != nil {
+		o.log.Error("outbox: forget entries", "err", err)
 	}
 }
 

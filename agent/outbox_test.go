@@ -437,16 +437,34 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(alice.outbox(), "held.txt"), []byte("held"))
-	eventually(t, ctx, "held.txt queued", func() bool {
+	writeFile(t, filepath.Join(alice.outbox(), "bob", "regret.txt"), []byte("regret"))
+	eventually(t, ctx, "both files queued", func() bool {
 		st, err := alice.client.Status(ctx)
-		return err == nil && st.Paused && len(st.Queue) == 1 && st.Queue[0].State == control.TransferQueued
+		return err == nil && st.Paused && len(st.Queue) == 2 && st.Queue[0].State == control.TransferQueued
 	})
 	time.Sleep(time.Second)
 	if exists(filepath.Join(bob.downloads(), "held.txt")) {
 		t.Fatal("sent while paused")
 	}
+	// Taken back out before it was sent: it is not sent.
+	if err := os.Rename(filepath.Join(alice.outbox(), "bob", "regret.txt"), filepath.Join(t.TempDir(), "regret.txt")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "regret.txt cancelled", func() bool {
+		st, err := alice.client.Status(ctx)
+		return err == nil && len(st.Queue) == 1 && st.Queue[0].Name == "held.txt"
+	})
 	if err := alice.client.Pause(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, ctx, "held.txt at bob after resume", func() bool { return exists(filepath.Join(bob.downloads(), "held.txt")) })
+	st, _ := alice.client.Status(ctx)
+	for _, tr := range st.Transfers {
+		if tr.Name == "regret.txt" && (tr.State != control.TransferFailed || tr.Error != "taken out of the outbox") {
+			t.Fatalf("regret.txt: %+v", tr)
+		}
+	}
+	if exists(filepath.Join(bob.downloads(), "regret.txt")) {
+		t.Fatal("a file taken out of the outbox was sent")
+	}
 }

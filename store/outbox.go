@@ -87,6 +87,16 @@ func (s *Store) OutboxEntries() ([]OutboxEntry, error) {
 	return list[OutboxEntry](s.db, bucketOutbox, "outbox entry")
 }
 
+// OutboxEntry returns one outbox entry.
+func (s *Store) OutboxEntry(key string) (OutboxEntry, error) {
+	var e OutboxEntry
+	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucketOutbox), []byte(key), &e) })
+	if err != nil {
+		return e, fmt.Errorf("outbox entry %s: %w", key, err)
+	}
+	return e, nil
+}
+
 // OutboxProgress returns an entry and whether every one of its transfers
 // is done.
 func (s *Store) OutboxProgress(key string) (e OutboxEntry, delivered bool, err error) {
