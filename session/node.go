@@ -198,6 +198,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
+	// Known from the start, so that a connection string asked for before
+	// the first NAT discovery still carries the LAN addresses.
+	n.lan = lanCandidates(n.Port())
 	return n, nil
 }
 
