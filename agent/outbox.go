@@ -322,7 +322,7 @@ func (o *outbox) checkQuiet(now time.Time) {
 	quiet, _ := o.settings()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var ready []string
+	ready := map[string]string{} // path: stamp
 	for path, c := range o.candidates {
 		st, err := stampOf(path)
 		switch {
@@ -332,7 +332,7 @@ func (o *outbox) checkQuiet(now time.Time) {
 			c.stamp, c.since = st, now
 		case now.Sub(c.since) >= quiet:
 			delete(o.candidates, path)
-			ready = append(ready, path)
+			ready[path] = st
 		}
 	}
 	if len(ready) > 0 {
@@ -372,9 +372,9 @@ func stampOf(path string) (string, error) {
 	return fmt.Sprintf("d%d/%d/%d", n, size, latest), err
 }
 
-// queue records the ready items, one outbox entry each with a transfer
-// per file and peer, and starts sending.
-func (o *outbox) queue(paths []string) {
+// queue records the ready items (path: stamp), one outbox entry each
+// with a transfer per file and peer, and starts sending.
+func (o *outbox) queue(ready map[string]string) {
 	peers, err := o.store.Peers()
 	if err != nil {
 		o.log.Error("outbox: read peers", "err", err)
@@ -382,12 +382,14 @@ func (o *outbox) queue(paths []string) {
 	}
 	now := time.Now().UTC()
 	var drops []store.OutboxDrop
-	for _, path := range paths {
+	for path, st := range ready {
 		rel, _ := filepath.Rel(o.dir, path)
 		key := filepath.ToSlash(rel)
 		var to []string
 		if folder, _, nested := strings.Cut(key, "/"); nested {
-			to = []string{o.folders[folder]}
+			if peer, ok := o.folders[folder]; ok { // else its peer was just removed
+				to = []string{peer}
+			}
 		} else {
 			for _, p := range peers {
 				to = append(to, p.ID)
@@ -395,10 +397,6 @@ func (o *outbox) queue(paths []string) {
 		}
 		if len(to) == 0 {
 			o.log.Info("outbox: no peers yet; the file waits", "file", key)
-			continue
-		}
-		st, err := stampOf(path)
-		if err != nil {
 			continue
 		}
 		files, err := expand(path, temporary)
