@@ -3,7 +3,11 @@ module github.com/punchdrop/punchdrop
 go 1.26.8
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/BurntSushi/toml v1.6.0
+	github.com/atotto/clipboard v0.1.4
+	github.com/esiqveland/notify v0.13.3
+	github.com/godbus/dbus/v5 v5.2.4
 	github.com/pion/stun/v3 v3.1.7
 	github.com/quic-go/quic-go v0.65.0
 	github.com/spf13/cobra v1.10.2
