@@ -107,12 +107,18 @@ func (b *batch) text() (summary, body string) {
 	case batchReceived:
 		summary = "Received " + what
 		body = fmt.Sprintf("%s, %s, from %s", files, size, b.peer)
+		if b.files == 1 {
+			body = fmt.Sprintf("%s, from %s", size, b.peer)
+		}
 		if len(b.tops) > 1 {
 			body = fmt.Sprintf("%s (%s), from %s", list, size, b.peer)
 		}
 	case batchSent:
 		summary = fmt.Sprintf("Sent %s to %s", what, b.peer)
 		body = fmt.Sprintf("%s, %s", files, size)
+		if b.files == 1 {
+			body = size
+		}
 		if len(b.tops) > 1 {
 			body = fmt.Sprintf("%s (%s)", list, size)
 		}
