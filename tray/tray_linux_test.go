@@ -23,7 +23,7 @@ const (
 	registerTimeout = 10 * time.Second // the tray's item shows up at the watcher
 	menuTimeout     = 10 * time.Second // the menu reflects a change
 	peerTimeout     = 20 * time.Second // two agents on one machine connect
-	noticeTimeout    = 15 * time.Second // a notification reaches dunst
+	noticeTimeout   = 15 * time.Second // a notification reaches dunst
 )
 
 // TestMain makes the clipboard library use X11: it picks its tool when the
