@@ -232,7 +232,7 @@ func (a *app) render() {
 	for i, line := range m.transfers {
 		switch {
 		case i < maxTransferLines && i < len(transfers):
-			line.setTitle(capitalize(transferLine(transfers[i])))
+			line.setTitle(menuTransferLine(transfers[i]))
 			line.setVisible(true)
 		case i == maxTransferLines && len(transfers) > maxTransferLines:
 			line.setTitle(fmt.Sprintf("…and %d more", len(transfers)-maxTransferLines))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // appName names the tray in notifications and tooltips.
@@ -164,6 +165,26 @@ func transferLine(t control.TransferInfo) string {
 		s = fmt.Sprintf("receiving %s from %s, %d%%", name, who, percent(t))
 	}
 	return s
+}
+
+// menuTransferLine describes a transfer in the menu: like transferLine but
+// with its size for the percentage, so the label changes only when the
+// transfer does. Hosts built on libdbusmenu-qt (LXQt, KDE) rebuild an open
+// menu on every change, and a label that counted up several times a second
+// kept the menu from opening at all.
+func menuTransferLine(t control.TransferInfo) string {
+	name := clip(t.Name, 40)
+	who := clip(transferPeer(t), 24)
+	size := transfer.FormatBytes(t.Size)
+	switch {
+	case t.State == control.TransferQueued && t.Direction == control.DirectionOut:
+		return fmt.Sprintf("Waiting to send %s to %s", name, who)
+	case t.State == control.TransferQueued:
+		return fmt.Sprintf("Waiting to receive %s from %s", name, who)
+	case t.Direction == control.DirectionOut:
+		return fmt.Sprintf("Sending %s to %s (%s)", name, who, size)
+	}
+	return fmt.Sprintf("Receiving %s from %s (%s)", name, who, size)
 }
 
 // capitalize upper-cases the first letter of an ASCII sentence.

@@ -96,4 +96,10 @@ func TestTooltip(t *testing.T) {
 	if got, want := capitalize(transferLine(receiving)), "Receiving a.jpg from carol, 0%"; got != want {
 		t.Errorf("transferLine = %q, want %q", got, want)
 	}
+	if got, want := menuTransferLine(sending), "Sending report.pdf to bob (100 B)"; got != want {
+		t.Errorf("menuTransferLine = %q, want %q", got, want)
+	}
+	if got, want := menuTransferLine(queued), "Waiting to send b.jpg to carol"; got != want {
+		t.Errorf("menuTransferLine = %q, want %q", got, want)
+	}
 }

@@ -25,6 +25,12 @@ const (
 	// The NAT report has no event, and the agent drops events for a
 	// reader that lags, so the menu heals within this time.
 	refreshInterval = 10 * time.Second
+	// firstRefresh is the wait before re-reading while the agent is down
+	// (it comes back with its address unknown); while the address is being
+	// discovered the wait doubles from there up to refreshInterval: NAT
+	// discovery ends some seconds after the agent starts, and no event
+	// says so.
+	firstRefresh = time.Second
 	// reconnectInterval is how often the tray retries an agent that went
 	// away.
 	reconnectInterval = 2 * time.Second
@@ -160,8 +166,9 @@ func (a *app) loop() {
 	a.autoOn = a.auto.enabled()
 	a.refresh()
 	a.render()
-	tick := time.NewTicker(refreshInterval)
-	defer tick.Stop()
+	wait := firstRefresh
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -170,11 +177,24 @@ func (a *app) loop() {
 			a.handleEvent(ev)
 		case fn := <-a.ui:
 			fn()
-		case <-tick.C:
+		case <-timer.C:
 			a.refresh()
+			wait = a.nextRefresh(wait)
+			timer.Reset(wait)
 		}
 		a.render()
 	}
+}
+
+// nextRefresh is the wait before the next re-read (see firstRefresh).
+func (a *app) nextRefresh(prev time.Duration) time.Duration {
+	switch {
+	case !a.agentUp:
+		return firstRefresh
+	case a.id.PublicAddr == "":
+		return min(2*prev, refreshInterval)
+	}
+	return refreshInterval
 }
 
 // followEvents feeds the agent's events to the UI loop, subscribing again
