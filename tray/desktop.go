@@ -10,6 +10,10 @@ import (
 // to show a tray icon in; the error says what is missing.
 var ErrNoDesktop = errors.New("no desktop session")
 
+// ErrUnsupported is returned by CheckDesktop and Run on systems the tray
+// does not support yet (all but Linux).
+var ErrUnsupported = errors.New("the punchdrop tray runs on Linux desktops only for now")
+
 // HostWait is how long CheckDesktop waits for a tray host to appear: at
 // login the panel may start a few seconds after punchdrop.
 const HostWait = 5 * time.Second

@@ -5,6 +5,7 @@ package tray
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +51,27 @@ func TestCheckDesktopWaitsForTrayHost(t *testing.T) {
 	// And one that is there already.
 	if err := CheckDesktop(context.Background(), 0); err != nil {
 		t.Fatalf("CheckDesktop with a watcher = %v", err)
+	}
+}
+
+func TestNotificationsWithoutDaemonAreLogged(t *testing.T) {
+	requireTools(t, "dbus-daemon")
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", startBus(t)) // nobody owns org.freedesktop.Notifications
+	var logs syncBuffer
+	n := newNotifier(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer n.close()
+	n.show(note{summary: "Received report.pdf", body: "7 B, from bob"}, map[string]sentNote{})
+	if s := logs.String(); !strings.Contains(s, "Received report.pdf") || !strings.Contains(s, "no notification daemon") {
+		t.Fatalf("log:\n%s", s)
+	}
+
+	// And with no bus at all.
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+t.TempDir()+"/nothing")
+	var logs2 syncBuffer
+	n2 := newNotifier(slog.New(slog.NewTextHandler(&logs2, nil)))
+	defer n2.close()
+	n2.show(note{summary: "Message from bob"}, map[string]sentNote{})
+	if s := logs2.String(); !strings.Contains(s, "Message from bob") || !strings.Contains(s, "only be logged") {
+		t.Fatalf("log without a bus:\n%s", s)
 	}
 }

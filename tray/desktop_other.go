@@ -4,13 +4,9 @@ package tray
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
-
-// ErrUnsupported is returned by Run where the tray does not exist yet.
-var ErrUnsupported = errors.New("the punchdrop tray runs on Linux desktops only for now")
 
 // CheckDesktop reports that there is no tray on this system yet.
 func CheckDesktop(context.Context, time.Duration) error {

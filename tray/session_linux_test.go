@@ -53,10 +53,13 @@ func requireTools(t testing.TB, tools ...string) {
 	t.Skip(msg)
 }
 
-// startProcess starts cmd and stops it (SIGTERM, then SIGKILL) when the
+// startProcess starts cmd and stops it (SIGINT, then SIGKILL) when the
 // test ends.
 func startProcess(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
+	// A test binary killed by its timeout runs no cleanup; the kernel
+	// stops the process then.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
