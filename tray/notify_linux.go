@@ -41,7 +41,9 @@ type note struct {
 // noteAction is a button on a notification.
 type noteAction struct {
 	key, label string
-	run        func() // called on the notifier's signal goroutine; must not block long
+	// run is called on the notifier's signal goroutine with its lock held:
+	// it must not block long, and may use the notifier only to send.
+	run func()
 }
 
 // notifier shows notes, one at a time on its own goroutine, and runs their
@@ -176,18 +178,19 @@ func escapeMarkup(s string) string {
 	return string(out)
 }
 
+// onAction runs a button's action. It holds the lock while it does, so
+// that once close returns no action runs any more.
 func (n *notifier) onAction(sig *notify.ActionInvokedSignal) {
 	n.mu.Lock()
-	var run func()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
 	for _, a := range n.actions[sig.ID] {
 		if a.key == sig.ActionKey {
-			run = a.run
+			a.run()
+			return
 		}
-	}
-	closed := n.closed
-	n.mu.Unlock()
-	if run != nil && !closed {
-		run()
 	}
 }
 
@@ -197,9 +200,14 @@ func (n *notifier) onClosed(sig *notify.NotificationClosedSignal) {
 	delete(n.actions, sig.ID)
 }
 
-// close stops action delivery and closes the bus connection.
+// close stops action delivery and closes the bus connection; it may be
+// called more than once.
 func (n *notifier) close() {
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
 	n.closed = true
 	n.mu.Unlock()
 	if n.n != nil {

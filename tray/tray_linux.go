@@ -141,6 +141,7 @@ func Run(ctx context.Context, opts Options) error {
 	}, cancel)
 	cancel()
 	<-loopDone
+	a.notes.close() // no more actions, so nothing adds to a.bg now
 	a.bg.Wait()
 	log.Info("tray stopped")
 	return nil
