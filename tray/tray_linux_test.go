@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,9 +43,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// trayRan is set once TestTray has run the tray in this process.
+var trayRan atomic.Bool
+
 // The tray library keeps its state per process, so one test runs the tray
 // and walks through everything a user does with it.
 func TestTray(t *testing.T) {
+	if trayRan.Swap(true) {
+		t.Skip("the tray runs once per process (fyne.io/systray keeps global state); it ran already in this go test -count run")
+	}
 	sess := startSession(t)
 	alice := runAgent(t, "alice")
 	bob := runAgent(t, "bob")
