@@ -175,7 +175,11 @@ func (a *app) openFolder(dir string) {
 // togglePause pauses or resumes transfers.
 func (a *app) togglePause() {
 	paused := !a.paused
-	a.run("pause transfers", func(ctx context.Context) error {
+	what := "pause transfers"
+	if !paused {
+		what = "resume transfers"
+	}
+	a.run(what, func(ctx context.Context) error {
 		if err := a.pauser.set(ctx, paused); err != nil {
 			return err
 		}
