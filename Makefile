@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test test-short bench lint fuzz demo clean
+.PHONY: build run test test-short bench lint fuzz demo screenshot clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/punchdrop
@@ -45,5 +45,10 @@ lint:
 demo: build
 	$(GO) run ./lab/demo -bin $(BIN)
 
+# The tray in a real panel (lxqt-panel) on a virtual X server, its menu open
+# and a notification shown: PNGs in build/screenshots (tray/screenshot).
+screenshot: build
+	tray/screenshot/screenshot.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -49,7 +49,13 @@ internet. A background agent finds each peer's address, punches a path
 through both NATs, and talks to it over an encrypted, authenticated QUIC
 session. Two people become peers by swapping connection strings.
 
-Getting started, on each of two machines:
+Run with no command, punchdrop is the desktop app: a tray icon with a menu
+(copy your connection string, connect a peer, send files, open the
+folders) and notifications. It uses the agent that is already running, or
+runs one itself. Without a desktop session it runs the agent in the
+foreground instead.
+
+Getting started on the command line, on each of two machines:
 
   punchdrop agent --name alice          # start the agent (keep it running)
   punchdrop id                          # print your connection string; send it to your peer
@@ -66,6 +72,8 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runDesktop(cmd, g) },
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", "", "keep config, key, state, socket and log under this `DIR` (default $"+agent.HomeEnv+", else XDG directories)")
 	root.AddCommand(
