@@ -180,7 +180,7 @@ func (a *app) togglePause() {
 		what = "resume transfers"
 	}
 	a.run(what, func(ctx context.Context) error {
-		if err := a.pauser.set(ctx, paused); err != nil {
+		if err := a.client.Pause(ctx, paused); err != nil {
 			return err
 		}
 		a.post(func() { a.paused = paused })

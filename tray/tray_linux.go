@@ -51,7 +51,6 @@ type app struct {
 	opts   Options
 	log    *slog.Logger
 	client *control.Client
-	pauser pauser
 	notes  *notifier
 	dlg    dialogs
 	auto   autostart
@@ -100,7 +99,6 @@ func Run(ctx context.Context, opts Options) error {
 		opts:      opts,
 		log:       log,
 		client:    control.NewClient(opts.Socket),
-		pauser:    newPauser(opts.Socket),
 		notes:     newNotifier(log),
 		dlg:       findDialogs(),
 		auto:      newAutostart(),
@@ -237,12 +235,12 @@ func (a *app) refresh() {
 	a.id = id
 	a.setAgentUp(true, nil)
 	a.refreshPeers()
-	st, paused, err := a.pauser.status(ctx)
+	st, err := a.client.Status(ctx)
 	if err != nil {
 		a.log.Warn("read transfers", "err", err)
 		return
 	}
-	a.paused = paused
+	a.paused = st.Paused
 	clear(a.transfers)
 	for _, t := range st.Transfers {
 		if active(t) {
