@@ -43,6 +43,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("POST "+control.RouteRemove, jsonHandler(a.handleRemove))
 	mux.HandleFunc("POST "+control.RouteRename, jsonHandler(a.handleRename))
 	mux.HandleFunc("POST "+control.RouteReload, jsonHandler(a.handleReload))
+	mux.HandleFunc("GET "+control.RouteConfig, jsonHandler(a.handleConfig))
 	mux.HandleFunc("POST "+control.RouteMsg, jsonHandler(a.handleMsg))
 	mux.HandleFunc("GET "+control.RouteMessages, jsonHandler(a.handleMessages))
 	mux.HandleFunc("GET "+control.RouteNAT, jsonHandler(a.handleNAT))
@@ -267,6 +268,12 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 	}
 	a.currentOutbox().renamePeer(old, renamed)
 	return a.addPeer(renamed)
+}
+
+func (a *Agent) handleConfig(*http.Request) (any, error) {
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	return a.cfg.Effective(a.paths), nil
 }
 
 // handleReload reads the config file again and applies what changed.

@@ -183,6 +183,12 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	return out, c.do(ctx, http.MethodPost, RouteSend, req, &out)
 }
 
+// Config returns the configuration the agent runs with.
+func (c *Client) Config(ctx context.Context) (ConfigInfo, error) {
+	var out ConfigInfo
+	return out, c.do(ctx, http.MethodGet, RouteConfig, nil, &out)
+}
+
 // Pause stops sending files (paused true) or resumes it.
 func (c *Client) Pause(ctx context.Context, paused bool) error {
 	return c.do(ctx, http.MethodPost, RoutePause, PauseRequest{Paused: paused}, nil)

@@ -27,6 +27,7 @@ const (
 	RouteSend     = "/v1/transfers/send"
 	RouteStatus   = "/v1/status"
 	RoutePause    = "/v1/transfers/pause"
+	RouteConfig   = "/v1/config"
 )
 
 // NATInfo is the NAT part of IDInfo and the answer of `punchdrop nat`.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/punchdrop/punchdrop/control"
 )
@@ -160,6 +161,17 @@ func (a *app) decline(nodeID string) {
 }
 
 // openFolder opens one of the agent's folders, creating it if needed.
+// folder asks the agent where one of its folders is now ("config set"
+// may have moved it), falling back to where it was when the tray started.
+func (a *app) folder(pick func(control.ConfigInfo) string, fallback string) string {
+	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
+	defer cancel()
+	if cfg, err := a.client.Config(ctx); err == nil {
+		return pick(cfg)
+	}
+	return fallback
+}
+
 func (a *app) openFolder(dir string) {
 	if dir == "" {
 		a.notes.send(note{summary: "That folder is not known", body: "Run punchdrop config to see where it is."})
