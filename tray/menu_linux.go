@@ -152,7 +152,9 @@ func (a *app) buildMenu() {
 	m.outbox = add(labelOutbox, "Files dropped here go to your peers")
 	a.onClick(m.outbox, func() { a.openFolder(a.folder(func(c control.ConfigInfo) string { return c.Outbox }, a.opts.Outbox)) })
 	m.downloads = add(labelDownloads, "Received files land here")
-	a.onClick(m.downloads, func() { a.openFolder(a.folder(func(c control.ConfigInfo) string { return c.Downloads }, a.opts.Downloads)) })
+	a.onClick(m.downloads, func() {
+		a.openFolder(a.folder(func(c control.ConfigInfo) string { return c.Downloads }, a.opts.Downloads))
+	})
 	systray.AddSeparator()
 	m.pause = newItem(systray.AddMenuItemCheckbox(labelPause, "Stop sending and receiving until unchecked", false), labelPause)
 	a.onClick(m.pause, a.togglePause)
