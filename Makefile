@@ -14,7 +14,7 @@ DEB          = build/punchdrop_$(PKG_VERSION)_$(PKG_ARCH).deb
 # The last commit's time stamps man pages and packaged files (reproducible).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: build run test test-short bench lint fuzz demo docs package package-test cross clean
+.PHONY: build run test test-short bench lint fuzz demo docs package package-test cross clean build/punchdrop
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/punchdrop
@@ -54,16 +54,20 @@ lint:
 demo: build
 	$(GO) run ./lab/demo -bin $(BIN)
 
+# The binary that goes into the packages: static, paths trimmed. It runs
+# here to write the docs, so it is built for this machine's architecture.
+build/punchdrop:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/punchdrop
+
 # Man pages (build/man, gzipped) and bash/zsh/fish completions
 # (build/completions), written by the hidden "punchdrop docs" command.
-docs:
+docs: build/punchdrop
 	rm -rf build/man build/completions
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -ldflags "$(LDFLAGS)" ./cmd/punchdrop docs --man build/man --completions build/completions
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) build/punchdrop docs --man build/man --completions build/completions
 	gzip -9n build/man/*.1
 
 # build/punchdrop_<version>_<arch>.deb and the .rpm (packaging/nfpm.yaml).
-package: docs
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o build/punchdrop ./cmd/punchdrop
+package: build/punchdrop docs
 	rm -f build/*.deb build/*.rpm
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t build/
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p rpm -t build/
