@@ -25,11 +25,14 @@ const (
 	headTop, headTip      = 160, 216
 	headLeft, headRight   = 72, 184
 
-	// Motion marks (transferring): short dashes on both sides of the
-	// shaft, above the wall.
-	markWidth          = 16
-	markTop, markLower = 48, 96
-	markInset          = 32 // from the shaft
+	// Motion marks (transferring): short streaks on both sides of the
+	// shaft, staggered, ending well above the wall so that they read as
+	// motion and not as parts of it.
+	markWidth  = 16
+	markLength = 48
+	markInset  = 24 // from the shaft
+	markLeftY  = 48 // top of the left streak
+	markRightY = 32 // top of the right streak
 
 	// The offline badge sits on the lower right corner, cut out of the
 	// tile by a ring of the tile's colour.
@@ -97,8 +100,8 @@ func motionMarks(pal palette) layer {
 	r := float64(markWidth) / 2
 	left := float64(shaftLeft - markInset - markWidth)
 	right := float64(shaftRight + markInset)
-	marks.roundRect(left, markTop, left+markWidth, markLower, r, r, r, r, false)
-	marks.roundRect(right, markTop+16, right+markWidth, markLower+16, r, r, r, r, false)
+	marks.roundRect(left, markLeftY, left+markWidth, markLeftY+markLength, r, r, r, r, false)
+	marks.roundRect(right, markRightY, right+markWidth, markRightY+markLength, r, r, r, r, false)
 	c := pal.glyph
 	c.A = markAlpha
 	return layer{c, marks}
