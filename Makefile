@@ -4,8 +4,17 @@ BIN       := bin/punchdrop
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# nfpm builds the .deb and .rpm; newer releases do not build here (FACTS.md).
+NFPM      := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 
-.PHONY: build run test test-short bench lint fuzz demo screenshot clean
+# Packaging: everything goes under build/.
+PKG_VERSION  = $(shell sh packaging/version.sh '$(VERSION)')
+PKG_ARCH     = $(shell $(GO) env GOARCH)
+DEB          = build/punchdrop_$(PKG_VERSION)_$(PKG_ARCH).deb
+# The last commit's time stamps man pages and packaged files (reproducible).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: build run test test-short bench lint fuzz demo screenshot docs package package-test cross clean build/punchdrop
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/punchdrop
@@ -49,6 +58,36 @@ demo: build
 # and a notification shown: PNGs in build/screenshots (tray/screenshot).
 screenshot: build
 	tray/screenshot/screenshot.sh
+
+# The binary that goes into the packages: static, paths trimmed. It runs
+# here to write the docs, so it is built for this machine's architecture.
+build/punchdrop:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/punchdrop
+
+# Man pages (build/man, gzipped) and bash/zsh/fish completions
+# (build/completions), written by the hidden "punchdrop docs" command.
+docs: build/punchdrop
+	rm -rf build/man build/completions
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) build/punchdrop docs --man build/man --completions build/completions
+	gzip -9n build/man/*.1
+
+# build/punchdrop_<version>_<arch>.deb and the .rpm (packaging/nfpm.yaml).
+package: build/punchdrop docs
+	rm -f build/*.deb build/*.rpm
+	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t build/
+	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p rpm -t build/
+	@ls -l build/*.deb build/*.rpm
+
+# Install the .deb on this machine, check what it put where, remove it
+# (root; refuses to run over an installed punchdrop).
+package-test: package
+	sh packaging/package-test.sh '$(DEB)' '$(VERSION)'
+
+# Everything builds for macOS and Windows too (the tray and agent are meant to).
+cross:
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=amd64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
 
 clean:
 	rm -rf bin build

@@ -93,6 +93,7 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newEventsCmd(g),
 		newLogsCmd(g),
 		newConfigCmd(g),
+		newDocsCmd(),
 	)
 	return root
 }

@@ -33,7 +33,6 @@ same with theirs.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(newPeersRemoveCmd(g), newPeersRenameCmd(g))
 	return cmd
 }
 
@@ -138,6 +137,7 @@ nodes that are not your peers yet ("punchdrop accept" them).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(newPeersRemoveCmd(g), newPeersRenameCmd(g))
 	return cmd
 }
 
