@@ -27,10 +27,12 @@ const (
 	// Offline is the tray icon when the agent cannot be reached or reports
 	// an error.
 	Offline = "offline"
+	// Paused is the tray icon while sending is paused.
+	Paused = "paused"
 )
 
 // Names lists every icon name.
-var Names = []string{App, Idle, Transferring, Offline}
+var Names = []string{App, Idle, Transferring, Offline, Paused}
 
 // Sizes lists the PNG sizes in pixels, smallest first.
 var Sizes = []int{16, 22, 24, 32, 48, 64, 128, 256}

@@ -52,6 +52,8 @@ var (
 	blue = palette{outside: rgb(0x3b82f6), inside: rgb(0x1d4ed8), glyph: white}
 	// green says files are moving.
 	green = palette{outside: rgb(0x22c55e), inside: rgb(0x15803d), glyph: white}
+	// amber says sending is paused.
+	amber = palette{outside: rgb(0xf59e0b), inside: rgb(0xb45309), glyph: white}
 	// grey says the agent cannot be reached.
 	grey = palette{outside: rgb(0x9ca3af), inside: rgb(0x6b7280), glyph: rgb(0xf3f4f6)}
 	// badgeRed marks the offline icon.
@@ -71,6 +73,7 @@ func designs() map[string]icon {
 		"punchdrop-idle":         base(blue),
 		"punchdrop-transferring": append(base(green), motionMarks(green)),
 		"punchdrop-offline":      append(base(grey), badge(grey)...),
+		"punchdrop-paused":       append(base(amber), pauseBadge(amber)...),
 	}
 }
 
@@ -118,5 +121,20 @@ func badge(pal palette) []layer {
 		{pal.inside, ring},
 		{badgeRed, dot},
 		{white, mark},
+	}
+}
+
+// pauseBadge is a dark dot with two white bars, where the offline icon
+// has its "!".
+func pauseBadge(pal palette) []layer {
+	var ring, dot, bars path
+	ring.circle(badgeX, badgeY, badgeRadius+badgeRing, false)
+	dot.circle(badgeX, badgeY, badgeRadius, false)
+	bars.roundRect(badgeX-18, badgeY-20, badgeX-6, badgeY+20, 4, 4, 4, 4, false)
+	bars.roundRect(badgeX+6, badgeY-20, badgeX+18, badgeY+20, 4, 4, 4, 4, false)
+	return []layer{
+		{pal.inside, ring},
+		{rgb(0x1f2937), dot},
+		{white, bars},
 	}
 }
