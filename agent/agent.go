@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
 )
@@ -302,6 +303,10 @@ func (a *Agent) nodeEvents() session.Events {
 		},
 		Transfer: func(sess *session.Session, stream *quic.Stream) {
 			a.xfers.serveIncoming(sess, stream)
+		},
+		NAT: func(r nat.Report) {
+			info := NATInfo(r, a.node.SocketBuffers())
+			a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
 			err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.LastAddr = addr.String() })

@@ -136,6 +136,8 @@ const (
 	// EventTransfer reports a transfer queued, moving (at most a few
 	// times a second), done or failed; Transfer is set.
 	EventTransfer = "transfer"
+	// EventNAT reports a new public address or NAT kind; NAT is set.
+	EventNAT = "nat"
 )
 
 // Transfer states as shown to users and scripts.
@@ -218,6 +220,7 @@ type Event struct {
 	Peer     *PeerInfo     `json:"peer,omitempty"`
 	Message  *Message      `json:"message,omitempty"`
 	Transfer *TransferInfo `json:"transfer,omitempty"`
+	NAT      *NATInfo      `json:"nat,omitempty"`
 }
 
 // ErrorBody is the body of every failed request.

@@ -103,6 +103,9 @@ type Events struct {
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
+	// NAT reports a NAT discovery whose result differs from the last:
+	// a new public address, or another kind of NAT.
+	NAT func(r nat.Report)
 }
 
 // PeerRequest is an unknown node knocking.
@@ -337,10 +340,15 @@ func (n *Node) refreshNAT(ctx context.Context) {
 		n.log.Warn("NAT discovery failed", "err", err)
 	}
 	n.mu.Lock()
+	old := n.report
 	n.report = report
 	n.mu.Unlock()
 	if err == nil {
 		n.log.Info("NAT discovered", "public", report.PublicAddr, "mapping", report.Mapping, "filtering", report.Filtering)
+	}
+	changed := report.PublicAddr != old.PublicAddr || report.Mapping != old.Mapping || report.Filtering != old.Filtering
+	if changed && n.cfg.Events.NAT != nil {
+		n.cfg.Events.NAT(report)
 	}
 }
 

@@ -22,14 +22,13 @@ import (
 // Timings of the tray.
 const (
 	// refreshInterval re-reads the node's identity, peers and transfers.
-	// The NAT report has no event, and the agent drops events for a
-	// reader that lags, so the menu heals within this time.
-	refreshInterval = 10 * time.Second
+	// Events say what changed, but the agent drops events for a reader
+	// that lags, so the menu heals within this time.
+	refreshInterval = 30 * time.Second
 	// firstRefresh is the wait before re-reading while the agent is down
 	// (it comes back with its address unknown); while the address is being
-	// discovered the wait doubles from there up to refreshInterval: NAT
-	// discovery ends some seconds after the agent starts, and no event
-	// says so.
+	// discovered the wait doubles from there up to refreshInterval, in case
+	// the NAT event came before the tray subscribed.
 	firstRefresh = time.Second
 	// reconnectInterval is how often the tray retries an agent that went
 	// away.
@@ -283,6 +282,8 @@ func (a *app) handleEvent(ev control.Event) {
 		a.refresh()
 	}
 	switch ev.Kind {
+	case control.EventNAT:
+		a.refresh() // the identity lines show the NAT and public address
 	case control.EventPeer:
 		a.refreshPeers()
 	case control.EventPeerRequest:
