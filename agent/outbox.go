@@ -602,10 +602,18 @@ func (o *outbox) renamePeer(oldPeer, newPeer store.Peer) {
 	o.requestRescan()
 }
 
-// removePeer parks a removed peer's folder: deleted when empty, else
+// removePeer forgets a removed peer: files that every other peer has now
+// count as delivered, and its folder is parked: deleted when empty, else
 // moved to Outbox/Sent/ so that its files are neither lost nor sent to
 // everyone as a folder of the outbox.
 func (o *outbox) removePeer(p store.Peer) {
+	changed, err := o.store.DropOutboxPeer(p.ID)
+	if err != nil {
+		o.log.Error("outbox: forget removed peer", "err", err)
+	}
+	for _, key := range changed {
+		o.settle(key)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	name := peerFolder(p)

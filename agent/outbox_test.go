@@ -468,3 +468,25 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 		t.Fatal("a file taken out of the outbox was sent")
 	}
 }
+
+// TestOutboxRemovedPeerIsNotWaitedFor: a file for two peers, one of them
+// offline, waits in the outbox; once that peer is removed, the file,
+// which the other has, moves to Sent.
+func TestOutboxRemovedPeerIsNotWaitedFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nodes := outboxNodes(t, "alice", "bob", "carol")
+	alice, bob, carol := nodes[0], nodes[1], nodes[2]
+	carol.stop()
+	drop := filepath.Join(alice.outbox(), "both.txt")
+	writeFile(t, drop, []byte("both"))
+	eventually(t, ctx, "both.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "both.txt")) })
+	time.Sleep(500 * time.Millisecond)
+	if !exists(drop) {
+		t.Fatal("both.txt left the outbox before carol had it")
+	}
+	if err := alice.client.RemovePeer(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "both.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "both.txt")) })
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,6 +149,53 @@ func (s *Store) SettleOutbox(forget, kept []string) error {
 		}
 		return nil
 	})
+}
+
+// DropOutboxPeer takes a removed peer out of every outbox entry, with its
+// transfers, and returns the keys of the entries that changed: they may
+// now be delivered to every peer they are still meant for. An entry meant
+// for that peer alone is forgotten: its file was not sent, and stays.
+func (s *Store) DropOutboxPeer(peer string) ([]string, error) {
+	var changed []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, out := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutgoing)
+		var entries []OutboxEntry
+		err := b.ForEach(func(_, v []byte) error {
+			var e OutboxEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if slices.Contains(e.Peers, peer) {
+				entries = append(entries, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			e.Peers = slices.DeleteFunc(e.Peers, func(p string) bool { return p == peer })
+			if len(e.Peers) == 0 {
+				if err := b.Delete([]byte(e.Key)); err != nil {
+					return err
+				}
+				continue
+			}
+			e.Transfers = slices.DeleteFunc(e.Transfers, func(id string) bool {
+				var o Outgoing
+				return getJSON(out, []byte(id), &o) == nil && o.Peer == peer
+			})
+			if err := putJSON(b, []byte(e.Key), e); err != nil {
+				return err
+			}
+			changed = append(changed, e.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drop peer %s from the outbox: %w", peer, err)
+	}
+	return changed, nil
 }
 
 // MoveOutboxFolder rewrites the entries under the outbox folder oldKey
