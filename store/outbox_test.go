@@ -88,3 +88,28 @@ func TestMoveOutboxFolder(t *testing.T) {
 		t.Fatalf("moved transfer = %+v, %v", o, err)
 	}
 }
+
+func TestDropOutboxPeer(t *testing.T) {
+	s, _ := openTemp(t)
+	out := func(id, peer string) Outgoing { return Outgoing{ID: id, Peer: peer, State: StateQueued} }
+	_, err := s.QueueOutbox(
+		OutboxDrop{OutboxEntry{Key: "both.txt", Peers: []string{"P", "Q"}, State: OutboxQueued}, []Outgoing{out("1", "P"), out("2", "Q")}},
+		OutboxDrop{OutboxEntry{Key: "p/only.txt", Peers: []string{"P"}, State: OutboxQueued}, []Outgoing{out("3", "P")}},
+		OutboxDrop{OutboxEntry{Key: "q/only.txt", Peers: []string{"Q"}, State: OutboxQueued}, []Outgoing{out("4", "Q")}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.DropOutboxPeer("P")
+	if err != nil || fmt.Sprint(changed) != "[both.txt]" {
+		t.Fatalf("DropOutboxPeer = %v, %v; want [both.txt]", changed, err)
+	}
+	entries, _ := s.OutboxEntries()
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s:%v:%v", e.Key, e.Peers, e.Transfers))
+	}
+	if want := "[both.txt:[Q]:[2] q/only.txt:[Q]:[4]]"; fmt.Sprint(got) != want {
+		t.Fatalf("entries after dropping P: %v, want %s", got, want)
+	}
+}
