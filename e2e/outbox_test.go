@@ -51,7 +51,7 @@ func drop(t testing.TB, dir, name string, data []byte) {
 // TestOutboxInLab: alice behind a full-cone NAT has bob (port-restricted)
 // and carol (symmetric) as peers. A file dropped into her outbox reaches
 // both and then moves to Sent; one dropped into Outbox/bob/ reaches bob
-// only.
+// only; one dropped while carol is offline reaches her when she is back.
 func TestOutboxInLab(t *testing.T) {
 	l := lab.New(t)
 	hosts := []*lab.Host{l.AddSite(lab.FullCone).AddHost(), l.AddSite(lab.PortRestricted).AddHost(), l.AddSite(lab.Symmetric).AddHost()}
@@ -83,6 +83,20 @@ func TestOutboxInLab(t *testing.T) {
 	})
 	if !fileExists(filepath.Join(bob.downloads(), "photo.jpg")) || fileExists(filepath.Join(carol.downloads(), "photo.jpg")) {
 		t.Fatal("bob's photo went to the wrong peers")
+	}
+
+	// Carol is offline when a file is dropped: it waits in the outbox,
+	// and reaches her when she is back.
+	carol.stop()
+	drop(t, alice.outbox(), "later.txt", []byte("for carol too"))
+	waitFor(t, transferTimeout, "later.txt at bob", func() bool { return fileExists(filepath.Join(bob.downloads(), "later.txt")) })
+	if !fileExists(filepath.Join(alice.outbox(), "later.txt")) {
+		t.Fatal("later.txt left the outbox while carol was offline")
+	}
+	carol = startAgentIn(t, l, hosts[2], "carol", carol.home)
+	waitFor(t, transferTimeout, "later.txt in Sent", func() bool { return fileExists(filepath.Join(alice.outbox(), "Sent", "later.txt")) })
+	if !fileExists(filepath.Join(carol.downloads(), "later.txt")) {
+		t.Fatal("later.txt moved to Sent before carol had it")
 	}
 }
 
