@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"strings"
 )
 
 // dialogs asks the user small questions with zenity (GTK) or kdialog (KDE),
-// whichever is installed; kdialog first on KDE.
+// whichever is installed; kdialog first on KDE. Texts may hold peer names,
+// which peers choose: zenity reads --text as Pango markup, so it gets them
+// escaped.
 type dialogs struct {
 	tool string // "zenity", "kdialog", or "" when neither is installed
 }
@@ -55,7 +58,7 @@ func (d dialogs) entry(ctx context.Context, title, prompt, initial string) (stri
 	if d.tool == "kdialog" {
 		return d.run(ctx, "--title", title, "--inputbox", prompt, initial)
 	}
-	return d.run(ctx, "--entry", "--title", title, "--text", prompt, "--entry-text", initial, "--width", "520")
+	return d.run(ctx, "--entry", "--title", title, "--text", html.EscapeString(prompt), "--entry-text", initial, "--width", "520")
 }
 
 // choose asks for files, or one folder, to send.
@@ -90,7 +93,7 @@ func (d dialogs) confirm(ctx context.Context, title, question string) (bool, err
 	if d.tool == "kdialog" {
 		args = []string{"--title", title, "--warningyesno", question}
 	} else {
-		args = []string{"--question", "--title", title, "--text", question}
+		args = []string{"--question", "--title", title, "--text", html.EscapeString(question)}
 	}
 	_, ok, err := d.run(ctx, args...)
 	return ok, err
