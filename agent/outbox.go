@@ -205,6 +205,9 @@ func (o *outbox) rescan(w *fsnotify.Watcher) {
 		return
 	}
 	for _, d := range top {
+		if d.Name() == sentFolder {
+			continue
+		}
 		if _, ok := o.folders[d.Name()]; ok && d.IsDir() {
 			inner, err := os.ReadDir(filepath.Join(o.dir, d.Name()))
 			if err != nil {
@@ -402,6 +405,9 @@ func (o *outbox) queue(ready map[string]string) {
 		files, err := expand(path, temporary)
 		if err != nil {
 			o.log.Warn("outbox: cannot send", "file", key, "err", err)
+			continue
+		}
+		if len(files) == 0 { // an empty folder: nothing to send, left alone
 			continue
 		}
 		drop := store.OutboxDrop{Entry: store.OutboxEntry{

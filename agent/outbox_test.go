@@ -315,14 +315,23 @@ func TestOutboxFilesDroppedWhileAgentDown(t *testing.T) {
 	defer cancel()
 	nodes := outboxNodes(t, "alice", "bob")
 	alice, bob := nodes[0], nodes[1]
+	writeFile(t, filepath.Join(alice.outbox(), "first.txt"), []byte("first"))
+	eventually(t, ctx, "first.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "first.txt")) })
 	alice.stop()
 	writeFile(t, filepath.Join(alice.outbox(), "while-down.txt"), []byte("down"))
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "for-bob.txt"), []byte("bob"))
-	startNode(t, "alice", alice.home)
+	alice = startNode(t, "alice", alice.home)
 	eventually(t, ctx, "files sent after start", func() bool {
-		return hasContent(filepath.Join(bob.downloads(), "while-down.txt"), []byte("down")) &&
-			hasContent(filepath.Join(bob.downloads(), "for-bob.txt"), []byte("bob"))
+		return exists(filepath.Join(alice.outbox(), "Sent", "while-down.txt")) && exists(filepath.Join(alice.outbox(), "Sent", "bob", "for-bob.txt"))
 	})
+	// The scan at start-up took the new files, and not the Sent folder.
+	time.Sleep(time.Second)
+	if got := listDir(t, bob.downloads()); !slices.Equal(got, []string{".punchdrop", "first.txt", "for-bob.txt", "while-down.txt"}) {
+		t.Fatalf("bob's downloads: %v", got)
+	}
+	if !hasContent(filepath.Join(bob.downloads(), "while-down.txt"), []byte("down")) || !hasContent(filepath.Join(bob.downloads(), "for-bob.txt"), []byte("bob")) {
+		t.Fatal("a file dropped while the agent was down arrived wrong")
+	}
 }
 
 func TestOutboxWaitsForOfflinePeer(t *testing.T) {

@@ -355,7 +355,7 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 	var running sync.WaitGroup
 	defer running.Wait()
 	active := map[string]bool{} // running transfers; true for big ones
-	done := make(chan string, sendsPerPeer)
+	done := make(chan sendResult, sendsPerPeer)
 	var queue []store.Outgoing
 	reload := true
 	for {
@@ -383,8 +383,7 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 			}
 			active[o.ID] = big
 			running.Go(func() {
-				t.send(sendCtx, o)
-				done <- o.ID
+				done <- sendResult{o.ID, t.send(sendCtx, o)}
 			})
 		}
 		queue = waiting
@@ -393,9 +392,9 @@ func (t *transfers) worker(ctx context.Context, peer string, wake chan struct{})
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case id := <-done:
-			delete(active, id)
-			reload = !t.retryTime(id).IsZero() // it failed and stays queued
+		case r := <-done:
+			delete(active, r.id)
+			reload = r.queued // it failed or was cut off: back in the queue
 		case <-wake:
 			reload = true
 		case <-timer.C:
@@ -470,18 +469,19 @@ func (t *transfers) peerUp(peer string) {
 }
 
 // send makes one attempt at an outgoing transfer.
-func (t *transfers) send(ctx context.Context, o store.Outgoing) {
+// It reports whether the transfer is still queued afterwards (failed for
+// now, or cut off by a pause).
+func (t *transfers) send(ctx context.Context, o store.Outgoing) (queued bool) {
 	id, err := transfer.ParseID(o.ID)
 	if err != nil {
-		t.finish(o, transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
-		return
+		return t.finish(o, transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()})
 	}
 	// The row may have changed since the worker read the queue: cancelled,
 	// or its source moved with a renamed peer folder.
 	cur, err := t.store.OutgoingTransfer(o.ID)
 	if err != nil || cur.State != store.StateQueued {
 		t.forget(o.ID)
-		return
+		return false
 	}
 	o = cur
 	// "sending" lives in memory only: after a crash the file is queued
@@ -494,9 +494,15 @@ func (t *transfers) send(ctx context.Context, o store.Outgoing) {
 		t.forget(o.ID)
 		o.State = store.StateQueued
 		t.publish(t.outgoingInfo(o))
-		return
+		return true
 	}
-	t.finish(o, res, err)
+	return t.finish(o, res, err)
+}
+
+// sendResult is how an attempt ended, for the worker.
+type sendResult struct {
+	id     string
+	queued bool // it stays queued: failed for now, or cut off
 }
 
 // sending returns the context sends start under, and whether sending is
@@ -559,7 +565,7 @@ func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.I
 // finish records the outcome of an attempt. Its log lines carry the
 // bytes the attempt put on the wire (sent_bytes), which shows what a
 // resume saved.
-func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
+func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) (queued bool) {
 	t.forget(o.ID)
 	state, msg, final := store.StateDone, "", res.Name
 	switch {
@@ -585,6 +591,7 @@ func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) {
 	if state == store.StateDone && o.Outbox != "" && t.delivered != nil {
 		t.delivered(o.Outbox)
 	}
+	return state == store.StateQueued
 }
 
 // setState changes an outgoing transfer's state in the store and tells
