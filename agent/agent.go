@@ -76,6 +76,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.CheckFolders(paths); err != nil {
+		return err
+	}
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.LogLevel))
 	log, closeLog, err := openLog(paths.Log, level, opts.Stderr)

@@ -281,6 +281,9 @@ func (a *Agent) handleConfig(*http.Request) (any, error) {
 // once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
+	if err == nil {
+		err = cfg.CheckFolders(a.paths)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}

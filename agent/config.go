@@ -161,6 +161,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// CheckFolders refuses an outbox and a downloads folder that are the
+// same or inside one another: received files would be sent on, back and
+// forth between peers for ever.
+func (c Config) CheckFolders(p Paths) error {
+	out := filepath.Clean(cmpOr(c.Outbox, p.Outbox))
+	down := filepath.Clean(cmpOr(c.Downloads, p.Downloads))
+	within := func(a, b string) bool {
+		rel, err := filepath.Rel(b, a)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
+	if within(out, down) || within(down, out) {
+		return fmt.Errorf("config: the outbox (%s) and the downloads folder (%s) must be apart: received files would be sent on", out, down)
+	}
+	return nil
+}
+
 // Save writes the config to path atomically (temporary file, rename).
 func (c Config) Save(path string) error {
 	var buf bytes.Buffer

@@ -156,3 +156,25 @@ func TestConfigSet(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFolders(t *testing.T) {
+	p := Paths{Outbox: "/home/u/Punchdrop/Outbox", Downloads: "/home/u/Punchdrop/Downloads"}
+	tests := []struct {
+		outbox, downloads string
+		ok                bool
+	}{
+		{"", "", true},
+		{"/data/out", "/data/in", true},
+		{"/data/box", "/data/boxes", true}, // a shared prefix is not nesting
+		{"", "/home/u/Punchdrop/Outbox", false},
+		{"/data/x", "/data/x/", false},
+		{"/data/x/out", "/data/x", false},
+		{"/data/x", "/data/x/in", false},
+	}
+	for _, tt := range tests {
+		err := Config{Outbox: tt.outbox, Downloads: tt.downloads}.CheckFolders(p)
+		if (err == nil) != tt.ok {
+			t.Errorf("outbox %q, downloads %q: %v, want ok %v", tt.outbox, tt.downloads, err, tt.ok)
+		}
+	}
+}

@@ -75,6 +75,9 @@ restores a key's default.`,
 			if err := cfg.Set(args[0], args[1]); err != nil {
 				return err
 			}
+			if err := cfg.CheckFolders(paths); err != nil {
+				return err
+			}
 			if err := cfg.Save(paths.Config); err != nil {
 				return err
 			}
