@@ -85,6 +85,41 @@ func (c countingStream) Write(b []byte) (int, error) {
 // transfer runs Send and Receive once, each under its own context.
 func (r *rig) transfer(sendCtx, recvCtx context.Context, src Source, progress Progress) result {
 	r.t.Helper()
+	return r.run(sendCtx, recvCtx, src, progress, -1)
+}
+
+// cutStream is the receiver's end of a stream that breaks, as in a crash
+// or a lost path, once the receiver has read a given number of bytes.
+type cutStream struct {
+	*quic.Stream
+	left int64
+}
+
+var errCut = errors.New("test: stream cut")
+
+func (c *cutStream) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		c.CancelRead(streamCancelled)
+		c.CancelWrite(streamCancelled)
+		return 0, errCut
+	}
+	n, err := c.Stream.Read(b[:min(int64(len(b)), c.left)])
+	c.left -= int64(n)
+	return n, err
+}
+
+// interrupted runs a transfer whose receiver reads only the first
+// cutAfter bytes of the stream, then breaks it: however fast the link,
+// the file cannot be complete.
+func (r *rig) interrupted(src Source, cutAfter int64) result {
+	r.t.Helper()
+	return r.run(r.t.Context(), r.t.Context(), src, nil, cutAfter)
+}
+
+// run is transfer, with the receiver's stream cut after cutAfter bytes
+// when cutAfter is not negative.
+func (r *rig) run(sendCtx, recvCtx context.Context, src Source, progress Progress, cutAfter int64) result {
+	r.t.Helper()
 	stream, err := r.client.OpenStreamSync(sendCtx)
 	if err != nil {
 		r.t.Fatal(err)
@@ -98,7 +133,11 @@ func (r *rig) transfer(sendCtx, recvCtx context.Context, src Source, progress Pr
 			res.recvErr = err
 			return
 		}
-		res.rec, res.recvErr = r.recv.Receive(recvCtx, testPeer, s)
+		var rs Stream = s
+		if cutAfter >= 0 {
+			rs = &cutStream{Stream: s, left: cutAfter}
+		}
+		res.rec, res.recvErr = r.recv.Receive(recvCtx, testPeer, rs)
 	}()
 	var sent atomic.Int64
 	out, err := Send(sendCtx, countingStream{stream, &sent}, src, progress)
@@ -260,13 +299,7 @@ func TestResumeSendsOnlyMissingChunks(t *testing.T) {
 	const size = 64 * MinChunkSize
 	src := r.file("big.bin", size)
 	id := newID()
-	recvCtx, stop := context.WithCancel(t.Context())
-	first := r.transfer(t.Context(), recvCtx, Source{ID: id, Path: src, Name: "big.bin", ChunkSize: MinChunkSize},
-		func(done, total int64) {
-			if done >= total/2 {
-				stop()
-			}
-		})
+	first := r.interrupted(Source{ID: id, Path: src, Name: "big.bin", ChunkSize: MinChunkSize}, size/2)
 	if first.sendErr == nil || first.recvErr == nil {
 		t.Fatalf("interrupted transfer: send %v, receive %v", first.sendErr, first.recvErr)
 	}
@@ -292,13 +325,7 @@ func TestChangedSourceStartsOver(t *testing.T) {
 	const size = 32 * MinChunkSize
 	src := r.file("doc.bin", size)
 	id := newID()
-	recvCtx, stop := context.WithCancel(t.Context())
-	r.transfer(t.Context(), recvCtx, Source{ID: id, Path: src, Name: "doc.bin", ChunkSize: MinChunkSize},
-		func(done, total int64) {
-			if done >= total/2 {
-				stop()
-			}
-		})
+	r.interrupted(Source{ID: id, Path: src, Name: "doc.bin", ChunkSize: MinChunkSize}, size/2)
 	// A new version, same size, a later mtime.
 	src = r.file("doc.bin", size)
 	os.Chtimes(src, time.Now(), time.Now().Add(time.Minute))
