@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -219,9 +221,26 @@ func (n *Node) Port() int { return n.udp.LocalAddr().(*net.UDPAddr).Port }
 // Close stops the node and closes its socket and sessions.
 func (n *Node) Close() error {
 	n.ln.Close()
+	n.closeSessions("shutting down")
 	err := n.tr.Close()
 	n.udp.Close()
 	return err
+}
+
+// closeSessions ends every peer's session with a CONNECTION_CLOSE, so
+// peers learn at once that we are gone; closing the transport alone drops
+// sessions silently, and a peer would hold a dead one until it times out.
+func (n *Node) closeSessions(reason string) {
+	n.mu.Lock()
+	peers := slices.Collect(maps.Values(n.peers))
+	n.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		if s := p.session(); s != nil {
+			wg.Go(func() { s.close(reason) })
+		}
+	}
+	wg.Wait()
 }
 
 // Run serves until ctx ends: it reads the socket, accepts sessions, keeps

@@ -235,6 +235,31 @@ func TestRestartedPeerReconnects(t *testing.T) {
 	}
 }
 
+// TestStoppedPeerSaysGoodbye stops a node: its peer learns at once that
+// the session ended, not after the idle timeout, so a peer that restarts
+// elsewhere is not taken for the one still at its old address.
+func TestStoppedPeerSaysGoodbye(t *testing.T) {
+	a := newTestNode(t, "alice")
+	ident, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewNode(NodeConfig{Identity: ident, Name: "bob", STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.AddPeer(a.info())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(b.Port()))
+	a.AddPeer(PeerInfo{ID: ident.ID, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
+	waitFor(t, "session", 10*time.Second, func() bool { return stateOf(a, ident.ID).State == StateConnected })
+	stop()
+	<-done
+	waitFor(t, "alice to see bob's session end", idleTimeout/3, func() bool { return stateOf(a, ident.ID).State != StateConnected })
+}
+
 func TestDuplicateMessagesAreDropped(t *testing.T) {
 	n := newTestNode(t, "alice")
 	peer, other := mustID(t, 1), mustID(t, 2)

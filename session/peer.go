@@ -286,12 +286,8 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 	// Probes that were in flight while the session was made are no sign
 	// of a lost session; only probes that keep coming are.
 	lastRedial := time.Now()
+	n.connected(p, sess)
 	for {
-		n.setState(p, StateConnected, sess, "")
-		n.log.Info("peer connected", "session", sess)
-		if n.cfg.Events.PeerAddr != nil {
-			n.cfg.Events.PeerAddr(p.info.ID, sess.Addr)
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -301,6 +297,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 		case newer := <-p.arrived:
 			sess.close("replaced by a newer session")
 			sess = newer
+			n.connected(p, sess)
 		case addr := <-p.probed:
 			if !n.ID().Less(p.info.ID) || time.Since(lastRedial) < redialInterval {
 				continue
@@ -309,8 +306,18 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			if newer, err := n.dial(ctx, p, addr); err == nil {
 				sess.close("replaced by a newer session")
 				sess = newer
+				n.connected(p, sess)
 			}
 		}
+	}
+}
+
+// connected makes sess the peer's session and says so.
+func (n *Node) connected(p *peer, sess *Session) {
+	n.setState(p, StateConnected, sess, "")
+	n.log.Info("peer connected", "session", sess)
+	if n.cfg.Events.PeerAddr != nil {
+		n.cfg.Events.PeerAddr(p.info.ID, sess.Addr)
 	}
 }
 
