@@ -447,7 +447,9 @@ func (a *Agent) handlePause(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	a.xfers.setPaused(req.Paused)
+	if err := a.xfers.setPaused(req.Paused); err != nil {
+		return nil, err
+	}
 	return struct{}{}, nil
 }
 

@@ -463,6 +463,21 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 		st, err := alice.client.Status(ctx)
 		return err == nil && len(st.Queue) == 1 && st.Queue[0].Name == "held.txt"
 	})
+	// The pause outlives a restart.
+	alice.stop()
+	alice = startNode(t, "alice", alice.home)
+	eventually(t, ctx, "alice back, paused, held.txt queued", func() bool {
+		st, err := alice.client.Status(ctx)
+		return err == nil && st.Paused && len(st.Queue) == 1
+	})
+	eventually(t, ctx, "bob connected again", func() bool {
+		peers, err := alice.client.Peers(ctx)
+		return err == nil && len(peers) == 1 && peers[0].State == control.StateConnected
+	})
+	time.Sleep(time.Second)
+	if exists(filepath.Join(bob.downloads(), "held.txt")) {
+		t.Fatal("sent after a restart while paused")
+	}
 	if err := alice.client.Pause(ctx, false); err != nil {
 		t.Fatal(err)
 	}

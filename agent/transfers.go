@@ -183,9 +183,17 @@ func (t *transfers) setDownloads(dir string) error {
 // run starts a worker for every peer with queued files and serves until
 // ctx ends.
 func (t *transfers) run(ctx context.Context) {
+	paused, err := t.store.Paused()
+	if err != nil {
+		t.log.Error("read pause", "err", err)
+	}
 	t.mu.Lock()
 	t.ctx = ctx
 	t.sendCtx, t.cancelSends = context.WithCancel(ctx)
+	if t.paused = paused; paused {
+		t.cancelSends()
+		t.log.Info("sending is paused; punchdrop resume starts it")
+	}
 	t.mu.Unlock()
 	if all, err := t.store.OutgoingTransfers(); err == nil {
 		for _, o := range all {
@@ -514,12 +522,16 @@ func (t *transfers) sending() (context.Context, bool) {
 }
 
 // setPaused stops sending (cutting off the files in flight, which keep
-// what the receiver holds) or resumes it.
-func (t *transfers) setPaused(paused bool) {
+// what the receiver holds) or resumes it. A pause lasts across restarts.
+func (t *transfers) setPaused(paused bool) error {
 	t.mu.Lock()
 	if t.ctx == nil || t.paused == paused {
 		t.mu.Unlock()
-		return
+		return nil
+	}
+	if err := t.store.SetPaused(paused); err != nil {
+		t.mu.Unlock()
+		return err
 	}
 	t.paused = paused
 	if paused {
@@ -533,6 +545,7 @@ func (t *transfers) setPaused(paused bool) {
 	for _, p := range peers {
 		t.kick(p)
 	}
+	return nil
 }
 
 func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.ID) (transfer.Result, error) {

@@ -55,6 +55,7 @@ var (
 	bucketIncoming = []byte("incoming")
 	bucketOutbox   = []byte("outbox")
 	keySchema      = []byte("schema")
+	keyPaused      = []byte("paused")
 )
 
 // Errors.
@@ -115,6 +116,31 @@ func (s *Store) init() error {
 		}
 		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
 	})
+}
+
+// SetPaused remembers whether sending is paused, so that a pause outlives
+// a restart.
+func (s *Store) SetPaused(paused bool) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if paused {
+			return tx.Bucket(bucketMeta).Put(keyPaused, []byte{1})
+		}
+		return tx.Bucket(bucketMeta).Delete(keyPaused)
+	})
+	if err != nil {
+		return fmt.Errorf("remember pause: %w", err)
+	}
+	return nil
+}
+
+// Paused reports whether sending was left paused.
+func (s *Store) Paused() (bool, error) {
+	var paused bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		paused = tx.Bucket(bucketMeta).Get(keyPaused) != nil
+		return nil
+	})
+	return paused, err
 }
 
 // Close closes the database.

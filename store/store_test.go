@@ -131,3 +131,29 @@ func TestMessagesKeepOrderAndBound(t *testing.T) {
 		t.Fatalf("%d messages, first %q last %q", len(msgs), msgs[0].Text, msgs[len(msgs)-1].Text)
 	}
 }
+
+func TestPauseIsRemembered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	reopen := func() *Store {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := reopen()
+	if got, err := s.Paused(); err != nil || got {
+		t.Fatalf("a new state file: Paused = %v, %v", got, err)
+	}
+	for _, want := range []bool{true, true, false, true} {
+		if err := s.SetPaused(want); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s = reopen()
+		if got, err := s.Paused(); err != nil || got != want {
+			t.Fatalf("after reopen: Paused = %v, %v; want %v", got, err, want)
+		}
+	}
+	s.Close()
+}

@@ -12,8 +12,8 @@ func newPauseCmd(g *globals) *cobra.Command {
 		Short: "Stop sending files until resumed",
 		Long: `Stop sending files to peers. Files in flight stop where they are and keep
 their place in the queue; what the receiver holds is not sent again. Files
-dropped into the outbox are still queued. Receiving goes on. A restarted
-agent sends again.`,
+dropped into the outbox are still queued. Receiving goes on. The pause
+lasts until "punchdrop resume", also across restarts of the agent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := g.client().Pause(cmd.Context(), true); err != nil {
