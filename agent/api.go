@@ -179,7 +179,7 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 	}
 	a.node.AddPeer(info)
 	a.log.Info("peer added", "peer", info.ID.Short(), "name", p.Name)
-	a.currentOutbox().requestRescan() // its folder, and files that waited for a peer
+	a.currentOutbox().addPeer()
 	for _, st := range a.node.Peers() {
 		if st.ID == info.ID {
 			return peerInfo(st), nil

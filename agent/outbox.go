@@ -185,6 +185,20 @@ func (o *outbox) requestRescan() {
 	}
 }
 
+// addPeer makes a new peer's folder before it returns, so that the folder
+// is there once "connect" is done and is never taken for a drop for every
+// peer; run then watches it and looks again at files that waited for a
+// peer.
+func (o *outbox) addPeer() {
+	o.mu.Lock()
+	err := o.makePeerFolders()
+	o.mu.Unlock()
+	if err != nil {
+		o.log.Error("outbox: peer folders", "err", err)
+	}
+	o.requestRescan()
+}
+
 // rescan makes a folder for every peer, watches it, and takes everything
 // in the outbox as a candidate; queued entries whose file is gone are
 // cancelled.
@@ -393,6 +407,8 @@ func (o *outbox) queue(ready map[string]string) {
 			if peer, ok := o.folders[folder]; ok { // else its peer was just removed
 				to = []string{peer}
 			}
+		} else if _, ok := o.folders[key]; ok {
+			continue // a folder seen before its peer was added: the peer's now
 		} else {
 			for _, p := range peers {
 				to = append(to, p.ID)

@@ -166,8 +166,29 @@ func TestOutboxPeerFolderGoesToThatPeerOnly(t *testing.T) {
 	// gone to carol too, it would have been there first.
 	writeFile(t, filepath.Join(alice.outbox(), "all.txt"), []byte("all"))
 	eventually(t, ctx, "all.txt at carol", func() bool { return exists(filepath.Join(carol.downloads(), "all.txt")) })
-	if exists(filepath.Join(carol.downloads(), "photo.jpg")) {
-		t.Fatal("bob's photo reached carol")
+	if got := listDir(t, carol.downloads()); !slices.Equal(got, []string{".punchdrop", "all.txt"}) {
+		t.Fatalf("carol's downloads: %v, want all.txt only", got)
+	}
+}
+
+// TestOutboxFolderMadeBeforeItsPeer: files put in Outbox/carol/ before
+// carol is a peer wait as a drop for everyone; once carol is added within
+// the quiet period, they go to her alone, and the folder is not sent to
+// the others.
+func TestOutboxFolderMadeBeforeItsPeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	alice := startNode(t, "alice", t.TempDir(), "quiet_period", "3s")
+	bob := startNode(t, "bob", t.TempDir())
+	carol := startNode(t, "carol", t.TempDir())
+	connect(t, alice, bob)
+	writeFile(t, filepath.Join(alice.outbox(), "carol", "photo.jpg"), []byte("for carol"))
+	connect(t, alice, carol)
+	eventually(t, ctx, "carol's photo", func() bool { return hasContent(filepath.Join(carol.downloads(), "photo.jpg"), []byte("for carol")) })
+	writeFile(t, filepath.Join(alice.outbox(), "all.txt"), []byte("all"))
+	eventually(t, ctx, "all.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "all.txt")) })
+	if got := listDir(t, bob.downloads()); !slices.Equal(got, []string{".punchdrop", "all.txt"}) {
+		t.Fatalf("bob's downloads: %v, want all.txt only", got)
 	}
 }
 
