@@ -91,8 +91,21 @@ func TestAgentsConnectOverControlAPI(t *testing.T) {
 		}
 	}
 
+	stream, err := bob.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
 	events := make(chan control.Event, 16)
-	go bob.Events(ctx, func(ev control.Event) error { events <- ev; return nil })
+	go func() {
+		for {
+			ev, err := stream.Next()
+			if err != nil {
+				return
+			}
+			events <- ev
+		}
+	}()
 
 	if _, err := alice.Connect(ctx, bobID.ConnectionString); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,9 +316,13 @@ func TestOutboxOverflowLosesNothing(t *testing.T) {
 		}
 		t.Skipf("cannot shrink the inotify queue (needs root): %v", err)
 	}
-	// The limit applies to watches made from now on: only the agents'.
+	// The limit applies to inotify instances made from now on, the
+	// agents' here (and, harmlessly, any made at the same moment by other
+	// test packages: a tiny queue only makes a watcher rescan).
+	restore := sync.OnceFunc(func() { os.WriteFile(knob, old, 0) })
+	t.Cleanup(restore)
 	nodes := outboxNodes(t, "alice", "bob")
-	os.WriteFile(knob, old, 0)
+	restore()
 	alice, bob := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()

@@ -142,39 +142,78 @@ func (c *Client) NAT(ctx context.Context) (NATInfo, error) {
 	return out, c.do(ctx, http.MethodGet, RouteNAT, nil, &out)
 }
 
-// Events calls fn for every event until ctx ends, fn returns an error, or
-// the agent goes away.
-func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+// EventStream is a subscription to the agent's events.
+type EventStream struct {
+	ctx  context.Context
+	body io.ReadCloser
+	sc   *bufio.Scanner
+}
+
+// Subscribe subscribes to the agent's events. Once it returns, the agent
+// holds the subscription and every later event is delivered: subscribe
+// first, then read the state, and nothing in between is missed.
+func (c *Client) Subscribe(ctx context.Context) (*EventStream, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+RouteEvents, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.requestError("subscribe to events", err)
+		return nil, c.requestError("subscribe to events", err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("subscribe to events: %s", resp.Status)
+	}
+	return &EventStream{ctx: ctx, body: resp.Body, sc: bufio.NewScanner(resp.Body)}, nil
+}
+
+// Next waits for the next event. It returns the context's error once the
+// context ends.
+func (s *EventStream) Next() (Event, error) {
+	for s.sc.Scan() {
+		data, ok := strings.CutPrefix(s.sc.Text(), "data: ")
 		if !ok {
 			continue
 		}
 		var ev Event
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			return fmt.Errorf("decode event: %w", err)
+			return Event{}, fmt.Errorf("decode event: %w", err)
+		}
+		return ev, nil
+	}
+	if err := s.ctx.Err(); err != nil {
+		return Event{}, err
+	}
+	if err := s.sc.Err(); err != nil {
+		return Event{}, fmt.Errorf("read events: %w", err)
+	}
+	return Event{}, errors.New("agent closed the event stream")
+}
+
+// Close ends the subscription.
+func (s *EventStream) Close() error { return s.body.Close() }
+
+// Events calls fn with each of the agent's events until ctx ends (it then
+// returns nil), fn returns an error, or the stream breaks.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	s, err := c.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
-	return errors.New("agent closed the event stream")
 }
 
 // Send queues files and folders for a peer.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -52,8 +51,7 @@ func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
 	aString, cString := a.connString(), c.connString()
 	ctx, cancel := context.WithTimeout(b.Context(), connectTimeout)
 	defer cancel()
-	upA, upC := connectedAt(ctx, a, c.nodeID()), connectedAt(ctx, c, a.nodeID())
-	time.Sleep(100 * time.Millisecond) // let both subscriptions reach the agents
+	upA, upC := connectedAt(b, ctx, a, c.nodeID()), connectedAt(b, ctx, c, a.nodeID())
 	a.mustCLI("connect", cString)
 	start := time.Now()
 	c.mustCLI("connect", aString)
@@ -67,21 +65,27 @@ func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
 	return ta.Sub(start)
 }
 
-// connectedAt follows a's events and delivers the time a reported the peer
-// connected, or the zero time if ctx ends first.
-func connectedAt(ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
+// connectedAt subscribes to a's events and delivers the time a reported
+// the peer connected, or the zero time if ctx ends first.
+func connectedAt(b *testing.B, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
+	stream, err := control.NewClient(agent.ResolvePaths(a.home).Socket).Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
 	ch := make(chan time.Time, 1)
-	errFound := errors.New("found")
 	go func() {
-		var at time.Time
-		control.NewClient(agent.ResolvePaths(a.home).Socket).Events(ctx, func(ev control.Event) error {
-			if ev.Kind == control.EventPeer && ev.Peer.NodeID == peerID && ev.Peer.State == control.StateConnected {
-				at = ev.Time
-				return errFound
+		defer stream.Close()
+		for {
+			ev, err := stream.Next()
+			if err != nil {
+				ch <- time.Time{}
+				return
 			}
-			return nil
-		})
-		ch <- at
+			if ev.Kind == control.EventPeer && ev.Peer.NodeID == peerID && ev.Peer.State == control.StateConnected {
+				ch <- ev.Time
+				return
+			}
+		}
 	}()
 	return ch
 }

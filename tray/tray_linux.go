@@ -196,19 +196,11 @@ func (a *app) nextRefresh(prev time.Duration) time.Duration {
 }
 
 // followEvents feeds the agent's events to the UI loop, subscribing again
-// whenever the stream ends, and has the state re-read each time for what
-// happened in between.
+// whenever the stream ends. The state is re-read once each subscription
+// is up, so nothing that happened before it is missed.
 func (a *app) followEvents(events chan<- control.Event) {
 	for {
-		a.post(a.refresh)
-		err := a.client.Events(a.ctx, func(ev control.Event) error {
-			select {
-			case events <- ev:
-				return nil
-			case <-a.ctx.Done():
-				return a.ctx.Err()
-			}
-		})
+		err := a.forwardEvents(events)
 		if a.ctx.Err() != nil {
 			return
 		}
@@ -218,6 +210,28 @@ func (a *app) followEvents(events chan<- control.Event) {
 		case <-time.After(reconnectInterval):
 		case <-a.ctx.Done():
 			return
+		}
+	}
+}
+
+// forwardEvents subscribes, has the state re-read, and passes events on
+// until the stream ends.
+func (a *app) forwardEvents(events chan<- control.Event) error {
+	stream, err := a.client.Subscribe(a.ctx)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	a.post(a.refresh)
+	for {
+		ev, err := stream.Next()
+		if err != nil {
+			return err
+		}
+		select {
+		case events <- ev:
+		case <-a.ctx.Done():
+			return a.ctx.Err()
 		}
 	}
 }
