@@ -240,7 +240,15 @@ func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
 
 func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) *Session {
 	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now()}
-	n.wg.Go(func() { n.serveStreams(sess) })
+	n.mu.Lock()
+	n.sessions[sess] = struct{}{}
+	n.mu.Unlock()
+	n.wg.Go(func() {
+		n.serveStreams(sess) // until the session ends
+		n.mu.Lock()
+		delete(n.sessions, sess)
+		n.mu.Unlock()
+	})
 	return sess
 }
 

@@ -135,6 +135,7 @@ type Node struct {
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
+	sessions  map[*Session]struct{} // every live session, a peer's or not yet
 	report    nat.Report
 	lan       []netip.AddrPort
 	requested map[NodeID]time.Time // last PeerRequest event per stranger
@@ -193,6 +194,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		// plenty for real requests and caps what a flood can cost.
 		strangers: rate.NewLimiter(50, 50),
 		peers:     map[NodeID]*peer{},
+		sessions:  map[*Session]struct{}{},
 		requested: map[NodeID]time.Time{},
 		delivered: map[string]struct{}{},
 	}
@@ -227,18 +229,17 @@ func (n *Node) Close() error {
 	return err
 }
 
-// closeSessions ends every peer's session with a CONNECTION_CLOSE, so
-// peers learn at once that we are gone; closing the transport alone drops
+// closeSessions ends every live session with a CONNECTION_CLOSE, so
+// peers learn at once that we are gone: closing the transport alone drops
 // sessions silently, and a peer would hold a dead one until it times out.
+// This includes sessions just made that no peer loop has taken yet.
 func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
-	peers := slices.Collect(maps.Values(n.peers))
+	sessions := slices.Collect(maps.Keys(n.sessions))
 	n.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, p := range peers {
-		if s := p.session(); s != nil {
-			wg.Go(func() { s.close(reason) })
-		}
+	for _, s := range sessions {
+		wg.Go(func() { s.close(reason) })
 	}
 	wg.Wait()
 }
