@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -87,7 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer closeLog()
 	for {
-		a, err := start(paths, cfg, opts.STUNServers, log)
+		a, err := start(paths, cfg, opts.STUNServers, opts.Port < 0, log)
 		if err != nil {
 			return err
 		}
@@ -104,7 +105,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ *Agent, err error) {
+// start opens the agent's state and binds its socket. With portMayMove,
+// a saved port that another program has taken meanwhile gives way to a
+// free one for this run, rather than no agent at all.
+func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log *slog.Logger) (_ *Agent, err error) {
 	ident, err := session.LoadOrCreateIdentity(paths.Identity)
 	if err != nil {
 		return nil, err
@@ -131,7 +135,7 @@ func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ 
 	if a.cfg.Name == "" {
 		a.cfg.Name = defaultName()
 	}
-	a.node, err = session.NewNode(session.NodeConfig{
+	nodeCfg := session.NodeConfig{
 		Identity:     ident,
 		Name:         a.cfg.Name,
 		Port:         cfg.ListenPort,
@@ -139,14 +143,26 @@ func start(paths Paths, cfg Config, stunOverride []string, log *slog.Logger) (_ 
 		PunchTimeout: cfg.PunchTimeout.Duration,
 		Logger:       log,
 		Events:       a.nodeEvents(),
-	})
+	}
+	a.node, err = session.NewNode(nodeCfg)
+	if errors.Is(err, syscall.EADDRINUSE) && portMayMove && cfg.ListenPort != 0 {
+		// Peers still find us: our probes reach them from the new port.
+		nodeCfg.Port = 0
+		a.node, err = session.NewNode(nodeCfg)
+		if err == nil {
+			log.Warn("the saved UDP port is taken by another program; using another until the next start",
+				"saved", cfg.ListenPort, "port", a.node.Port())
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	a.xfers.node = a.node
 	// The port is chosen once and kept, so the connection string survives
-	// restarts.
-	a.cfg.ListenPort = a.node.Port()
+	// restarts (a port that had to give way is tried again next time).
+	if a.cfg.ListenPort == 0 {
+		a.cfg.ListenPort = a.node.Port()
+	}
 	if err := a.cfg.Save(paths.Config); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +198,44 @@ func TestConfigReload(t *testing.T) {
 			t.Fatalf("after reload: %+v, %v; want port %d", id, err, port)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSavedPortTakenMeanwhile: another program took the agent's saved
+// port while it was down. The agent starts on another port, says so in its
+// log, and keeps the saved one for the next start; a port given with
+// --port is not moved.
+func TestSavedPortTakenMeanwhile(t *testing.T) {
+	home := t.TempDir()
+	_, stop := startAgent(t, "alice", home)
+	stop()
+	path := ResolvePaths(home).Config
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.ListenUDP("udp4", &net.UDPAddr{Port: cfg.ListenPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	c, _ := startAgent(t, "alice", home)
+	id, err := c.ID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.ListenPort == cfg.ListenPort || id.ListenPort == 0 {
+		t.Fatalf("agent listens on %d; the saved port %d is taken", id.ListenPort, cfg.ListenPort)
+	}
+	log, _ := os.ReadFile(ResolvePaths(home).Log)
+	if !strings.Contains(string(log), "the saved UDP port is taken") {
+		t.Error("the log does not say the port moved")
+	}
+	if now, err := LoadConfig(path); err != nil || now.ListenPort != cfg.ListenPort {
+		t.Fatalf("saved port now %d, %v; want %d kept", now.ListenPort, err, cfg.ListenPort)
+	}
+	err = Run(t.Context(), Options{Home: t.TempDir(), Port: cfg.ListenPort, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("--port on a taken port: %v, want address in use", err)
 	}
 }
