@@ -199,32 +199,42 @@ func TestOfflinePeerReportsUnreachable(t *testing.T) {
 	}
 }
 
+// runBob runs a node with ident, named bob, on port (0: any) with alice
+// as its peer, until the returned stop is called; stop waits for it.
+func runBob(t *testing.T, ident Identity, port int, alice *testNode) (*Node, func()) {
+	t.Helper()
+	n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Port: port, STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.AddPeer(alice.info())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	return n, func() { cancel(); <-done }
+}
+
+// connectToBob makes bob, at port on loopback, alice's peer and waits for
+// their session.
+func connectToBob(t *testing.T, alice *testNode, bob NodeID, port int) {
+	t.Helper()
+	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	alice.AddPeer(PeerInfo{ID: bob, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
+	waitFor(t, "first session", 10*time.Second, func() bool { return stateOf(alice, bob).State == StateConnected })
+}
+
 func TestRestartedPeerReconnects(t *testing.T) {
 	a := newTestNode(t, "alice")
 	ident, err := NewIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func(port int) (*Node, context.CancelFunc, chan struct{}) {
-		n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Port: port, STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.AddPeer(a.info())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { n.Run(ctx); close(done) }()
-		return n, cancel, done
-	}
-	b, stop, done := start(0)
+	b, stop := runBob(t, ident, 0, a)
 	port := b.Port()
-	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-	a.AddPeer(PeerInfo{ID: ident.ID, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
-	waitFor(t, "first session", 10*time.Second, func() bool { return stateOf(a, ident.ID).State == StateConnected })
+	connectToBob(t, a, ident.ID, port)
 	stop()
-	<-done
-	b, stop, done = start(port)
-	defer func() { stop(); <-done }()
+	b, stop = runBob(t, ident, port, a)
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.SendMessage(ctx, a.ID(), "back again"); err != nil {
@@ -244,19 +254,9 @@ func TestStoppedPeerSaysGoodbye(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewNode(NodeConfig{Identity: ident, Name: "bob", STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.AddPeer(a.info())
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { b.Run(ctx); close(done) }()
-	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(b.Port()))
-	a.AddPeer(PeerInfo{ID: ident.ID, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
-	waitFor(t, "session", 10*time.Second, func() bool { return stateOf(a, ident.ID).State == StateConnected })
+	b, stop := runBob(t, ident, 0, a)
+	connectToBob(t, a, ident.ID, b.Port())
 	stop()
-	<-done
 	waitFor(t, "alice to see bob's session end", idleTimeout/3, func() bool { return stateOf(a, ident.ID).State != StateConnected })
 }
 
