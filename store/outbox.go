@@ -90,12 +90,7 @@ func (s *Store) OutboxEntries() ([]OutboxEntry, error) {
 
 // OutboxEntry returns one outbox entry.
 func (s *Store) OutboxEntry(key string) (OutboxEntry, error) {
-	var e OutboxEntry
-	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucketOutbox), []byte(key), &e) })
-	if err != nil {
-		return e, fmt.Errorf("outbox entry %s: %w", key, err)
-	}
-	return e, nil
+	return get[OutboxEntry](s.db, bucketOutbox, key, "outbox entry")
 }
 
 // OutboxProgress returns an entry and whether every one of its transfers

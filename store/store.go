@@ -309,6 +309,16 @@ func list[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
 	return out, err
 }
 
+// get decodes one record of a bucket; what names it in the error.
+func get[T any](db *bolt.DB, bucket []byte, key, what string) (T, error) {
+	var item T
+	err := db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucket), []byte(key), &item) })
+	if err != nil {
+		return item, fmt.Errorf("%s %s: %w", what, key, err)
+	}
+	return item, nil
+}
+
 // countKeys counts a bucket's keys. Bucket.Stats would be shorter but does
 // not see the changes of the running write transaction.
 func countKeys(b *bolt.Bucket) int {

@@ -218,10 +218,5 @@ func (s *Store) IncomingTransfers() ([]Incoming, error) {
 
 // OutgoingTransfer returns one outgoing transfer.
 func (s *Store) OutgoingTransfer(id string) (Outgoing, error) {
-	var o Outgoing
-	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucketOutgoing), []byte(id), &o) })
-	if err != nil {
-		return o, fmt.Errorf("outgoing transfer %s: %w", id, err)
-	}
-	return o, nil
+	return get[Outgoing](s.db, bucketOutgoing, id, "outgoing transfer")
 }
