@@ -74,14 +74,22 @@ type Store struct {
 	db *bolt.DB
 }
 
-// Open opens or creates the database at path (mode 0600).
+// Open opens or creates the database at path (mode 0600). A damaged file
+// gives an error wrapping ErrDamaged; Reset replaces it.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
+	var db *bolt.DB
+	err := safely(func() (err error) {
+		db, err = bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
+		return err
+	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
+	}
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -91,7 +99,11 @@ func Open(path string) (*Store, error) {
 	// fsync); a lone update waits at most this long.
 	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db}
-	if err := s.init(); err != nil {
+	if err := safely(s.verify); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := safely(s.init); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
@@ -108,7 +120,7 @@ func (s *Store) init() error {
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySchema); v != nil {
 			if len(v) != 8 {
-				return fmt.Errorf("corrupt schema version")
+				return fmt.Errorf("%w: schema version is %d bytes", ErrDamaged, len(v))
 			}
 			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
 				return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, got, SchemaVersion)
