@@ -1,0 +1,87 @@
+// Package safetext makes text that came from a peer safe to store and to
+// show. A peer chooses its messages, its refusal reasons and the names of
+// the files it sends; such text must not steer a terminal (escape
+// sequences that move the cursor, retitle the window or forge a line), hide
+// what it says (bidi overrides, zero-width characters), or pass for
+// something else. Text is cleaned once on receipt and escaped again on
+// output, so neither a missed receipt nor an old record can do harm.
+package safetext
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Replacement stands in for each character Clean removes.
+const Replacement = '\uFFFD'
+
+// Clean returns s with every character that is not visible text replaced
+// by U+FFFD: C0 and C1 control characters (but newline and tab, which a
+// message may hold), DEL, Unicode format characters (bidi embeddings,
+// overrides and isolates, zero-width joiners and spaces, the byte-order
+// mark), line and paragraph separators, and invalid UTF-8. Spaces of
+// every width stay. Use it on text
+// from a peer before storing or passing it on.
+func Clean(s string) string {
+	if !needsWork(s, keepLines) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range strings.ToValidUTF8(s, string(Replacement)) {
+		if keepLines(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune(Replacement)
+		}
+	}
+	return b.String()
+}
+
+// Line returns s as one line a terminal shows exactly as written: every
+// character that is not visible text, newlines and tabs included, is
+// written as a Go escape (\n, \x1b, \u202e), and invalid UTF-8 as \x..
+// bytes. Use it for every piece of peer text printed to a terminal.
+func Line(s string) string {
+	if !needsWork(s, visible) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case visible(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // 'x' with x escaped
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[size:]
+	}
+	return b.String()
+}
+
+// visible reports whether r shows as itself: a letter, mark, number,
+// punctuation, symbol or space (Unicode's graphic characters).
+func visible(r rune) bool { return unicode.IsGraphic(r) }
+
+// keepLines is visible, plus the newline and tab a message may hold.
+func keepLines(r rune) bool { return r == '\n' || r == '\t' || visible(r) }
+
+// needsWork reports whether s has invalid UTF-8 or a rune ok refuses.
+func needsWork(s string, ok func(rune) bool) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if !ok(r) {
+			return true
+		}
+	}
+	return false
+}
