@@ -30,7 +30,15 @@ func NewClient(socket string) *Client {
 		http: &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
+				conn, err := d.DialContext(ctx, "unix", socket)
+				if err != nil {
+					return nil, err
+				}
+				if err := checkAgentUser(conn); err != nil {
+					conn.Close()
+					return nil, fmt.Errorf("control socket %s: %w", socket, err)
+				}
+				return conn, nil
 			},
 		}},
 	}
