@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
 )
@@ -49,10 +49,16 @@ type Agent struct {
 	node   *session.Node
 	log    *slog.Logger
 	events *broker
+	// alerts are what the user must hear about this run, whenever they
+	// look (a damaged state file that was replaced).
+	alerts []string
 	xfers  *transfers
 	level  *slog.LevelVar // the log's level, changed by a config reload
 
-	cfgMu sync.Mutex // guards cfg and outbox once the agent runs
+	// peersMu makes adding a peer one step: its name is checked against
+	// the others' and stored before another can take it.
+	peersMu sync.Mutex
+	cfgMu   sync.Mutex // guards cfg and outbox once the agent runs
 	// outbox is the running outbox watcher; a config reload that moves
 	// the outbox replaces it.
 	outbox       *outbox
@@ -113,11 +119,11 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(paths.State)
+	st, alerts, err := openState(paths.State, log)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker()}
+	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), alerts: alerts}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -172,6 +178,25 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	return a, nil
 }
 
+// openState opens the state database. A damaged one is moved aside and a
+// fresh one started, with the peers that could be read from it: the agent
+// runs on (the outbox still holds every file to send), and says so loudly
+// in the log and in the alerts it reports.
+func openState(path string, log *slog.Logger) (*store.Store, []string, error) {
+	st, err := store.Open(path)
+	if !errors.Is(err, store.ErrDamaged) {
+		return st, nil, err
+	}
+	st, rep, rerr := store.Reset(path, time.Now())
+	if rerr != nil {
+		return nil, nil, fmt.Errorf("%w; moving it aside failed too: %w (move or delete %s, then start again)", err, rerr, path)
+	}
+	alert := fmt.Sprintf("The state file was damaged and has been replaced by a fresh one. %d peer(s) were kept; "+
+		"files in the outbox will be sent again; the damaged file is at %s.", rep.Peers, rep.MovedTo)
+	log.Error("STATE FILE DAMAGED: started with a fresh one", "err", err, "moved_to", rep.MovedTo, "peers_kept", rep.Peers)
+	return st, []string{alert}, nil
+}
+
 // close releases what start opened.
 func (a *Agent) close() {
 	if a.node != nil {
@@ -195,6 +220,18 @@ func (a *Agent) loadPeers() error {
 	peers, err := a.store.Peers()
 	if err != nil {
 		return err
+	}
+	// Older versions let two peers share a name; the one added later is
+	// renamed, as it would be now.
+	slices.SortStableFunc(peers, func(x, y store.Peer) int { return x.Added.Compare(y.Added) })
+	for i, p := range peers {
+		if name := uniqueName(p.Name, p.ID, peers[:i]); name != p.Name {
+			if err := a.store.UpdatePeer(p.ID, func(sp *store.Peer) { sp.Name = name }); err != nil {
+				return err
+			}
+			a.log.Warn("two peers had one name; renamed the newer", "peer", p.ID, "was", p.Name, "now", name)
+			peers[i].Name = name
+		}
 	}
 	for _, p := range peers {
 		info, err := peerInfoFromStore(p)
@@ -247,6 +284,9 @@ func (a *Agent) serve(ctx context.Context) error {
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
 	a.log.Info("agent started", "node", a.ident.ID.String(), "name", a.cfg.Name, "port", a.node.Port(), "socket", a.paths.Socket, "lan", cs.LAN)
+	for _, alert := range a.alerts {
+		a.events.publish(control.Event{Kind: control.EventAlert, Alert: alert})
+	}
 	var workers sync.WaitGroup
 	workers.Go(func() { a.xfers.run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
@@ -264,35 +304,12 @@ func (a *Agent) serve(ctx context.Context) error {
 	return err
 }
 
-// listenControl opens the control socket (0600), replacing a stale one left
-// by an agent that crashed, but never one an agent still answers on.
-func listenControl(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another agent is running", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	return ln, nil
-}
-
 // nodeEvents wires the node's callbacks to the store and the event stream.
 func (a *Agent) nodeEvents() session.Events {
 	return session.Events{
 		Message: func(from session.NodeID, text string) error {
-			m := store.Message{From: from.String(), Text: text, Time: time.Now().UTC()}
+			// The text is the peer's: no terminal controls, no bidi tricks.
+			m := store.Message{From: from.String(), Text: safetext.Clean(text), Time: time.Now().UTC()}
 			if err := a.store.AddMessage(m); err != nil {
 				a.log.Error("store message", "err", err)
 				return errors.New("receiver could not store the message")

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
@@ -166,10 +167,22 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.
+// A name another peer has already is made unique ("bob-2"), and the
+// answer says so: two peers of one name would share Outbox/<name>/.
 func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
-	if old, ok := a.storedPeer(p.ID); ok {
-		p.Added, p.LastAddr = old.Added, old.LastAddr
+	a.peersMu.Lock()
+	defer a.peersMu.Unlock()
+	peers, err := a.store.Peers()
+	if err != nil {
+		return control.PeerInfo{}, err
 	}
+	for _, old := range peers {
+		if old.ID == p.ID {
+			p.Added, p.LastAddr = old.Added, old.LastAddr
+		}
+	}
+	asked := p.Name
+	p.Name = uniqueName(p.Name, p.ID, peers)
 	info, err := peerInfoFromStore(p)
 	if err != nil {
 		return control.PeerInfo{}, err
@@ -182,10 +195,33 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 	a.currentOutbox().addPeer()
 	for _, st := range a.node.Peers() {
 		if st.ID == info.ID {
-			return peerInfo(st), nil
+			pi := peerInfo(st)
+			if p.Name != asked {
+				pi.NameTaken = asked
+			}
+			return pi, nil
 		}
 	}
 	return control.PeerInfo{}, fmt.Errorf("peer %s vanished", p.ID)
+}
+
+// uniqueName is name if no peer but id has it (ignoring case, as folder
+// names on some systems do), else name with the first free "-N" suffix.
+func uniqueName(name, id string, peers []store.Peer) string {
+	taken := func(n string) bool {
+		return slices.ContainsFunc(peers, func(p store.Peer) bool { return p.ID != id && strings.EqualFold(p.Name, n) })
+	}
+	unique := name
+	for i := 2; taken(unique); i++ {
+		suffix := fmt.Sprintf("-%d", i)
+		base := name
+		for len(base)+len(suffix) > session.MaxNameLen {
+			_, size := utf8.DecodeLastRuneInString(base)
+			base = base[:len(base)-size]
+		}
+		unique = strings.TrimSpace(base) + suffix
+	}
+	return unique
 }
 
 func (a *Agent) storedPeer(id string) (store.Peer, bool) {
@@ -257,10 +293,8 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range peers {
-		if p.Name == req.Name && p.ID != id.String() {
-			return nil, fmt.Errorf("%w: another peer is called %s already", errBadRequest, req.Name)
-		}
+	if uniqueName(req.Name, id.String(), peers) != req.Name {
+		return nil, fmt.Errorf("%w: another peer is called %s already", errBadRequest, req.Name)
 	}
 	var old, renamed store.Peer
 	if err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { old = *p; p.Name = req.Name; renamed = *p }); err != nil {
@@ -439,7 +473,9 @@ func (a *Agent) handleSend(r *http.Request) (any, error) {
 }
 
 func (a *Agent) handleStatus(*http.Request) (any, error) {
-	return a.xfers.status()
+	st, err := a.xfers.status()
+	st.Alerts = a.alerts
+	return st, err
 }
 
 func (a *Agent) handlePause(r *http.Request) (any, error) {

@@ -69,6 +69,9 @@ type PeerInfo struct {
 	Addr   string  `json:"addr"`
 	RTTms  float64 `json:"rtt_ms"`
 	Error  string  `json:"error,omitempty"` // why it is offline
+	// NameTaken, in the answer to connect and accept, is the name the
+	// peer came with when another peer has it already: it got Name.
+	NameTaken string `json:"name_taken,omitempty"`
 }
 
 // ConnectRequest asks the agent to add a peer from its connection string.
@@ -138,6 +141,10 @@ const (
 	EventTransfer = "transfer"
 	// EventNAT reports a new public address or NAT kind; NAT is set.
 	EventNAT = "nat"
+	// EventAlert reports something the user must know, in words (a
+	// damaged state file was replaced); Alert is set. Status lists the
+	// alerts of the agent's run too, for clients that subscribe later.
+	EventAlert = "alert"
 )
 
 // Transfer states as shown to users and scripts.
@@ -178,6 +185,9 @@ type Status struct {
 	Queue []QueueItem `json:"queue"`
 	// Paused is true while no file is sent (see RoutePause).
 	Paused bool `json:"paused"`
+	// Alerts are what the user must know about since the agent started,
+	// in words (see EventAlert).
+	Alerts []string `json:"alerts,omitempty"`
 }
 
 // QueueItem is a file waiting to reach one peer.
@@ -221,6 +231,7 @@ type Event struct {
 	Message  *Message      `json:"message,omitempty"`
 	Transfer *TransferInfo `json:"transfer,omitempty"`
 	NAT      *NATInfo      `json:"nat,omitempty"`
+	Alert    string        `json:"alert,omitempty"`
 }
 
 // ErrorBody is the body of every failed request.

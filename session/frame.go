@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/punchdrop/punchdrop/safetext"
 )
 
 // Control frames on a QUIC stream: a 1-byte type, a 4-byte big-endian
@@ -119,7 +121,7 @@ func DecodeFrame(r io.Reader, want FrameType, v any) error {
 		if json.Unmarshal(payload, &e) != nil {
 			return fmt.Errorf("%w: undecodable error frame", ErrBadFrame)
 		}
-		return &PeerError{Reason: e.Reason}
+		return &PeerError{Reason: safetext.Clean(e.Reason)} // the peer's words
 	}
 	if t != want {
 		return fmt.Errorf("%w: got type %d, want %d", ErrBadFrame, t, want)

@@ -62,10 +62,11 @@ func (a *app) connectPeer() {
 		if err != nil {
 			return fmt.Errorf("connect peer: %w", err)
 		}
-		a.notes.send(note{
-			summary: clip("Added "+peerName(p), maxLabel),
-			body:    "Connecting… It connects once " + peerName(p) + " has added your connection string too.",
-		})
+		body := "Connecting… It connects once " + peerName(p) + " has added your connection string too."
+		if p.NameTaken != "" {
+			body = "Another peer is called " + p.NameTaken + " already, so this one is " + p.Name + ". " + body
+		}
+		a.notes.send(note{summary: clip("Added "+peerName(p), maxLabel), body: body})
 		a.post(a.refreshPeers)
 		return nil
 	})

@@ -95,13 +95,7 @@ func (b *batch) text() (summary, body string) {
 	case len(b.tops) == 1:
 		what = "folder " + b.tops[0]
 	}
-	names := b.tops
-	more := ""
-	if len(names) > maxNamesInBody {
-		more = fmt.Sprintf(" and %d more", len(names)-maxNamesInBody)
-		names = names[:maxNamesInBody]
-	}
-	list := strings.Join(names, ", ") + more
+	list := listNames(b.tops, maxNamesInBody)
 	size := transfer.FormatBytes(b.bytes)
 	switch b.kind {
 	case batchReceived:
@@ -154,4 +148,21 @@ func (b *batch) showTargets() []string {
 		}
 	}
 	return out
+}
+
+// listNames lists names for a notification: the first n, then how many
+// more there are.
+func listNames(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
+}
+
+// knockBatch is the latest notification about peer requests; requests
+// that follow it within coalesceWindow join it.
+type knockBatch struct {
+	key  string   // the notification's coalescing key
+	who  []string // the requesters' names, in arrival order
+	last time.Time
 }

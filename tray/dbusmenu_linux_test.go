@@ -166,3 +166,16 @@ func (m trayMenu) click(t testing.TB, n *menuNode) {
 		t.Fatalf("click %q: %v", n.label(), call.Err)
 	}
 }
+
+// clickQuit sends the "clicked" event for Quit without waiting for an
+// answer, as panels send every click (libdbusmenu-qt's asyncCall). The
+// tray leaves the bus as it quits, so an answer may never come, and a
+// test waiting for one failed under load ("Message recipient
+// disconnected from message bus without replying").
+func (m trayMenu) clickQuit(t testing.TB, n *menuNode) {
+	t.Helper()
+	call := m.obj.Go("com.canonical.dbusmenu.Event", dbus.FlagNoReplyExpected, nil, n.id, "clicked", dbus.MakeVariant(""), uint32(0))
+	if call.Err != nil {
+		t.Fatalf("click %q: %v", n.label(), call.Err)
+	}
+}

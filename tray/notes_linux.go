@@ -62,19 +62,33 @@ func (a *app) showOrSay(paths []string) {
 }
 
 // notifyRequest tells the user that an unknown node wants to connect,
-// once per node, with Accept and Decline buttons.
-func (a *app) notifyRequest(p control.PeerInfo) {
-	if a.knocked[p.NodeID] {
+// once per node, with Accept and Decline buttons. Requests that come
+// close together share one notification, which points to the Requests
+// menu instead: a burst of them is one notification, not a hundred.
+func (a *app) notifyRequest(p control.PeerInfo, now time.Time) {
+	if _, seen := a.knocked[p.NodeID]; seen {
 		return
 	}
-	a.knocked[p.NodeID] = true
+	a.knocked[p.NodeID] = now
 	who := p.Name
 	if who == "" {
 		who = "Node " + shortID(p.NodeID)
 	}
+	if b := a.knocks; b != nil && now.Sub(b.last) <= coalesceWindow {
+		b.who, b.last = append(b.who, who), now
+		a.notes.send(note{
+			key:     b.key,
+			summary: fmt.Sprintf("%d nodes want to be your peer", len(b.who)),
+			body:    listNames(b.who, maxNamesInBody) + ". Accept only those you expect, in the tray's Requests menu.",
+		})
+		return
+	}
+	a.batchSeq++
+	a.knocks = &knockBatch{key: fmt.Sprintf("requests/%d", a.batchSeq), who: []string{who}, last: now}
 	body := fmt.Sprintf("Node %s at %s. Accept only if you expect them; you can also answer in the tray's Requests menu.", shortID(p.NodeID), p.Addr)
 	id := p.NodeID
 	a.notes.send(note{
+		key:     a.knocks.key,
 		summary: clip(who+" wants to be your peer", maxLabel),
 		body:    body,
 		actions: []noteAction{
@@ -82,6 +96,31 @@ func (a *app) notifyRequest(p control.PeerInfo) {
 			{key: "decline", label: "Decline", run: func() { a.post(func() { a.decline(id) }) }},
 		},
 	})
+}
+
+// forgetKnocks keeps the memory of notified requests to the ones still
+// pending and the recent ones, so it cannot grow without bound.
+func (a *app) forgetKnocks(now time.Time) {
+	pending := map[string]bool{}
+	for _, p := range a.peers {
+		if !isPeer(p) {
+			pending[p.NodeID] = true
+		}
+	}
+	for id, at := range a.knocked {
+		if !pending[id] && now.Sub(at) > endedMemory || len(a.knocked) > maxKnocked {
+			delete(a.knocked, id)
+		}
+	}
+}
+
+// notifyAlert shows each alert of the agent once.
+func (a *app) notifyAlert(alert string) {
+	if a.alerted[alert] {
+		return
+	}
+	a.alerted[alert] = true
+	a.notes.send(note{summary: "punchdrop needs your attention", body: clip(alert, maxNoteBodyText)})
 }
 
 // notifyMessage shows a received message, with Reply when a dialog can

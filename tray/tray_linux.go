@@ -39,9 +39,13 @@ const (
 	// dialogTimeout closes a dialog nobody answers, so a forgotten window
 	// does not hold an action open for ever.
 	dialogTimeout = 10 * time.Minute
-	// endedMemory is how long a finished transfer's ID is remembered, so
-	// a repeated event does not notify twice.
+	// endedMemory is how long a finished transfer's ID, or a request no
+	// longer pending, is remembered, so a repeated event does not notify
+	// twice.
 	endedMemory = 10 * time.Minute
+	// maxKnocked bounds the requests remembered as notified; the agent
+	// keeps far fewer pending.
+	maxKnocked = 256
 )
 
 // app is one running tray. The UI loop (loop) owns the state below
@@ -70,7 +74,9 @@ type app struct {
 	autoOn    bool
 	batches   map[string]*batch // notifications that collect files, by kind and peer
 	batchSeq  int
-	knocked   map[string]bool // pending requests already notified, by node ID
+	knocked   map[string]time.Time // requests already notified, by node ID
+	knocks    *knockBatch          // the latest request notification
+	alerted   map[string]bool      // the agent's alerts already shown
 	icon      iconState
 	tooltip   string
 }
@@ -108,7 +114,8 @@ func Run(ctx context.Context, opts Options) error {
 		transfers: map[string]control.TransferInfo{},
 		ended:     map[string]time.Time{},
 		batches:   map[string]*batch{},
-		knocked:   map[string]bool{},
+		knocked:   map[string]time.Time{},
+		alerted:   map[string]bool{},
 		icon:      iconOffline,
 	}
 	defer a.notes.close()
@@ -254,6 +261,9 @@ func (a *app) refresh() {
 		return
 	}
 	a.paused = st.Paused
+	for _, alert := range st.Alerts {
+		a.notifyAlert(alert)
+	}
 	clear(a.transfers)
 	for _, t := range st.Transfers {
 		if active(t) {
@@ -272,6 +282,7 @@ func (a *app) refreshPeers() {
 		return
 	}
 	a.peers = peers
+	a.forgetKnocks(time.Now())
 }
 
 // setAgentUp records whether the agent answers, and says so when it stops.
@@ -303,8 +314,10 @@ func (a *app) handleEvent(ev control.Event) {
 	case control.EventPeerRequest:
 		a.refreshPeers()
 		if ev.Peer != nil {
-			a.notifyRequest(*ev.Peer)
+			a.notifyRequest(*ev.Peer, time.Now())
 		}
+	case control.EventAlert:
+		a.notifyAlert(ev.Alert)
 	case control.EventMessage:
 		if ev.Message != nil {
 			a.notifyMessage(*ev.Message)

@@ -231,7 +231,7 @@ func TestTray(t *testing.T) {
 	t.Logf("menu at the end:\n%v", root)
 
 	// Quit ends Run.
-	menu.click(t, root.find(labelQuit))
+	menu.clickQuit(t, root.find(labelQuit))
 	select {
 	case err := <-trayDone:
 		if err != nil {

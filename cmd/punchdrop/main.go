@@ -15,6 +15,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/safetext"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,7 +26,8 @@ func main() {
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "punchdrop:", err)
+		// Errors may carry a peer's words (a refusal's reason).
+		fmt.Fprintln(os.Stderr, "punchdrop:", safetext.Line(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/safetext"
 )
 
 func newMsgCmd(g *globals) *cobra.Command {
@@ -63,7 +64,9 @@ func newMessagesCmd(g *globals) *cobra.Command {
 				if from == "" {
 					from = m.From[:8]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Time.Local().Format("2006-01-02 15:04"), from, m.Text)
+				// A message shows as one line, escapes and all: it cannot
+				// steer the terminal or forge a line of its own.
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Time.Local().Format("2006-01-02 15:04"), safetext.Line(from), safetext.Line(m.Text))
 			}
 			return tw.Flush()
 		},

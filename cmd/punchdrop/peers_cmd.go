@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/safetext"
 )
 
 func newIDCmd(g *globals) *cobra.Command {
@@ -86,7 +87,8 @@ you both remember each other.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s), %s\n", p.Name, p.NodeID[:8], p.State)
+			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s), %s\n", safetext.Line(p.Name), p.NodeID[:8], p.State)
+			sayNameTaken(cmd, p)
 			return nil
 		},
 	}
@@ -120,13 +122,13 @@ nodes that are not your peers yet ("punchdrop accept" them).`,
 				if p.State == control.StateConnected {
 					rtt = fmt.Sprintf("%.1f ms", p.RTTms)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.NodeID[:8], p.State, p.Path, p.Addr, rtt)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safetext.Line(p.Name), p.NodeID[:8], p.State, p.Path, p.Addr, rtt)
 			}
 			tw.Flush()
 			pending := false
 			for _, p := range peers {
 				if p.Error != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s\n", p.Name, p.Error)
+					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s\n", safetext.Line(p.Name), safetext.Line(p.Error))
 				}
 				pending = pending || p.State == control.StatePending
 			}
@@ -152,7 +154,8 @@ func newAcceptCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "accepted %s (%s)\n", p.Name, p.NodeID[:8])
+			fmt.Fprintf(cmd.OutOrStdout(), "accepted %s (%s)\n", safetext.Line(p.Name), p.NodeID[:8])
+			sayNameTaken(cmd, p)
 			return nil
 		},
 	}
@@ -166,5 +169,14 @@ func newDeclineCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.client().Decline(cmd.Context(), args[0])
 		},
+	}
+}
+
+// sayNameTaken tells that a new peer got another name than the one it
+// came with, because a peer has that one already.
+func sayNameTaken(cmd *cobra.Command, p control.PeerInfo) {
+	if p.NameTaken != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "another peer is called %s already, so this one is %s (\"punchdrop peers rename %s NAME\" changes it)\n",
+			safetext.Line(p.NameTaken), safetext.Line(p.Name), p.NodeID[:8])
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/transfer"
 )
 
@@ -68,6 +69,9 @@ command returns once the files are queued; "punchdrop status" shows them.`,
 			if !wait {
 				if asJSON {
 					return printJSON(out, res)
+				}
+				if len(res.Transfers) == 0 {
+					return errors.New("the agent queued nothing and did not say why")
 				}
 				fmt.Fprintf(out, "queued %s for %s\n", countFiles(res.Transfers), peerLabel(res.Transfers[0]))
 				return nil
@@ -256,7 +260,7 @@ func (v *progressView) update(t control.TransferInfo) {
 	if !ok {
 		id := t.ID
 		b = v.bars.AddBar(max(t.Size, 1),
-			mpb.PrependDecorators(decor.Name(arrow(t)+" "+peerLabel(t)+"  "+t.Name, decor.WC{C: decor.DindentRight | decor.DextraSpace})),
+			mpb.PrependDecorators(decor.Name(arrow(t)+" "+peerLabel(t)+"  "+safetext.Line(t.Name), decor.WC{C: decor.DindentRight | decor.DextraSpace})),
 			mpb.AppendDecorators(
 				decor.OnAbortMeta(decor.Percentage(decor.WCSyncSpace), func(string) string { return "failed" }),
 				decor.Any(func(decor.Statistics) string { return rateAndETA(v.info[id]) }, decor.WCSyncSpace),
@@ -296,15 +300,15 @@ func (v *progressView) close() {
 
 func endedLine(t control.TransferInfo) string {
 	if t.State == control.TransferFailed {
-		return fmt.Sprintf("failed  %s %s  %s: %s", arrow(t), peerLabel(t), t.Name, t.Error)
+		return fmt.Sprintf("failed  %s %s  %s: %s", arrow(t), peerLabel(t), safetext.Line(t.Name), safetext.Line(t.Error))
 	}
-	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), t.Name, transfer.FormatBytes(t.Size))
+	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), safetext.Line(t.Name), transfer.FormatBytes(t.Size))
 }
 
 func rateAndETA(t control.TransferInfo) string {
 	switch {
 	case t.State == control.TransferQueued && t.Error != "":
-		return "waiting: " + t.Error
+		return "waiting: " + safetext.Line(t.Error)
 	case t.State == control.TransferQueued:
 		return "queued"
 	case t.RateBps <= 0:
@@ -313,9 +317,12 @@ func rateAndETA(t control.TransferInfo) string {
 	return fmt.Sprintf("%s/s  %s left", transfer.FormatBytes(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
 }
 
-// printQueueSummary says how many files wait for each peer, and whether
-// sending is paused.
+// printQueueSummary says what the agent needs the user to know, how many
+// files wait for each peer, and whether sending is paused.
 func printQueueSummary(out io.Writer, st control.Status) {
+	for _, alert := range st.Alerts {
+		fmt.Fprintln(out, "ATTENTION:", alert)
+	}
 	if st.Paused {
 		fmt.Fprintln(out, `sending is paused ("punchdrop resume" goes on)`)
 	}
@@ -325,7 +332,7 @@ func printQueueSummary(out io.Writer, st control.Status) {
 	perPeer := map[string]int{}
 	var order []string
 	for _, q := range st.Queue {
-		name := cmp.Or(q.PeerName, q.Peer[:min(8, len(q.Peer))])
+		name := safetext.Line(cmp.Or(q.PeerName, q.Peer[:min(8, len(q.Peer))]))
 		if perPeer[name] == 0 {
 			order = append(order, name)
 		}
@@ -348,13 +355,13 @@ func printTransfers(out io.Writer, ts []control.TransferInfo) error {
 		}
 		state := t.State
 		if t.Error != "" {
-			state += ": " + t.Error
+			state += ": " + safetext.Line(t.Error)
 		}
 		rate := ""
 		if moving(t.State) && t.RateBps > 0 {
 			rate = transfer.FormatBytes(int64(t.RateBps)) + "/s"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), t.Name, state, pct, transfer.FormatBytes(t.Size), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), safetext.Line(t.Name), state, pct, transfer.FormatBytes(t.Size), rate)
 	}
 	return tw.Flush()
 }
@@ -368,7 +375,7 @@ func arrow(t control.TransferInfo) string {
 
 func peerLabel(t control.TransferInfo) string {
 	if t.PeerName != "" {
-		return t.PeerName
+		return safetext.Line(t.PeerName)
 	}
 	return t.Peer[:min(8, len(t.Peer))]
 }
