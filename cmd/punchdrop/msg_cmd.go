@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,17 +59,7 @@ func newMessagesCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no messages")
 				return nil
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, m := range msgs {
-				from := m.FromName
-				if from == "" {
-					from = m.From[:8]
-				}
-				// A message shows as one line, escapes and all: it cannot
-				// steer the terminal or forge a line of its own.
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Time.Local().Format("2006-01-02 15:04"), safetext.Line(from), safetext.Line(m.Text))
-			}
-			return tw.Flush()
+			return printMessages(cmd.OutOrStdout(), msgs)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -87,4 +78,19 @@ func newEventsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+}
+
+// printMessages lists messages, one line each. A message shows as one
+// line, escapes and all: it cannot steer the terminal or forge a line of
+// its own.
+func printMessages(out io.Writer, msgs []control.Message) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, m := range msgs {
+		from := m.FromName
+		if from == "" {
+			from = m.From[:min(8, len(m.From))]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Time.Local().Format("2006-01-02 15:04"), safetext.Line(from), safetext.Line(m.Text))
+	}
+	return tw.Flush()
 }
