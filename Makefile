@@ -14,7 +14,7 @@ DEB          = build/punchdrop_$(PKG_VERSION)_$(PKG_ARCH).deb
 # The last commit's time stamps man pages and packaged files (reproducible).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: build run test test-short bench lint fuzz demo screenshot docs package package-test cross clean build/punchdrop
+.PHONY: build run test test-short bench lint fuzz demo screenshot docs notices package package-test cross clean build/punchdrop
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/punchdrop
@@ -71,6 +71,12 @@ docs: build/punchdrop
 	rm -rf build/man build/completions
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) build/punchdrop docs --man build/man --completions build/completions
 	gzip -9n build/man/*.1
+
+# packaging/notices/THIRD_PARTY_NOTICES: the license of every module linked
+# into punchdrop, from the module cache (packaging/notices/gen). Run it after
+# changing a dependency; a test fails while the committed file is stale.
+notices:
+	$(GO) generate ./packaging/notices
 
 # build/punchdrop_<version>_<arch>.deb and the .rpm (packaging/nfpm.yaml).
 package: build/punchdrop docs

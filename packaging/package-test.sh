@@ -3,15 +3,17 @@
 #
 # Installs the .deb with dpkg, checks that the installed punchdrop runs
 # (--version says VERSION, --help, completion of subcommands) and that the
-# man pages, user unit, desktop entries, icons and completions are where
-# they belong, then removes the package again (also on failure). If an
-# .rpm sits next to the .deb and rpm(8) is here, its version and file list
-# are checked too. Run by "make package-test"; needs root. It refuses to
-# run over a punchdrop that is already installed.
+# man pages, user unit, desktop entries, icons, completions, license and
+# third-party notices are where they belong, then removes the package
+# again (also on failure). If an .rpm sits next to the .deb and rpm(8) is
+# here, its version, license and file list are checked too. Run by "make
+# package-test"; needs root. It refuses to run over a punchdrop that is
+# already installed.
 set -eu
 
 deb=$1
 version=$2
+repo=$(dirname "$0")/..
 rpm_file=$(ls "$(dirname "$deb")"/punchdrop-*.rpm 2>/dev/null | head -n 1 || true)
 
 say() { printf 'package-test: %s\n' "$*"; }
@@ -64,6 +66,7 @@ man1=/usr/share/man/man1
 for page in punchdrop punchdrop-agent punchdrop-send punchdrop-peers-remove; do
 	if check_file $man1/$page.1.gz; then
 		gzip -dc $man1/$page.1.gz | grep -q '^\.TH ' || fail "$man1/$page.1.gz is not a man page"
+		gzip -dc $man1/$page.1.gz | grep -q '^\.SH COPYRIGHT' || fail "$man1/$page.1.gz has no COPYRIGHT section"
 	fi
 done
 if [ -e $man1/punchdrop.1.gz ] && command -v man >/dev/null; then
@@ -83,6 +86,29 @@ for f in \
 	/usr/share/fish/vendor_completions.d/punchdrop.fish; do
 	check_file $f || true
 done
+# The license as Debian keeps it, and the notices for the modules built in:
+# every module the installed binary names (go version -m) must be listed.
+doc=/usr/share/doc/punchdrop
+notices=$repo/packaging/notices/THIRD_PARTY_NOTICES
+if check_file $doc/copyright; then
+	cmp -s $doc/copyright "$repo/LICENSE" || fail "$doc/copyright is not LICENSE"
+fi
+if check_file $doc/THIRD_PARTY_NOTICES; then
+	cmp -s $doc/THIRD_PARTY_NOTICES "$notices" || fail "$doc/THIRD_PARTY_NOTICES is not $notices"
+	if command -v go >/dev/null; then
+		n=0
+		for mod in $(go version -m $pd | awk '$1 == "dep" { print $2 "@" $3 }'); do
+			# a line of the list: module, version, license
+			awk -v m="${mod%@*}" -v v="${mod#*@}" '$1 == m && $2 == v { found = 1 } END { exit !found }' \
+				$doc/THIRD_PARTY_NOTICES ||
+				fail "$doc/THIRD_PARTY_NOTICES does not list $mod, which $pd is built with"
+			n=$((n + 1))
+		done
+		[ $n -gt 0 ] || fail "go version -m $pd names no modules"
+		say "$doc/THIRD_PARTY_NOTICES lists all $n modules in $pd"
+	fi
+fi
+
 bash -c '. /usr/share/bash-completion/completions/punchdrop && complete -p punchdrop' >/dev/null ||
 	fail "the bash completion does not register for punchdrop"
 
@@ -116,6 +142,12 @@ if [ -n "$rpm_file" ] && command -v rpm >/dev/null; then
 	deb_version=$(dpkg-deb -f "$deb" Version)
 	rpm_version=$(rpm -qp --qf '%{VERSION}' "$rpm_file" 2>/dev/null)
 	[ "$rpm_version" = "$deb_version" ] || fail "$rpm_file has version $rpm_version, the .deb $deb_version"
+	rpm_license=$(rpm -qp --qf '%{LICENSE}' "$rpm_file" 2>/dev/null)
+	[ "$rpm_license" = MIT ] || fail "$rpm_file says license '$rpm_license', want MIT"
+	# %license files: rpm installs them even with --excludedocs.
+	for f in /usr/share/licenses/punchdrop/LICENSE /usr/share/licenses/punchdrop/THIRD_PARTY_NOTICES; do
+		rpm -qp --licensefiles "$rpm_file" 2>/dev/null | grep -qx "$f" || fail "$rpm_file lacks $f as a %license file"
+	done
 	rpm -qpl "$rpm_file" 2>/dev/null >"${TMPDIR:-/tmp}/punchdrop-rpm-files.$$"
 	for f in /usr/bin/punchdrop /usr/lib/systemd/user/punchdrop.service $man1/punchdrop.1.gz \
 		/usr/share/zsh/site-functions/_punchdrop /usr/share/icons/hicolor/48x48/apps/punchdrop.png; do

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/punchdrop/punchdrop/packaging/icons"
+	"github.com/punchdrop/punchdrop/packaging/notices"
 )
 
 // needTool returns the path of an external program, skipping the test
@@ -159,6 +160,10 @@ func TestNFPMContents(t *testing.T) {
 		"/usr/share/man/man1/",
 		"/usr/share/bash-completion/completions/punchdrop",
 		"/usr/share/fish/vendor_completions.d/punchdrop.fish",
+		"/usr/share/doc/punchdrop/copyright",
+		"/usr/share/doc/punchdrop/THIRD_PARTY_NOTICES",
+		"/usr/share/licenses/punchdrop/LICENSE",
+		"/usr/share/licenses/punchdrop/THIRD_PARTY_NOTICES",
 	}
 	for _, size := range icons.Sizes {
 		want = append(want, fmt.Sprintf("/usr/share/icons/hicolor/%dx%d/apps/punchdrop.png", size, size))
@@ -166,6 +171,31 @@ func TestNFPMContents(t *testing.T) {
 	for _, dst := range want {
 		if _, ok := dsts[dst]; !ok {
 			t.Errorf("nfpm.yaml installs nothing as %s", dst)
+		}
+	}
+}
+
+// TestLicense checks that the packages declare the license that LICENSE
+// holds, and ship that file.
+func TestLicense(t *testing.T) {
+	id, err := notices.Identify(mustRead(t, "../LICENSE"))
+	if err != nil {
+		t.Fatalf("LICENSE: %v", err)
+	}
+	var declared []string
+	for _, line := range strings.Split(string(mustRead(t, "nfpm.yaml")), "\n") {
+		if v, ok := strings.CutPrefix(line, "license:"); ok {
+			declared = append(declared, strings.TrimSpace(v))
+		}
+	}
+	if !slices.Equal(declared, []string{id}) {
+		t.Errorf("nfpm.yaml says license %q, LICENSE is %s", declared, id)
+	}
+	for _, p := range nfpmContents(t) {
+		if strings.HasSuffix(p[1], "/copyright") || strings.HasPrefix(p[1], "/usr/share/licenses/punchdrop/LICENSE") {
+			if p[0] != "LICENSE" {
+				t.Errorf("nfpm.yaml installs %s as %s, not LICENSE", p[0], p[1])
+			}
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,23 @@ const (
 	zshCompletionFile  = "_punchdrop"
 	fishCompletionFile = "punchdrop.fish"
 )
+
+// manCopyright is the COPYRIGHT section of every man page (roff). It
+// names the folders the packages install LICENSE and THIRD_PARTY_NOTICES
+// in (packaging/nfpm.yaml); \% keeps groff from hyphenating a path.
+const manCopyright = `.SH COPYRIGHT
+Copyright \(co 2026 The punchdrop authors.
+punchdrop is released under the MIT license; the licenses of the Go
+modules built into it are listed in \fITHIRD_PARTY_NOTICES\fP.
+The packages install both in one of these folders:
+.TP
+\fI\%/usr/share/doc/punchdrop/\fP
+Debian, Ubuntu (the license as \fIcopyright\fP)
+.TP
+\fI\%/usr/share/licenses/punchdrop/\fP
+RPM-based systems (the license as \fILICENSE\fP)
+
+`
 
 // newDocsCmd is the hidden command that packaging uses to write man pages
 // and shell completions from the command tree itself, so they never drift
@@ -68,19 +87,46 @@ func writeManPages(root *cobra.Command, dir string) error {
 		c.DisableAutoGenTag = true // no "Auto generated" HISTORY section
 		c.Long = fenceIndented(c.Long)
 	})
-	err := doc.GenManTreeFromOpts(root, doc.GenManTreeOptions{
-		Path:             dir,
-		CommandSeparator: "-", // punchdrop-agent.1, as the SEE ALSO sections name them
-		Header: &doc.GenManHeader{
-			Section: "1",
-			Source:  "punchdrop " + root.Version,
-			Manual:  "punchdrop manual",
-		},
-	})
-	if err != nil {
+	header := doc.GenManHeader{
+		Section: "1",
+		Source:  "punchdrop " + root.Version,
+		Manual:  "punchdrop manual",
+	}
+	if err := writeManTree(root, dir, header); err != nil {
 		return fmt.Errorf("man pages in %s: %w", dir, err)
 	}
 	return nil
+}
+
+// writeManTree writes the page of c and of every command below it into
+// dir, as cobra/doc's GenManTree does, each with manCopyright added. A
+// page is named after the command path with "-" between the words
+// (punchdrop-peers-remove.1), as the SEE ALSO sections name them.
+func writeManTree(c *cobra.Command, dir string, header doc.GenManHeader) error {
+	for _, sub := range c.Commands() {
+		if !sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand() {
+			continue
+		}
+		if err := writeManTree(sub, dir, header); err != nil {
+			return err
+		}
+	}
+	var page bytes.Buffer
+	if err := doc.GenMan(c, &header, &page); err != nil { // fills in this copy of header
+		return err
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(c.CommandPath(), " ", "-")+"."+header.Section)
+	return os.WriteFile(path, withCopyright(page.Bytes()), 0o644)
+}
+
+// withCopyright returns page with manCopyright before its SEE ALSO
+// section, where man-pages(7) puts COPYRIGHT, or at its end.
+func withCopyright(page []byte) []byte {
+	seeAlso := []byte("\n.SH SEE ALSO\n")
+	if i := bytes.Index(page, seeAlso); i >= 0 {
+		return slices.Concat(page[:i+1], []byte(manCopyright), page[i+1:])
+	}
+	return slices.Concat(page, []byte("\n"), []byte(manCopyright))
 }
 
 // writeCompletions writes the bash, zsh and fish completion scripts into dir.

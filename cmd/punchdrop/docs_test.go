@@ -31,6 +31,17 @@ func TestDocsCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	pages, err := filepath.Glob(filepath.Join(man, "*.1"))
+	if err != nil || len(pages) < 10 {
+		t.Fatalf("man pages: %v, %v", pages, err)
+	}
+	for _, p := range pages {
+		page := readFile(t, p)
+		copyright, seeAlso := strings.Index(page, "\n.SH COPYRIGHT\n"), strings.Index(page, "\n.SH SEE ALSO\n")
+		if copyright < 0 || seeAlso < copyright || !strings.Contains(page, "MIT license") {
+			t.Errorf("%s: no COPYRIGHT section naming the MIT license before SEE ALSO", filepath.Base(p))
+		}
+	}
 	if _, err := os.Stat(filepath.Join(man, "punchdrop-docs.1")); err == nil {
 		t.Error("the hidden docs command got a man page")
 	}
@@ -51,6 +62,17 @@ func TestDocsNeedsADirectory(t *testing.T) {
 	root.SetArgs([]string{"docs"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--man DIR") {
 		t.Errorf("docs without flags: err = %v", err)
+	}
+}
+
+func TestWithCopyright(t *testing.T) {
+	got := string(withCopyright([]byte(".TH X\n.SH NAME\nx\n")))
+	if !strings.HasSuffix(got, "x\n\n"+manCopyright) {
+		t.Errorf("a page without SEE ALSO: %q", got)
+	}
+	got = string(withCopyright([]byte(".SH NAME\nx\n\n.SH SEE ALSO\ny(1)\n")))
+	if want := ".SH NAME\nx\n\n" + manCopyright + ".SH SEE ALSO\ny(1)\n"; got != want {
+		t.Errorf("withCopyright = %q, want %q", got, want)
 	}
 }
 
