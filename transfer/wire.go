@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -156,11 +157,19 @@ func (o Offer) ChunkLen(i int) int {
 	return int(min(uint64(o.ChunkSize), o.Size-start))
 }
 
+// chunkCount is size/chunk rounded up, computed without size+chunk-1,
+// which wraps for sizes near 2^64 (such an offer had 0 chunks). A count
+// beyond MaxChunks comes back as MaxChunks+1, which Decode refuses
+// anyway, so that it fits an int everywhere.
 func chunkCount(size uint64, chunk uint32) int {
 	if chunk == 0 {
 		return 0
 	}
-	return int((size + uint64(chunk) - 1) / uint64(chunk))
+	n := size / uint64(chunk)
+	if size%uint64(chunk) != 0 {
+		n++
+	}
+	return int(min(n, MaxChunks+1))
 }
 
 // Accept answers an Offer with the chunks the receiver already holds.
@@ -371,7 +380,8 @@ func Decode(t Type, payload []byte) (Frame, error) {
 		o.Name = d.string(MaxNameLen)
 		d.check(o.Mode == o.Mode.Perm(), "mode has more than permission bits")
 		d.check(o.ChunkSize >= MinChunkSize && o.ChunkSize <= MaxChunkSize, "chunk size out of range")
-		d.check(o.Chunks() <= MaxChunks, "too many chunks")
+		d.check(o.Size <= math.MaxInt64, "size beyond 2^63-1")
+		d.check(o.Size <= MaxChunks*uint64(o.ChunkSize), "too many chunks")
 		d.check(o.Name != "", "empty name")
 		f = o
 	case TypeAccept:
