@@ -338,6 +338,7 @@ func TestHostileNames(t *testing.T) {
 		{`..\..\win.txt`, ""},
 		{`C:\evil.txt`, ""},
 		{"bell\x07.txt", "bell_.txt"},
+		{"invoice\u202Ehs.pdf", "invoice_hs.pdf"},
 		{"CON", "_CON"},
 		{"aux.tar.gz", "_aux.tar.gz"},
 		{`what?<>|*.txt`, "what_____.txt"},

@@ -1,8 +1,12 @@
 package transfer
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -124,6 +128,41 @@ func (s *hostileStream) next() (Frame, error) {
 	return s.in.Next()
 }
 
+// deliver offers data under o (whose Size and ChunkSize it fills in if
+// zero) and sends it all, as an honest sender would: whatever lies o
+// carries are in the offer only. It returns the receiver's END_ACK, or
+// the frame or error that stopped it.
+func (h *hostilePeer) deliver(o Offer, data []byte) (Frame, error) {
+	h.t.Helper()
+	if o.Size == 0 {
+		o.Size = uint64(len(data))
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = MinChunkSize
+	}
+	s, answer := h.offer(o)
+	if _, ok := answer.(Accept); !ok {
+		return answer, nil
+	}
+	var hashes []Hash
+	for i := range o.Chunks() {
+		chunk := data[i*int(o.ChunkSize) : i*int(o.ChunkSize)+o.ChunkLen(i)]
+		hashes = append(hashes, sha256.Sum256(chunk))
+		if err := s.send(Chunk{Index: uint32(i), Hash: hashes[i], Data: chunk}); err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	if err := s.send(End{Root: Root(hashes)}); err != nil {
+		return nil, fmt.Errorf("end: %w", err)
+	}
+	for {
+		f, err := s.next()
+		if _, ack := f.(Ack); err != nil || !ack {
+			return f, err
+		}
+	}
+}
+
 // refusal returns the code of a REJECT or ABORT.
 func refusal(f Frame) (Code, bool) {
 	switch f := f.(type) {
@@ -189,6 +228,43 @@ func TestHostileOfferSizes(t *testing.T) {
 				t.Fatalf("receiver: %v, want a malformed offer", res.err)
 			}
 			r.mustBeClean(tt.name)
+		})
+	}
+}
+
+// TestHostileNameAndModeAreDefused offers an executable under a name
+// that hides its type with a right-to-left override: it arrives under a
+// name that shows what it is, and cannot be run.
+func TestHostileNameAndModeAreDefused(t *testing.T) {
+	r := newRig(t)
+	h := r.hostile()
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want string
+		perm os.FileMode
+	}{
+		{"invoice\u202Ehs.pdf", 0o755, "invoice_hs.pdf", 0o644},
+		{"setup\u2066.exe\u2069.txt", 0o777, "setup_.exe_.txt", 0o644},
+		{"run.sh", 0o700, "run.sh", 0o600},
+		{"notes.txt", 0o640, "notes.txt", 0o640},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			data := []byte("#!/bin/sh\necho hi\n")
+			f, err := h.deliver(Offer{ID: newID(), ModTime: time.Now(), Mode: tt.mode, Name: tt.name}, data)
+			end, ok := f.(EndAck)
+			if err != nil || !ok || end.Name != tt.want {
+				t.Fatalf("delivery: %T %+v, %v; want END_ACK %q", f, f, err, tt.want)
+			}
+			h.result()
+			fi, err := os.Stat(filepath.Join(r.downloads, filepath.FromSlash(tt.want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tt.perm {
+				t.Fatalf("mode %v of a file sent with %v, want %v", fi.Mode().Perm(), tt.mode, tt.perm)
+			}
 		})
 	}
 }

@@ -416,11 +416,21 @@ func (in *incoming) finish(end End) error {
 	return in.writeFrame(EndAck{Name: final})
 }
 
-// seal gives the staging file the sender's mode and time. Its data is
-// durable already: every chunk was flushed before it was recorded.
+// Mode bits a received file never keeps, whatever the sender's: no one
+// else may write it, and nothing received may be run (a peer's execute
+// bits would make a download a program, whose name may hide its type).
+// The owner can always read and write it.
+const (
+	droppedModeBits fs.FileMode = 0o022 | 0o111
+	ownerModeBits   fs.FileMode = 0o600
+)
+
+// seal gives the staging file the sender's mode, defused, and time. Its
+// data is durable already: every chunk was flushed before it was
+// recorded.
 func (in *incoming) seal() error {
-	mode := fs.FileMode(in.rec.Mode).Perm() &^ 0o022
-	if err := in.file.Chmod(mode | 0o600); err != nil {
+	mode := fs.FileMode(in.rec.Mode).Perm()&^droppedModeBits | ownerModeBits
+	if err := in.file.Chmod(mode); err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
 	if err := in.file.Close(); err != nil {
