@@ -43,6 +43,13 @@ type received struct {
 // hostile starts serving the rig's connection for a hostile peer.
 func (r *rig) hostile() *hostilePeer {
 	r.t.Helper()
+	return r.hostileWrapped(nil)
+}
+
+// hostileWrapped is hostile with the receiver's end of each stream
+// wrapped by wrap, when not nil.
+func (r *rig) hostileWrapped(wrap func(Stream) Stream) *hostilePeer {
+	r.t.Helper()
 	h := &hostilePeer{t: r.t, r: r, done: make(chan received, 1024)}
 	ctx := r.t.Context()
 	h.wg.Go(func() {
@@ -51,8 +58,12 @@ func (r *rig) hostile() *hostilePeer {
 			if err != nil {
 				return
 			}
+			var rs Stream = s
+			if wrap != nil {
+				rs = wrap(s)
+			}
 			h.wg.Go(func() {
-				rec, err := r.recv.Receive(ctx, testPeer, s)
+				rec, err := r.recv.Receive(ctx, testPeer, rs)
 				h.done <- received{rec, err}
 			})
 		}

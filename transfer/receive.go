@@ -328,28 +328,21 @@ const (
 )
 
 // syncLoop makes written chunks durable, records them, then ACKs them,
-// in batches.
+// in batches. An ACK that cannot be written (the stream's write side is
+// gone) stops the ACKs only: what the reader still writes is made
+// durable and recorded all the same, so a resume does not send it again.
+// Only a failed flush or record stops recording, and the reader with it.
 func (in *incoming) syncLoop(written <-chan chunkDone) error {
 	idle := time.NewTimer(syncIdleGap)
 	defer idle.Stop()
-	for c := range written {
-		batch := []chunkDone{c}
-		bytes := in.offer.ChunkLen(int(c.index))
-	more:
-		for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
-			idle.Reset(syncIdleGap)
-			select {
-			case c, ok := <-written:
-				if !ok {
-					break more
-				}
-				batch = append(batch, c)
-				bytes += in.offer.ChunkLen(int(c.index))
-			case <-idle.C:
-				break more
-			}
+	var ackErr error
+	for {
+		batch := in.nextBatch(written, idle)
+		if batch == nil {
+			return ackErr
 		}
-		if err := in.commitBatch(batch); err != nil {
+		indexes, err := in.commitBatch(batch)
+		if err != nil {
 			in.stream.CancelRead(streamCancelled) // stop the reader
 			for range written {
 				// Let the reader finish; its chunks stay unrecorded and
@@ -357,13 +350,43 @@ func (in *incoming) syncLoop(written <-chan chunkDone) error {
 			}
 			return err
 		}
+		if ackErr == nil {
+			ackErr = in.writeFrame(Ack{Indexes: indexes})
+		}
 	}
-	return nil
 }
 
-func (in *incoming) commitBatch(batch []chunkDone) error {
+// nextBatch waits for a written chunk and gathers those that follow it
+// closely, up to syncBatchBytes or MaxAckBatch chunks. It returns nil
+// once written is closed and empty.
+func (in *incoming) nextBatch(written <-chan chunkDone, idle *time.Timer) []chunkDone {
+	c, ok := <-written
+	if !ok {
+		return nil
+	}
+	batch := []chunkDone{c}
+	bytes := in.offer.ChunkLen(int(c.index))
+	for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
+		idle.Reset(syncIdleGap)
+		select {
+		case c, ok := <-written:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, c)
+			bytes += in.offer.ChunkLen(int(c.index))
+		case <-idle.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitBatch makes a batch durable and records it; it returns the
+// indexes to ACK.
+func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	if err := in.file.Sync(); err != nil {
-		return writeError(err)
+		return nil, writeError(err)
 	}
 	indexes := make([]uint32, len(batch))
 	hashes := make([][]byte, len(batch))
@@ -371,7 +394,7 @@ func (in *incoming) commitBatch(batch []chunkDone) error {
 		indexes[k], hashes[k] = c.index, c.hash[:]
 	}
 	if err := in.rc.Store.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
-		return &Error{Code: CodeIO, Reason: err.Error()}
+		return nil, &Error{Code: CodeIO, Reason: err.Error()}
 	}
 	for _, c := range batch {
 		if !in.have.Has(int(c.index)) {
@@ -381,7 +404,7 @@ func (in *incoming) commitBatch(batch []chunkDone) error {
 		}
 	}
 	in.rc.reportProgress(in.rec, in.done)
-	return in.writeFrame(Ack{Indexes: indexes})
+	return indexes, nil
 }
 
 // finish checks the whole file and moves it under its final name.
