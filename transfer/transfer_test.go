@@ -34,16 +34,23 @@ type rig struct {
 }
 
 func newRig(t testing.TB) *rig {
+	t.Helper()
+	downloads := filepath.Join(t.TempDir(), "downloads")
+	if err := os.Mkdir(downloads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return newRigIn(t, downloads)
+}
+
+// newRigIn is newRig with the receiver's downloads folder at downloads.
+func newRigIn(t testing.TB, downloads string) *rig {
+	t.Helper()
 	client, server := quicPair(t)
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	downloads := filepath.Join(t.TempDir(), "downloads")
-	if err := os.Mkdir(downloads, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	root, err := os.OpenRoot(downloads)
 	if err != nil {
 		t.Fatal(err)

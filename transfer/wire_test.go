@@ -123,6 +123,47 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestReaderLimits: a frame above the limit set for its type is refused
+// from its header, without reading its payload; other types keep theirs.
+func TestReaderLimits(t *testing.T) {
+	chunk := Chunk{Index: 1, Data: make([]byte, 100)}
+	tests := []struct {
+		name  string
+		typ   Type
+		limit int
+		frame Frame
+		want  error
+	}{
+		{"chunk at the limit", TypeChunk, chunkFixedLen + 100, chunk, nil},
+		{"chunk above the limit", TypeChunk, chunkFixedLen + 99, chunk, ErrTooLarge},
+		{"chunk, none expected", TypeChunk, 0, chunk, ErrTooLarge},
+		{"accept, none expected", TypeAccept, 0, Accept{Have: NewBitmap(1)}, ErrTooLarge},
+		{"limit above the format's", TypeChunk, 1 << 30, chunk, nil},
+		{"other type untouched", TypeChunk, 0, End{}, nil},
+		{"type out of range", Type(200), 0, chunk, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteFrame(&b, tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			r := NewReader(&b)
+			r.SetLimit(tt.typ, tt.limit)
+			f, err := r.Next()
+			if !errors.Is(err, tt.want) || err == nil && !reflect.DeepEqual(f, tt.frame) {
+				t.Fatalf("Next = %+v, %v; want %v", f, err, tt.want)
+			}
+			if err != nil && cap(r.buf) != 0 {
+				t.Fatalf("a refused frame made the reader allocate %d bytes", cap(r.buf))
+			}
+		})
+	}
+	if got := NewReader(nil).limits[TypeChunk]; got != chunkFixedLen+MaxChunkSize {
+		t.Fatalf("default CHUNK limit %d", got)
+	}
+}
+
 func TestEncodeRefusesWhatDecodeWould(t *testing.T) {
 	tests := []Frame{
 		Offer{ID: ID{1}, Size: 1, ChunkSize: 1, Name: "a"},
