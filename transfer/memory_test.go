@@ -96,8 +96,9 @@ const maxHeapGrowth = 64 << 20
 func TestHostilePeerCannotExhaustMemory(t *testing.T) {
 	r := newRig(t)
 	h := r.hostile()
-	const offers = 32                                     // as many as the agent lets one peer run at once
-	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM where allowed
+	// As many as the agent lets one peer run at once.
+	const offers = 32
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM where the kernel allows
 	rssBefore, hwmBefore := procStatus("VmRSS"), procStatus("VmHWM")
 	w := watchHeap(t)
 	var wg sync.WaitGroup
