@@ -1,15 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Transfer states, as `punchdrop status` shows them.
@@ -59,21 +55,6 @@ var (
 	keyChunks = []byte("chunks")
 )
 
-// Bounds on the finished incoming transfers remembered per peer. A done
-// record only answers a re-offer of a file whose END_ACK the sender
-// missed, which it makes within minutes; so a peer that sends many small
-// files, or a hostile one, cannot grow the file without bound.
-const (
-	// MaxIncomingDone bounds the done records kept per peer; the least
-	// recently updated go first. A sender has at most a few dozen files
-	// in flight, so this is far more than a re-offer needs.
-	MaxIncomingDone = 2048
-	// donePruneSlack is how far below MaxIncomingDone a prune goes, so
-	// the oldest done records are sought (which decodes them all) once
-	// per this many finished files, not on every one.
-	donePruneSlack = 256
-)
-
 // AddOutgoing queues transfers in one transaction.
 func (s *Store) AddOutgoing(items ...Outgoing) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -112,8 +93,17 @@ func incomingKey(peer, id string) []byte { return []byte(peer + "/" + id) }
 func (s *Store) StartIncoming(in Incoming) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		parent := tx.Bucket(bucketIncoming)
+		u, err := loadUsage(parent, in.Peer)
+		if err != nil {
+			return err
+		}
 		key := incomingKey(in.Peer, in.ID)
-		if parent.Bucket(key) != nil {
+		if old := parent.Bucket(key); old != nil {
+			var was Incoming
+			if err := getJSON(old, keyMeta, &was); err != nil {
+				return err
+			}
+			u.count(was, -1)
 			if err := parent.DeleteBucket(key); err != nil {
 				return err
 			}
@@ -123,6 +113,10 @@ func (s *Store) StartIncoming(in Incoming) error {
 			return fmt.Errorf("record incoming %s: %w", in.Name, err)
 		}
 		if _, err := b.CreateBucket(keyChunks); err != nil {
+			return err
+		}
+		u.count(in, +1)
+		if err := putUsage(parent, in.Peer, u); err != nil {
 			return err
 		}
 		return putJSON(b, keyMeta, in)
@@ -220,13 +214,18 @@ func (s *Store) UpdateIncoming(peer, id string, fn func(*Incoming)) error {
 		if b == nil {
 			return fmt.Errorf("update incoming %s: %w", id, ErrNotFound)
 		}
+		u, err := loadUsage(parent, peer)
+		if err != nil {
+			return err
+		}
 		var in Incoming
 		if err := getJSON(b, keyMeta, &in); err != nil {
 			return err
 		}
+		u.count(in, -1)
 		fn(&in)
-		finished := in.State == StateDone && b.Bucket(keyChunks) != nil
-		if finished {
+		u.count(in, +1)
+		if in.State == StateDone && b.Bucket(keyChunks) != nil {
 			if err := b.DeleteBucket(keyChunks); err != nil {
 				return err
 			}
@@ -234,128 +233,37 @@ func (s *Store) UpdateIncoming(peer, id string, fn func(*Incoming)) error {
 		if err := putJSON(b, keyMeta, in); err != nil {
 			return err
 		}
-		if finished {
-			return pruneDone(parent, peer, MaxIncomingDone)
-		}
-		return nil
-	})
-}
-
-// IncomingUsage is what one peer holds in incoming transfers.
-type IncomingUsage struct {
-	// Unfinished are the transfers not done, least recently updated
-	// first.
-	Unfinished []Incoming
-	// Done counts the finished transfers remembered.
-	Done int
-}
-
-// Staged is the bytes the unfinished transfers take on disk: each
-// reserves its whole size.
-func (u IncomingUsage) Staged() int64 {
-	var n int64
-	for _, in := range u.Unfinished {
-		n += in.Size
-	}
-	return n
-}
-
-// IncomingUsage returns what peer holds in incoming transfers. It reads
-// that peer's records only, and decodes only the unfinished ones: a done
-// record has no chunk list.
-func (s *Store) IncomingUsage(peer string) (IncomingUsage, error) {
-	var u IncomingUsage
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return forEachOfPeer(tx.Bucket(bucketIncoming), peer, func(_ []byte, b *bolt.Bucket) error {
-			if b.Bucket(keyChunks) == nil {
-				u.Done++
-				return nil
-			}
-			var in Incoming
-			if err := getJSON(b, keyMeta, &in); err != nil {
+		if u.Done > MaxIncomingDone {
+			if err := pruneDone(parent, peer, &u, MaxIncomingDone-donePruneSlack); err != nil {
 				return err
 			}
-			if in.State == StateDone {
-				u.Done++
-			} else {
-				u.Unfinished = append(u.Unfinished, in)
-			}
-			return nil
-		})
+		}
+		return putUsage(parent, peer, u)
 	})
-	if err != nil {
-		return u, fmt.Errorf("incoming transfers of %s: %w", peer, err)
-	}
-	slices.SortStableFunc(u.Unfinished, func(a, b Incoming) int { return a.Updated.Compare(b.Updated) })
-	return u, nil
-}
-
-// forEachOfPeer calls fn with the key and bucket of each of peer's
-// incoming transfers; their keys start with the peer's ID and a slash.
-// The key is valid during fn only.
-func forEachOfPeer(parent *bolt.Bucket, peer string, fn func(key []byte, b *bolt.Bucket) error) error {
-	prefix := incomingKey(peer, "")
-	c := parent.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if v != nil {
-			continue // not a bucket
-		}
-		if err := fn(k, parent.Bucket(k)); err != nil {
-			return fmt.Errorf("incoming %s: %w", k, err)
-		}
-	}
-	return nil
-}
-
-// pruneDone forgets peer's least recently updated done records when it
-// has more than keep, down to keep-donePruneSlack.
-func pruneDone(parent *bolt.Bucket, peer string, keep int) error {
-	type done struct {
-		key     []byte
-		updated time.Time
-	}
-	count := 0
-	err := forEachOfPeer(parent, peer, func(_ []byte, b *bolt.Bucket) error {
-		if b.Bucket(keyChunks) == nil {
-			count++
-		}
-		return nil
-	})
-	if err != nil || count <= keep {
-		return err
-	}
-	var all []done
-	err = forEachOfPeer(parent, peer, func(k []byte, b *bolt.Bucket) error {
-		if b.Bucket(keyChunks) != nil {
-			return nil
-		}
-		var in Incoming
-		if err := getJSON(b, keyMeta, &in); err != nil {
-			return err
-		}
-		all = append(all, done{bytes.Clone(k), in.Updated})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	slices.SortStableFunc(all, func(a, b done) int { return a.updated.Compare(b.updated) })
-	for _, d := range all[:len(all)-max(keep-donePruneSlack, 0)] {
-		if err := parent.DeleteBucket(d.key); err != nil {
-			return fmt.Errorf("forget done incoming %s: %w", d.key, err)
-		}
-	}
-	return nil
 }
 
 // DeleteIncoming forgets an incoming transfer and its chunks.
 func (s *Store) DeleteIncoming(peer, id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketIncoming).DeleteBucket(incomingKey(peer, id))
-		if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		parent := tx.Bucket(bucketIncoming)
+		key := incomingKey(peer, id)
+		b := parent.Bucket(key)
+		if b == nil {
+			return nil
+		}
+		u, err := loadUsage(parent, peer)
+		if err != nil {
 			return err
 		}
-		return nil
+		var in Incoming
+		if err := getJSON(b, keyMeta, &in); err != nil {
+			return err
+		}
+		u.count(in, -1)
+		if err := parent.DeleteBucket(key); err != nil {
+			return err
+		}
+		return putUsage(parent, peer, u)
 	})
 }
 

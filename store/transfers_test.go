@@ -153,15 +153,15 @@ func TestIncomingUsageAndChunks(t *testing.T) {
 	if err := s.UpdateIncoming("P", "c", func(in *Incoming) { in.State = StateDone }); err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.IncomingUsage("P")
-	if err != nil {
-		t.Fatal(err)
+	if u := usageOf(t, s, "P"); u != (IncomingUsage{Unfinished: 2, Staged: 300, Done: 1}) {
+		t.Fatalf("usage of P = %+v, want 2 unfinished (300 bytes), one done", u)
 	}
-	if u.Done != 1 || len(u.Unfinished) != 2 || u.Unfinished[0].ID != "a" || u.Unfinished[1].ID != "b" || u.Staged() != 300 {
-		t.Fatalf("usage of P = %+v, staged %d; want a then b unfinished (300 bytes), one done", u, u.Staged())
+	if u := usageOf(t, s, "nobody"); u != (IncomingUsage{}) {
+		t.Fatalf("usage of an unknown peer = %+v", u)
 	}
-	if u, err := s.IncomingUsage("nobody"); err != nil || u.Done != 0 || len(u.Unfinished) != 0 {
-		t.Fatalf("usage of an unknown peer = %+v, %v", u, err)
+	open, err := s.UnfinishedIncoming("P")
+	if err != nil || len(open) != 2 || open[0].ID != "a" || open[1].ID != "b" {
+		t.Fatalf("UnfinishedIncoming = %+v, %v; want a, then b", open, err)
 	}
 
 	h := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -180,6 +180,39 @@ func TestIncomingUsageAndChunks(t *testing.T) {
 	if err := s.IncomingChunks("P", "zz", func(uint32, []byte) error { return nil }); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("IncomingChunks of nothing = %v", err)
 	}
+
+	// A new version replaces the old one's size; a deleted one counts no
+	// more; another peer's records never count.
+	if err := s.StartIncoming(Incoming{ID: "b", Peer: "P", Size: 20, State: StateReceiving}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIncoming("P", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if u := usageOf(t, s, "P"); u != (IncomingUsage{Unfinished: 1, Staged: 20, Done: 1}) {
+		t.Fatalf("usage of P after a restart and a delete = %+v", u)
+	}
+}
+
+// usageOf returns the usage the store keeps for peer, after checking it
+// against one summed up from the peer's records.
+func usageOf(t testing.TB, s *Store, peer string) IncomingUsage {
+	t.Helper()
+	kept, err := s.IncomingUsage(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summed IncomingUsage
+	s.db.Update(func(tx *bolt.Tx) error {
+		parent := tx.Bucket(bucketIncoming)
+		parent.Delete(usageKey(peer))
+		summed, err = loadUsage(parent, peer)
+		return errors.New("roll back")
+	})
+	if err != nil || kept != summed {
+		t.Fatalf("usage of %s: kept %+v, from the records %+v (%v)", peer, kept, summed, err)
+	}
+	return kept
 }
 
 // TestDoneIncomingAreBounded: finishing a transfer forgets the peer's
@@ -213,8 +246,7 @@ func TestDoneIncomingAreBounded(t *testing.T) {
 	if err := s.UpdateIncoming("P", "new", func(in *Incoming) { in.State, in.Updated = StateDone, time.Now() }); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := s.IncomingUsage("P")
-	q, _ := s.IncomingUsage("Q")
+	p, q := usageOf(t, s, "P"), usageOf(t, s, "Q")
 	if p.Done != MaxIncomingDone-donePruneSlack || q.Done != MaxIncomingDone+10 {
 		t.Fatalf("done records: P %d, Q %d; want %d and %d", p.Done, q.Done, MaxIncomingDone-donePruneSlack, MaxIncomingDone+10)
 	}

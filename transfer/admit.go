@@ -45,23 +45,15 @@ func sameVersion(rec store.Incoming, o Offer) bool {
 	return rec.Size == int64(o.Size) && rec.ChunkSize == int(o.ChunkSize) && rec.ModTime.Equal(o.ModTime)
 }
 
-// start admits a new transfer: it checks the peer's limits, the free
-// space and the memory budget, reserves the file's whole size in a new
-// staging file, and only then records the transfer.
+// start admits a new transfer (admit), reserves the file's whole size
+// in a new staging file, and only then records the transfer.
 func (in *incoming) start(name string) error {
 	q := in.rc.quota()
-	q.admit.Lock()
-	defer q.admit.Unlock()
 	size := int64(in.offer.Size)
-	if err := in.makeRoom(q, size); err != nil {
+	if err := in.admit(q, size); err != nil {
 		return err
 	}
-	if err := in.checkSpace(q, size); err != nil {
-		return err
-	}
-	if err := in.takeMemory(q); err != nil {
-		return err
-	}
+	defer q.settle(in.peer, size)
 	now := time.Now()
 	rec := store.Incoming{
 		ID: in.offer.ID.String(), Peer: in.peer, Name: name,
@@ -85,31 +77,52 @@ func (in *incoming) start(name string) error {
 
 func shortPeer(id string) string { return id[:min(len(id), 8)] }
 
+// admit checks a new transfer of size bytes against the peer's limits,
+// the free space and the memory budget, as one step with any other
+// admission, and counts it as pending (until settle) so that the next
+// admission sees it before its record exists. Nothing is allocated or
+// written; a refusal takes nothing.
+func (in *incoming) admit(q *Quota, size int64) error {
+	q.admit.Lock()
+	defer q.admit.Unlock()
+	if err := in.makeRoom(q, size); err != nil {
+		return err
+	}
+	if err := in.checkSpace(q, size); err != nil {
+		return err
+	}
+	if err := in.takeMemory(q); err != nil {
+		return err
+	}
+	q.addPending(in.peer, size)
+	return nil
+}
+
 // makeRoom checks that the peer stays within its limits with one more
 // transfer of size bytes: at most MaxUnfinishedPerPeer unfinished
-// transfers and MaxStagedPerPeer bytes staged. If not, it forgets the
-// peer's own transfers untouched for evictableAfter, least recently
-// touched first, until it does; when that is not enough, the offer is
-// refused (busy for the count, no space for the bytes: both retryable,
-// as the peer's transfers finish).
+// transfers and MaxStagedPerPeer bytes staged, counting those admitted
+// but not recorded yet. If not, it forgets the peer's own transfers
+// untouched for evictableAfter, least recently touched first, until it
+// does; when that is not enough, the offer is refused (busy for the
+// count, no space for the bytes: both retryable, as the peer's
+// transfers finish).
 func (in *incoming) makeRoom(q *Quota, size int64) error {
 	usage, err := in.rc.Store.IncomingUsage(in.peer)
 	if err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
+	pending, _ := q.pendingOf(in.peer)
 	limit := q.DiskLimits().MaxStagedPerPeer
-	count, staged := len(usage.Unfinished), usage.Staged()
+	count, staged := usage.Unfinished+pending.transfers, usage.Staged+pending.bytes
 	fits := func() bool { return count < MaxUnfinishedPerPeer && staged <= limit && size <= limit-staged }
-	for _, old := range usage.Unfinished {
-		if fits() || time.Since(old.Updated) < evictableAfter {
-			break // the rest were touched more recently still
+	if !fits() && q.mayBeStale(in.peer, time.Now()) {
+		err := in.evictStale(q, func(old store.Incoming) bool {
+			count, staged = count-1, staged-old.Size
+			return fits()
+		})
+		if err != nil {
+			return err
 		}
-		if in.rc.isActive(old.Peer + "/" + old.ID) {
-			continue
-		}
-		in.log.Info("forgot an unfinished transfer untouched for long, to make room for a new one", "file", old.Name, "updated", old.Updated, "peer", shortPeer(in.peer))
-		in.rc.forget(old)
-		count, staged = count-1, staged-old.Size
 	}
 	switch {
 	case count >= MaxUnfinishedPerPeer:
@@ -117,6 +130,36 @@ func (in *incoming) makeRoom(q *Quota, size int64) error {
 	case !fits():
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): this peer has %s staged already, of the %s it may",
 			in.offer.Name, FormatBytes(size), FormatBytes(staged), FormatBytes(limit))}
+	}
+	return nil
+}
+
+// evictStale forgets the peer's unfinished transfers untouched for
+// evictableAfter, least recently touched first, but none being
+// received, until evicted says that is enough. A peer at its limit is
+// thus never stuck behind transfers its sender gave up on, and cannot
+// evict what it is still sending. When it meets a transfer too recent,
+// it notes when that one may become stale, so that offers until then
+// need not read the peer's transfers again.
+func (in *incoming) evictStale(q *Quota, evicted func(store.Incoming) (enough bool)) error {
+	open, err := in.rc.Store.UnfinishedIncoming(in.peer)
+	if err != nil {
+		return &Error{Code: CodeIO, Reason: err.Error()}
+	}
+	now := time.Now()
+	for _, old := range open {
+		if now.Sub(old.Updated) < evictableAfter {
+			q.noneStaleUntil(in.peer, old.Updated.Add(evictableAfter))
+			return nil // the rest were touched more recently still
+		}
+		if in.rc.isActive(old.Peer + "/" + old.ID) {
+			continue
+		}
+		in.log.Info("forgot an unfinished transfer untouched for long, to make room for a new one", "file", old.Name, "updated", old.Updated, "peer", shortPeer(in.peer))
+		in.rc.forget(old)
+		if evicted(old) {
+			return nil
+		}
 	}
 	return nil
 }
@@ -131,6 +174,8 @@ func (in *incoming) checkSpace(q *Quota, need int64) error {
 	if err != nil {
 		return &Error{Code: CodeIO, Reason: fmt.Sprintf("check free space: %v", err)}
 	}
+	_, pending := q.pendingOf(in.peer)
+	free -= pending // admitted, perhaps not reserved yet
 	if minFree := q.DiskLimits().MinFree; need > free-minFree {
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): %s free, of which %s is kept free",
 			in.offer.Name, FormatBytes(need), FormatBytes(free), FormatBytes(minFree))}

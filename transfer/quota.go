@@ -67,6 +67,15 @@ type Quota struct {
 	disk      DiskLimits
 	memory    map[string]int64 // receive buffer bytes held, by peer
 	memoryAll int64            // the sum of memory
+	// pending are admitted transfers not recorded yet, by peer: they
+	// count as the peer's, and their sizes as taken from the free space,
+	// until their records (or their refusals) speak for them.
+	pending    map[string]pendingUse
+	pendingAll int64 // the sum of pending sizes
+	// noneStaleBefore is, by peer, a time before which none of the
+	// peer's unfinished transfers can be evictable (see makeRoom), so a
+	// peer at its limit is not read through on every offer.
+	noneStaleBefore map[string]time.Time
 
 	// For tests.
 	memoryPerPeer, memoryTotal int64 // the memory budgets
@@ -78,7 +87,64 @@ type Quota struct {
 // NewQuota returns a Quota with the given disk limits and no memory
 // held.
 func NewQuota(disk DiskLimits) *Quota {
-	return &Quota{disk: disk, memory: map[string]int64{}, memoryPerPeer: memoryPerPeer, memoryTotal: memoryTotal}
+	return &Quota{
+		disk: disk, memory: map[string]int64{}, pending: map[string]pendingUse{}, noneStaleBefore: map[string]time.Time{},
+		memoryPerPeer: memoryPerPeer, memoryTotal: memoryTotal,
+	}
+}
+
+// pendingUse is what a peer's admitted transfers, not recorded yet, take.
+type pendingUse struct {
+	transfers int
+	bytes     int64
+}
+
+// addPending counts an admitted transfer of size bytes until settle.
+func (q *Quota) addPending(peer string, size int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.pending[peer]
+	q.pending[peer] = pendingUse{p.transfers + 1, p.bytes + size}
+	q.pendingAll += size
+}
+
+// settle stops counting an admitted transfer: its record was written
+// (and counts in the store) or it was refused after all.
+func (q *Quota) settle(peer string, size int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.pending[peer]
+	if p.transfers <= 1 {
+		delete(q.pending, peer)
+	} else {
+		q.pending[peer] = pendingUse{p.transfers - 1, p.bytes - size}
+	}
+	q.pendingAll -= size
+}
+
+// pendingOf returns what peer's admitted transfers not recorded yet
+// take, and what all peers' take of the free space.
+func (q *Quota) pendingOf(peer string) (pendingUse, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending[peer], q.pendingAll
+}
+
+// mayBeStale reports whether one of peer's unfinished transfers may be
+// untouched for evictableAfter by now.
+func (q *Quota) mayBeStale(peer string, now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !now.Before(q.noneStaleBefore[peer])
+}
+
+// noneStaleUntil notes that none of peer's unfinished transfers can be
+// evictable before t: the least recently touched was touched at
+// t-evictableAfter, and a transfer's time only moves forward.
+func (q *Quota) noneStaleUntil(peer string, t time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.noneStaleBefore[peer] = t
 }
 
 // SetDiskLimits changes the disk limits for offers from now on.

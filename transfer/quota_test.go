@@ -121,8 +121,8 @@ func TestUnfinishedPerPeerBounded(t *testing.T) {
 		r.mustBeGone(old)
 	}
 	mustRefuse(t, "an offer beyond the limit", h.interrupt(hostileOffer(10, MinChunkSize)), CodeBusy)
-	if u, _ := r.recv.Store.IncomingUsage(testPeer); len(u.Unfinished) != MaxUnfinishedPerPeer {
-		t.Fatalf("%d unfinished transfers, want %d", len(u.Unfinished), MaxUnfinishedPerPeer)
+	if u, _ := r.recv.Store.IncomingUsage(testPeer); u.Unfinished != MaxUnfinishedPerPeer {
+		t.Fatalf("%d unfinished transfers, want %d", u.Unfinished, MaxUnfinishedPerPeer)
 	}
 }
 
