@@ -129,7 +129,7 @@ func (in *incoming) makeRoom(q *Quota, size int64) error {
 		return &Error{Code: CodeBusy, Reason: fmt.Sprintf("%d unfinished files from this peer already; try again once some are done", count)}
 	case !fits():
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): this peer has %s staged already, of the %s it may",
-			in.offer.Name, FormatBytes(size), FormatBytes(staged), FormatBytes(limit))}
+			in.name, FormatBytes(size), FormatBytes(staged), FormatBytes(limit))}
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func (in *incoming) checkSpace(q *Quota, need int64) error {
 	free -= pending // admitted, perhaps not reserved yet
 	if minFree := q.DiskLimits().MinFree; need > free-minFree {
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): %s free, of which %s is kept free",
-			in.offer.Name, FormatBytes(need), FormatBytes(free), FormatBytes(minFree))}
+			in.name, FormatBytes(need), FormatBytes(free), FormatBytes(minFree))}
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ func (in *incoming) createStaging(rec store.Incoming) (*os.File, error) {
 
 func (in *incoming) reserveError(err error) *Error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.offer.Name, FormatBytes(int64(in.offer.Size)))}
+		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.name, FormatBytes(int64(in.offer.Size)))}
 	}
 	return &Error{Code: CodeIO, Reason: fmt.Sprintf("reserve space: %v", err)}
 }

@@ -149,6 +149,7 @@ type incoming struct {
 	peer     string
 	stream   Stream
 	offer    Offer
+	name     string // the safe name it will get: messages never show the offered one
 	log      *slog.Logger
 	rec      store.Incoming
 	file     *os.File
@@ -170,6 +171,7 @@ func (in *incoming) run(r *Reader) error {
 			name = path.Join(folder, name)
 		}
 	}
+	in.name = name
 	defer in.close()
 	if err := in.prepare(name); err != nil {
 		return err
@@ -179,7 +181,7 @@ func (in *incoming) run(r *Reader) error {
 	}
 	r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
 	if err := in.writeFrame(Accept{Have: in.have}); err != nil {
-		return fmt.Errorf("accept %s: %w", in.offer.Name, err)
+		return fmt.Errorf("accept %s: %w", in.name, err)
 	}
 	in.accepted = true
 	in.rc.reportProgress(in.rec, in.done)
