@@ -167,7 +167,7 @@ func (in *incoming) evictStale(q *Quota, evicted func(store.Incoming) (enough bo
 // checkSpace refuses to reserve need more bytes when that would leave
 // less free space than DiskLimits.MinFree.
 func (in *incoming) checkSpace(q *Quota, need int64) error {
-	if need <= 0 || q.skipSpaceCheck {
+	if need <= 0 || !q.spaceChecked() {
 		return nil
 	}
 	free, err := in.rc.freeSpace()

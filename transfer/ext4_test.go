@@ -133,15 +133,20 @@ func TestDiskFullOnExt4(t *testing.T) {
 		{"8 TiB past the free-space check", 8 << 40, true},
 		{"more than all the blocks past the check", before.free*4096 + 1<<20, true}, // root's reserve too
 	}
+	skipCheck := func(skip bool) {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.skipSpaceCheck = skip
+	}
 	for _, tt := range tests {
-		q.skipSpaceCheck = tt.skipCheck
+		skipCheck(tt.skipCheck)
 		_, answer := h.offer(hostileOffer(tt.size, DefaultChunkSize))
 		mustRefuse(t, tt.name, answer, CodeNoSpace)
 		h.result()
 		r.mustBeClean(tt.name)
 		mustGiveBack(t, tt.name, mnt, before)
 	}
-	q.skipSpaceCheck = false
+	skipCheck(false)
 
 	// Two offers of 60 % of the room each, at once: one gets in.
 	var wg sync.WaitGroup

@@ -77,11 +77,20 @@ type Quota struct {
 	// peer at its limit is not read through on every offer.
 	noneStaleBefore map[string]time.Time
 
-	// For tests.
+	// For tests: set before the Quota is used, except skipSpaceCheck,
+	// which mu guards.
 	memoryPerPeer, memoryTotal int64 // the memory budgets
 	// skipSpaceCheck lets an offer that the free-space check would
 	// refuse reach fallocate, to test what a failed one leaves.
 	skipSpaceCheck bool
+}
+
+// spaceChecked reports whether the free space is checked before
+// fallocate: always, but in a test of what a failed fallocate leaves.
+func (q *Quota) spaceChecked() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.skipSpaceCheck
 }
 
 // NewQuota returns a Quota with the given disk limits and no memory
