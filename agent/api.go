@@ -359,6 +359,14 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		{"after_send", cfg.AfterSend != a.cfg.AfterSend, func() { a.cfg.AfterSend = cfg.AfterSend }},
 		{"quiet_period", cfg.QuietPeriod != a.cfg.QuietPeriod, func() { a.cfg.QuietPeriod = cfg.QuietPeriod }},
 		{"downloads_per_peer", cfg.PeerFolders != a.cfg.PeerFolders, func() { a.cfg.PeerFolders = cfg.PeerFolders }},
+		{"min_free_space", cfg.MinFreeSpace != a.cfg.MinFreeSpace, func() {
+			a.cfg.MinFreeSpace = cfg.MinFreeSpace
+			a.xfers.setDiskLimits(a.cfg.DiskLimits())
+		}},
+		{"max_staged_per_peer", cfg.MaxStagedPerPeer != a.cfg.MaxStagedPerPeer, func() {
+			a.cfg.MaxStagedPerPeer = cfg.MaxStagedPerPeer
+			a.xfers.setDiskLimits(a.cfg.DiskLimits())
+		}},
 	} {
 		if k.changed {
 			k.apply()

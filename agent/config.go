@@ -34,6 +34,11 @@ type Config struct {
 	PunchTimeout Duration `toml:"punch_timeout"`
 	ChunkSize    int      `toml:"chunk_size"`
 	LogLevel     string   `toml:"log_level"`
+	// MinFreeSpace is the free space incoming files never eat into.
+	MinFreeSpace ByteSize `toml:"min_free_space"`
+	// MaxStagedPerPeer bounds what one peer may hold in unfinished
+	// incoming files, each counted at its full size.
+	MaxStagedPerPeer ByteSize `toml:"max_staged_per_peer"`
 }
 
 // Duration is a time.Duration written as "60s" in the config.
@@ -95,17 +100,35 @@ chunk_size = {{.ChunkSize}}
 
 # Log level: debug, info, warn or error.
 log_level = {{printf "%q" .LogLevel}}
+
+# Sizes below are in bytes, or with a unit: "2GiB", "500MB", "1.5 GiB".
+# Free space that received files never eat into: a file that would leave
+# less is refused ("not enough disk space") and its sender tries again
+# later.
+min_free_space = "{{.MinFreeSpace}}"
+
+# The most one peer may have on its way to you at once: the full sizes of
+# its files not yet complete. Beyond it, its next file waits.
+max_staged_per_peer = "{{.MaxStagedPerPeer}}"
 `))
 
 // DefaultConfig returns the configuration of a new node.
 func DefaultConfig() Config {
 	return Config{
-		PunchTimeout: Duration{session.DefaultPunchTimeout},
-		ChunkSize:    transfer.DefaultChunkSize,
-		AfterSend:    AfterSendMove,
-		QuietPeriod:  Duration{DefaultQuietPeriod},
-		LogLevel:     "info",
+		PunchTimeout:     Duration{session.DefaultPunchTimeout},
+		ChunkSize:        transfer.DefaultChunkSize,
+		AfterSend:        AfterSendMove,
+		QuietPeriod:      Duration{DefaultQuietPeriod},
+		LogLevel:         "info",
+		MinFreeSpace:     ByteSize(transfer.DefaultMinFree),
+		MaxStagedPerPeer: ByteSize(transfer.DefaultMaxStagedPerPeer),
 	}
+}
+
+// DiskLimits are the limits the config puts on what peers may take of
+// the disk.
+func (c Config) DiskLimits() transfer.DiskLimits {
+	return transfer.DiskLimits{MinFree: int64(c.MinFreeSpace), MaxStagedPerPeer: int64(c.MaxStagedPerPeer)}
 }
 
 // LoadConfig reads path, or returns DefaultConfig when it does not exist.
@@ -157,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.QuietPeriod.Duration < 0 || c.QuietPeriod.Duration > time.Hour {
 		return fmt.Errorf("config: quiet_period %s is outside 0s..1h", c.QuietPeriod)
+	}
+	if c.MinFreeSpace < 0 || c.MaxStagedPerPeer < 0 {
+		return fmt.Errorf("config: min_free_space and max_staged_per_peer cannot be negative")
 	}
 	return nil
 }
@@ -225,7 +251,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers takes a comma-separated list; an empty value restores a
@@ -265,6 +291,10 @@ func (c *Config) Set(key, value string) error {
 		c.ChunkSize, err = strconv.Atoi(cmpOr(value, strconv.Itoa(transfer.DefaultChunkSize)))
 	case "log_level":
 		c.LogLevel = cmpOr(value, "info")
+	case "min_free_space":
+		c.MinFreeSpace, err = ParseByteSize(cmpOr(value, ByteSize(transfer.DefaultMinFree).String()))
+	case "max_staged_per_peer":
+		c.MaxStagedPerPeer, err = ParseByteSize(cmpOr(value, ByteSize(transfer.DefaultMaxStagedPerPeer).String()))
 	default:
 		return fmt.Errorf("config: unknown key %q; the keys are %s", key, strings.Join(ConfigKeys, ", "))
 	}
@@ -293,6 +323,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
+		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),
 		File: p.Config,
 	}
 }

@@ -15,6 +15,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.ListenPort = 41641
 	want.STUNServers = []string{"198.18.0.2:3478", "stun.example.net:3478"}
 	want.PunchTimeout = Duration{90 * time.Second}
+	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -25,12 +26,33 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout {
+	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
+		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
 	b, _ := os.ReadFile(path)
-	if !strings.Contains(string(b), "# UDP port punchdrop listens on") {
-		t.Fatal("saved config lost its comments")
+	for _, line := range []string{"# UDP port punchdrop listens on", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`} {
+		if !strings.Contains(string(b), line) {
+			t.Fatalf("saved config lacks %q:\n%s", line, b)
+		}
+	}
+}
+
+// TestConfigSizes: sizes read as text with a unit, or as a TOML number
+// of bytes; an empty one keeps the default.
+func TestConfigSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(path, []byte("min_free_space = 1048576\nmax_staged_per_peer = \"\"\n"), 0o600)
+	cfg, err := LoadConfig(path)
+	if err != nil || cfg.MinFreeSpace != 1<<20 || cfg.MaxStagedPerPeer != DefaultConfig().MaxStagedPerPeer {
+		t.Fatalf("LoadConfig = %v, %v", cfg, err)
+	}
+	if d := DefaultConfig(); d.MinFreeSpace.String() != "2GiB" || d.MaxStagedPerPeer.String() != "100GiB" {
+		t.Fatalf("defaults %s, %s", d.MinFreeSpace, d.MaxStagedPerPeer)
+	}
+	info := cfg.Effective(Paths{})
+	if info.MinFreeSpace != "1MiB" || info.MaxStagedPerPeer != "100GiB" {
+		t.Fatalf("Effective shows %q and %q", info.MinFreeSpace, info.MaxStagedPerPeer)
 	}
 }
 
@@ -42,6 +64,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad level", "log_level = \"loud\"\n", "log_level"},
 		{"bad name", "name = \" padded\"\n", "space"},
 		{"not toml", "name = \n", "read config"},
+		{"bad size", "min_free_space = \"lots\"\n", "want a number"},
+		{"bad unit", "max_staged_per_peer = \"5 gigs\"\n", "unknown unit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +164,13 @@ func TestConfigSet(t *testing.T) {
 		{"chunk_size", "", func(c Config) bool { return c.ChunkSize == DefaultConfig().ChunkSize }, false},
 		{"log_level", "debug", func(c Config) bool { return c.LogLevel == "debug" }, false},
 		{"log_level", "loud", nil, true},
+		{"min_free_space", "1.5 GiB", func(c Config) bool { return c.MinFreeSpace == 3<<29 }, false},
+		{"min_free_space", "0", func(c Config) bool { return c.MinFreeSpace == 0 }, false},
+		{"min_free_space", "", func(c Config) bool { return c.MinFreeSpace == DefaultConfig().MinFreeSpace }, false},
+		{"min_free_space", "much", nil, true},
+		{"max_staged_per_peer", "500MB", func(c Config) bool { return c.MaxStagedPerPeer == 500e6 }, false},
+		{"max_staged_per_peer", "", func(c Config) bool { return c.MaxStagedPerPeer == DefaultConfig().MaxStagedPerPeer }, false},
+		{"max_staged_per_peer", "-1", nil, true},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

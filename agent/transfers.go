@@ -32,7 +32,8 @@ const (
 	// a few keep the path full, and each costs a few chunk buffers.
 	bigSendsPerPeer = 3
 	// receivesPerPeer bounds the files one peer may push at once; each
-	// costs a buffer of up to a chunk.
+	// costs a buffer of up to a chunk, which the receivers' Quota also
+	// bounds in bytes.
 	receivesPerPeer = 32
 	// minSendRetry and maxSendRetry bound the back-off after a failed
 	// attempt (peer offline, disk full on the other side, path lost).
@@ -51,9 +52,12 @@ const (
 // transfers is the agent's side of file transfers: the outgoing queue
 // with a worker per peer, incoming streams, and live progress.
 type transfers struct {
-	store     *store.Store
-	node      *session.Node
-	recv      *transfer.Receiver
+	store *store.Store
+	node  *session.Node
+	recv  *transfer.Receiver
+	// quota bounds what peers may take of the disk and memory; every
+	// Receiver shares it, and a config reload changes its disk limits.
+	quota     *transfer.Quota
 	downloads string
 	log       *slog.Logger
 	publish   func(control.TransferInfo)
@@ -129,6 +133,7 @@ func (l *liveTransfer) update(done int64, now time.Time) bool {
 func (a *Agent) newTransfers() (*transfers, error) {
 	t := &transfers{
 		store:     a.store,
+		quota:     transfer.NewQuota(a.cfg.DiskLimits()),
 		chunkSize: a.cfg.ChunkSize,
 		log:       a.log,
 		publish: func(info control.TransferInfo) {
@@ -169,7 +174,7 @@ func (t *transfers) setDownloads(dir string) error {
 	if err != nil {
 		return fmt.Errorf("downloads folder: %w", err)
 	}
-	recv := &transfer.Receiver{Store: t.store, Downloads: root, Log: t.log, Progress: t.receiveProgress, Folder: t.peerFolder}
+	recv := &transfer.Receiver{Store: t.store, Downloads: root, Log: t.log, Progress: t.receiveProgress, Folder: t.peerFolder, Quota: t.quota}
 	if err := recv.Clean(time.Now()); err != nil {
 		t.log.Warn("tidy staging folder", "err", err)
 	}
@@ -179,6 +184,9 @@ func (t *transfers) setDownloads(dir string) error {
 	t.recv, t.downloads = recv, dir
 	return nil
 }
+
+// setDiskLimits applies new disk limits to offers from now on.
+func (t *transfers) setDiskLimits(l transfer.DiskLimits) { t.quota.SetDiskLimits(l) }
 
 // run starts a worker for every peer with queued files and serves until
 // ctx ends.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,5 +352,76 @@ func TestRenameAndRemovePeer(t *testing.T) {
 	}
 	if err := alice.RemovePeer(ctx, "bobby"); err == nil {
 		t.Fatal("removing twice succeeded")
+	}
+}
+
+// reloadWith changes keys of the config in home and has the agent reload
+// it; it returns the keys the agent applied.
+func reloadWith(t testing.TB, ctx context.Context, c *control.Client, home string, kv ...string) []string {
+	t.Helper()
+	path := ResolvePaths(home).Config
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := cfg.Set(kv[i], kv[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ReloadConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Restarting {
+		t.Fatalf("reload of %q restarts the agent", kv)
+	}
+	return res.Applied
+}
+
+// TestDiskLimitsApplyOnReload: min_free_space and max_staged_per_peer
+// take effect when the config is reloaded, without a restart: a reserve
+// larger than any disk makes bob refuse a file for want of space (the
+// file waits at alice's), and once it is lowered the file arrives.
+func TestDiskLimitsApplyOnReload(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	alice, bob, bobHome := connectPair(t, ctx)
+	applied := reloadWith(t, ctx, bob, bobHome, "min_free_space", "1000TiB", "max_staged_per_peer", "1GiB")
+	if !slices.Equal(applied, []string{"min_free_space", "max_staged_per_peer"}) {
+		t.Fatalf("applied %q", applied)
+	}
+	if info, err := bob.Config(ctx); err != nil || info.MinFreeSpace != "1000TiB" || info.MaxStagedPerPeer != "1GiB" {
+		t.Fatalf("bob's config: %+v, %v", info, err)
+	}
+	src := filepath.Join(t.TempDir(), "later.bin")
+	writeFile(t, src, bytes.Repeat([]byte("x"), 10<<10))
+	if _, err := alice.Send(ctx, control.SendRequest{Peer: "bob", Paths: []string{src}}); err != nil {
+		t.Fatal(err)
+	}
+	for refused := false; !refused; {
+		st, err := alice.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range st.Transfers {
+			refused = refused || strings.Contains(tr.Error, "disk space")
+			if tr.State == control.TransferDone {
+				t.Fatalf("delivered despite a reserve larger than the disk: %+v", tr)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no refusal for want of space: %+v", st.Transfers)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	reloadWith(t, ctx, bob, bobHome, "min_free_space", "0")
+	waitAllDone(t, ctx, alice)
+	if _, err := os.Stat(filepath.Join(ResolvePaths(bobHome).Downloads, "later.bin")); err != nil {
+		t.Fatal(err)
 	}
 }

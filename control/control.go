@@ -98,6 +98,10 @@ type ConfigInfo struct {
 	PunchTimeout     string `json:"punch_timeout"`
 	ChunkSize        int    `json:"chunk_size"`
 	LogLevel         string `json:"log_level"`
+	// MinFreeSpace and MaxStagedPerPeer are sizes as the config writes
+	// them ("2GiB").
+	MinFreeSpace     string `json:"min_free_space"`
+	MaxStagedPerPeer string `json:"max_staged_per_peer"`
 	File             string `json:"file"` // where it is kept
 }
 

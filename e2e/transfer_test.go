@@ -252,8 +252,9 @@ func TestTransferUnderLoss(t *testing.T) {
 }
 
 // TestReceiverDiskFull gives bob a 24 MiB tmpfs for downloads with 16 MiB
-// taken: a 16 MiB file is refused with a clear reason on both sides,
-// stays queued, and arrives once space is freed.
+// taken, and a 1 MiB free-space reserve (the default, 2 GiB, is more than
+// the whole tmpfs): a 16 MiB file is refused with a clear reason on both
+// sides, stays queued, and arrives once space is freed.
 func TestReceiverDiskFull(t *testing.T) {
 	t.Parallel()
 	lab.Require(t)
@@ -264,7 +265,7 @@ func TestReceiverDiskFull(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", "-l", downloads).Run() })
 	filler := randomFile(t, filepath.Join(downloads, "filler.bin"), 16<<20, 1)
 
-	x := newTransferLab(t, fmt.Sprintf("downloads = %q\n", downloads))
+	x := newTransferLab(t, fmt.Sprintf("downloads = %q\nmin_free_space = \"1MiB\"\n", downloads))
 	src := randomFile(t, filepath.Join(t.TempDir(), "wontfit.bin"), 16<<20, 2)
 	x.alice.mustCLI("send", "bob", src)
 	// Between retries the transfer is queued with the reason; during one
@@ -338,6 +339,7 @@ func TestHostileNames(t *testing.T) {
 		{`..\..\win.txt`, ""},
 		{`C:\evil.txt`, ""},
 		{"bell\x07.txt", "bell_.txt"},
+		{"invoice\u202Ehs.pdf", "invoice_hs.pdf"},
 		{"CON", "_CON"},
 		{"aux.tar.gz", "_aux.tar.gz"},
 		{`what?<>|*.txt`, "what_____.txt"},

@@ -2,12 +2,10 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Transfer states, as `punchdrop status` shows them.
@@ -95,8 +93,17 @@ func incomingKey(peer, id string) []byte { return []byte(peer + "/" + id) }
 func (s *Store) StartIncoming(in Incoming) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		parent := tx.Bucket(bucketIncoming)
+		u, err := loadUsage(parent, in.Peer)
+		if err != nil {
+			return err
+		}
 		key := incomingKey(in.Peer, in.ID)
-		if parent.Bucket(key) != nil {
+		if old := parent.Bucket(key); old != nil {
+			var was Incoming
+			if err := getJSON(old, keyMeta, &was); err != nil {
+				return err
+			}
+			u.count(was, -1)
 			if err := parent.DeleteBucket(key); err != nil {
 				return err
 			}
@@ -106,6 +113,10 @@ func (s *Store) StartIncoming(in Incoming) error {
 			return fmt.Errorf("record incoming %s: %w", in.Name, err)
 		}
 		if _, err := b.CreateBucket(keyChunks); err != nil {
+			return err
+		}
+		u.count(in, +1)
+		if err := putUsage(parent, in.Peer, u); err != nil {
 			return err
 		}
 		return putJSON(b, keyMeta, in)
@@ -166,37 +177,93 @@ func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte)
 	})
 }
 
-// UpdateIncoming changes an incoming transfer's record with fn. A record
-// whose state becomes done loses its chunk list, which is needed only to
-// resume.
-func (s *Store) UpdateIncoming(peer, id string, fn func(*Incoming)) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+// IncomingChunks calls fn for each chunk recorded for an incoming
+// transfer, in index order, and stops at fn's first error, which it
+// returns. It returns ErrNotFound when there is no such transfer.
+func (s *Store) IncomingChunks(peer, id string, fn func(index uint32, hash []byte) error) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIncoming).Bucket(incomingKey(peer, id))
 		if b == nil {
+			return ErrNotFound
+		}
+		chunks := b.Bucket(keyChunks)
+		if chunks == nil {
+			return nil
+		}
+		return chunks.ForEach(func(k, v []byte) error {
+			if len(k) != 4 {
+				return fmt.Errorf("corrupt chunk key %x", k)
+			}
+			return fn(binary.BigEndian.Uint32(k), v)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("chunks of incoming %s from %s: %w", id, peer, err)
+	}
+	return nil
+}
+
+// UpdateIncoming changes an incoming transfer's record with fn. A record
+// whose state becomes done loses its chunk list, which is needed only to
+// resume, and the peer's oldest done records beyond MaxIncomingDone are
+// forgotten.
+func (s *Store) UpdateIncoming(peer, id string, fn func(*Incoming)) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		parent := tx.Bucket(bucketIncoming)
+		b := parent.Bucket(incomingKey(peer, id))
+		if b == nil {
 			return fmt.Errorf("update incoming %s: %w", id, ErrNotFound)
+		}
+		u, err := loadUsage(parent, peer)
+		if err != nil {
+			return err
 		}
 		var in Incoming
 		if err := getJSON(b, keyMeta, &in); err != nil {
 			return err
 		}
+		u.count(in, -1)
 		fn(&in)
+		u.count(in, +1)
 		if in.State == StateDone && b.Bucket(keyChunks) != nil {
 			if err := b.DeleteBucket(keyChunks); err != nil {
 				return err
 			}
 		}
-		return putJSON(b, keyMeta, in)
+		if err := putJSON(b, keyMeta, in); err != nil {
+			return err
+		}
+		if u.Done > MaxIncomingDone {
+			if err := pruneDone(parent, peer, &u, MaxIncomingDone-donePruneSlack); err != nil {
+				return err
+			}
+		}
+		return putUsage(parent, peer, u)
 	})
 }
 
 // DeleteIncoming forgets an incoming transfer and its chunks.
 func (s *Store) DeleteIncoming(peer, id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketIncoming).DeleteBucket(incomingKey(peer, id))
-		if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		parent := tx.Bucket(bucketIncoming)
+		key := incomingKey(peer, id)
+		b := parent.Bucket(key)
+		if b == nil {
+			return nil
+		}
+		u, err := loadUsage(parent, peer)
+		if err != nil {
 			return err
 		}
-		return nil
+		var in Incoming
+		if err := getJSON(b, keyMeta, &in); err != nil {
+			return err
+		}
+		u.count(in, -1)
+		if err := parent.DeleteBucket(key); err != nil {
+			return err
+		}
+		return putUsage(parent, peer, u)
 	})
 }
 

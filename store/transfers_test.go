@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -131,5 +132,132 @@ func TestSchemaUpgradeAndRefusal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestIncomingUsageAndChunks(t *testing.T) {
+	s, _ := openTemp(t)
+	now := time.Now().UTC()
+	recs := []Incoming{
+		{ID: "b", Peer: "P", Size: 200, State: StateReceiving, Updated: now},
+		{ID: "a", Peer: "P", Size: 100, State: StateReceiving, Updated: now.Add(-time.Hour)},
+		{ID: "c", Peer: "P", Size: 50, State: StateReceiving},
+		{ID: "x", Peer: "PQ", Size: 1 << 30, State: StateReceiving}, // another peer whose ID starts alike
+		{ID: "y", Peer: "O", Size: 1 << 30, State: StateReceiving},
+	}
+	for _, in := range recs {
+		if err := s.StartIncoming(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.UpdateIncoming("P", "c", func(in *Incoming) { in.State = StateDone }); err != nil {
+		t.Fatal(err)
+	}
+	if u := usageOf(t, s, "P"); u != (IncomingUsage{Unfinished: 2, Staged: 300, Done: 1}) {
+		t.Fatalf("usage of P = %+v, want 2 unfinished (300 bytes), one done", u)
+	}
+	if u := usageOf(t, s, "nobody"); u != (IncomingUsage{}) {
+		t.Fatalf("usage of an unknown peer = %+v", u)
+	}
+	open, err := s.UnfinishedIncoming("P")
+	if err != nil || len(open) != 2 || open[0].ID != "a" || open[1].ID != "b" {
+		t.Fatalf("UnfinishedIncoming = %+v, %v; want a, then b", open, err)
+	}
+
+	h := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	s.RecordChunks("P", "a", []uint32{2, 0, 1, 256}, [][]byte{h(2), h(0), h(1), h(255)})
+	var seen []uint32
+	err = s.IncomingChunks("P", "a", func(i uint32, hash []byte) error {
+		seen = append(seen, i)
+		if i == 2 {
+			return errors.New("enough")
+		}
+		return nil
+	})
+	if err == nil || len(seen) != 3 || seen[0] != 0 || seen[1] != 1 || seen[2] != 2 {
+		t.Fatalf("IncomingChunks saw %v, %v; want 0, 1, 2 in order and fn's error", seen, err)
+	}
+	if err := s.IncomingChunks("P", "zz", func(uint32, []byte) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("IncomingChunks of nothing = %v", err)
+	}
+
+	// A new version replaces the old one's size; a deleted one counts no
+	// more; another peer's records never count.
+	if err := s.StartIncoming(Incoming{ID: "b", Peer: "P", Size: 20, State: StateReceiving}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIncoming("P", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if u := usageOf(t, s, "P"); u != (IncomingUsage{Unfinished: 1, Staged: 20, Done: 1}) {
+		t.Fatalf("usage of P after a restart and a delete = %+v", u)
+	}
+}
+
+// usageOf returns the usage the store keeps for peer, after checking it
+// against one summed up from the peer's records.
+func usageOf(t testing.TB, s *Store, peer string) IncomingUsage {
+	t.Helper()
+	kept, err := s.IncomingUsage(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summed IncomingUsage
+	s.db.Update(func(tx *bolt.Tx) error {
+		parent := tx.Bucket(bucketIncoming)
+		parent.Delete(usageKey(peer))
+		summed, err = loadUsage(parent, peer)
+		return errors.New("roll back")
+	})
+	if err != nil || kept != summed {
+		t.Fatalf("usage of %s: kept %+v, from the records %+v (%v)", peer, kept, summed, err)
+	}
+	return kept
+}
+
+// TestDoneIncomingAreBounded: finishing a transfer forgets the peer's
+// oldest done records beyond MaxIncomingDone, and no other peer's.
+func TestDoneIncomingAreBounded(t *testing.T) {
+	s, _ := openTemp(t)
+	start := time.Now().UTC().Add(-time.Hour)
+	// Many done records, made in one transaction (done records have no
+	// chunk list), oldest first.
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range MaxIncomingDone + 10 {
+			for _, peer := range []string{"P", "Q"} {
+				in := Incoming{ID: fmt.Sprintf("%05d", i), Peer: peer, State: StateDone, Updated: start.Add(time.Duration(i) * time.Millisecond)}
+				b, err := tx.Bucket(bucketIncoming).CreateBucket(incomingKey(peer, in.ID))
+				if err != nil {
+					return err
+				}
+				if err := putJSON(b, keyMeta, in); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartIncoming(Incoming{ID: "new", Peer: "P", State: StateReceiving, Updated: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateIncoming("P", "new", func(in *Incoming) { in.State, in.Updated = StateDone, time.Now() }); err != nil {
+		t.Fatal(err)
+	}
+	p, q := usageOf(t, s, "P"), usageOf(t, s, "Q")
+	if p.Done != MaxIncomingDone-donePruneSlack || q.Done != MaxIncomingDone+10 {
+		t.Fatalf("done records: P %d, Q %d; want %d and %d", p.Done, q.Done, MaxIncomingDone-donePruneSlack, MaxIncomingDone+10)
+	}
+	if _, err := s.IncomingTransfer("P", "new", nil); err != nil {
+		t.Fatalf("the newest done record went: %v", err)
+	}
+	oldestKept := fmt.Sprintf("%05d", MaxIncomingDone+10-(MaxIncomingDone-donePruneSlack-1))
+	if _, err := s.IncomingTransfer("P", oldestKept, nil); err != nil {
+		t.Fatalf("record %s went: %v", oldestKept, err)
+	}
+	if _, err := s.IncomingTransfer("P", "00000", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the oldest done record stayed: %v", err)
 	}
 }

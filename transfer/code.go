@@ -50,6 +50,7 @@ type Error struct {
 	Code   Code
 	Reason string
 	Remote bool
+	cause  error // what went wrong locally, if it is an error of its own
 }
 
 func (e *Error) Error() string {
@@ -59,6 +60,10 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("%s: %s (%s)", who, e.Reason, e.Code)
 }
+
+// Unwrap returns the error the refusal stems from, if any: ErrTooLarge
+// for a frame larger than the offer allows, say.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Retryable reports whether the transfer should stay queued.
 func (e *Error) Retryable() bool { return e.Code.Retryable() }

@@ -26,4 +26,18 @@
 // sides compute it chunk by chunk without a second pass over the file,
 // and a resumed transfer checks that the chunks it kept and the chunks
 // it received belong to the same version of the file.
+//
+// # What a peer may take
+//
+// A receiver admits an OFFER before it allocates, reserves or records
+// anything for it: the peer must stay within its share (at most
+// MaxUnfinishedPerPeer unfinished transfers and DiskLimits.MaxStagedPerPeer
+// bytes staged), the file must leave DiskLimits.MinFree free on disk
+// (checked with statfs before fallocate), and its receive buffer must fit
+// the memory budget of its Quota. A refusal (CodeNoSpace, CodeBusy; the
+// sender tries again later) leaves no record, file or blocks behind. An
+// admitted transfer holds at most a chunk of the size its OFFER declared
+// (the Reader refuses larger CHUNK frames from their header) and a
+// have-bitmap of at most 1 MiB; the whole-file hash is computed from the
+// chunk hashes in the state database.
 package transfer

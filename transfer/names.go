@@ -79,7 +79,7 @@ func isASCIILetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <
 
 // safeElem makes one path element, neither "." nor "..", safe to create
 // on Linux, macOS and Windows:
-//   - control characters and <>:"|?* become '_';
+//   - invisible characters (see invisible) and <>:"|?* become '_';
 //   - trailing dots and spaces, which Windows drops, are dropped;
 //   - it is shortened to at most 255 bytes, keeping a short extension;
 //   - an element left empty becomes "_";
@@ -98,10 +98,22 @@ func safeElem(e string, top bool) string {
 }
 
 func safeRune(r rune) rune {
-	if unicode.IsControl(r) || strings.ContainsRune(`<>:"|?*`, r) {
+	if invisible(r) || strings.ContainsRune(`<>:"|?*`, r) {
 		return '_'
 	}
 	return r
+}
+
+// invisible reports whether r is a character a person reading the name
+// does not see as itself: C0 and C1 controls, format characters
+// (category Cf: bidi overrides, embeddings and isolates, which reorder
+// what follows, so "invoice\u202Ehs.pdf" shows as "invoicefdp.sh";
+// zero-width spaces and joiners; the BOM; soft hyphens; tags), line and
+// paragraph separators, and the other default-ignorable characters that
+// render blank (Hangul fillers). A name keeps every visible character;
+// an emoji sequence joined by U+200D comes apart into its emoji.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // shorten cuts name to at most limit bytes, keeping its extension when

@@ -39,6 +39,21 @@ func TestSafeRelPath(t *testing.T) {
 		{in: "tab\there", want: "tab_here"},
 		{in: "del\x7f", want: "del_"},
 		{in: "c1\u0085x", want: "c1_x"},
+
+		// Invisible characters that hide a name's type or look become '_'.
+		{in: "invoice\u202Ehs.pdf", want: "invoice_hs.pdf"},            // right-to-left override
+		{in: "a\u202Db\u202Ac\u202Bd\u202Ce", want: "a_b_c_d_e"},       // other embeddings
+		{in: "x\u2066y\u2067z\u2068w\u2069.txt", want: "x_y_z_w_.txt"}, // isolates
+		{in: "mark\u200E\u200F\u061C.txt", want: "mark___.txt"},        // LRM, RLM, ALM
+		{in: "zero\u200Bwidth\u200C\u200D\u2060.txt", want: "zero_width___.txt"},
+		{in: "\uFEFFbom.txt", want: "_bom.txt"},
+		{in: "soft\u00ADhyphen", want: "soft_hyphen"},
+		{in: "line\u2028para\u2029.txt", want: "line_para_.txt"},
+		{in: "filler\u3164\u115F.txt", want: "filler__.txt"},
+		{in: "tag\U000E0041.txt", want: "tag_.txt"},
+		{in: "c1\u009B\u0080.txt", want: "c1__.txt"},
+		{in: "dir\u202E/a.txt", want: "dir_/a.txt"},
+		{in: "ok\u00A0space é.txt", want: "ok\u00A0space é.txt"}, // visible: kept
 		{in: `what?<>:"|*.txt`, want: "what_______.txt"},
 		{in: "ab:stream", want: "ab_stream"},
 		{in: "x/C:", want: "x/C_"},
@@ -119,7 +134,7 @@ func TestSafeRelPath(t *testing.T) {
 func FuzzSafeRelPath(f *testing.F) {
 	for _, s := range []string{
 		"a.txt", "dir/a.txt", "../x", `x\..\y`, "/abs", `\\unc\share`, "C:x",
-		"a\x00b", "a\x01b\x7f\u0085", `<>:"|?*`, "a. /b", " . ", "CON.txt",
+		"a\x00b", "a\x01b\x7f\u0085", "invoice\u202Ehs.pdf", "\uFEFF\u200B\u2066x", `<>:"|?*`, "a. /b", " . ", "CON.txt",
 		"com¹", ".punchdrop/x", ".PUNCHDROP", strings.Repeat("é", 200),
 		strings.Repeat("a", 260) + ".txt", "con" + strings.Repeat(" ", 260) + "x",
 		strings.Repeat("a/", 40), "\xff",
@@ -137,7 +152,7 @@ func FuzzSafeRelPath(f *testing.F) {
 		if out == "" || !utf8.ValidString(out) || out[0] == '/' || !filepath.IsLocal(out) {
 			t.Fatalf("SafeRelPath(%q) = %q is not a valid local path", in, out)
 		}
-		if i := strings.IndexFunc(out, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }); i >= 0 {
+		if i := strings.IndexFunc(out, func(r rune) bool { return r == '\\' || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
 			t.Fatalf("SafeRelPath(%q) = %q has %q", in, out, out[i:])
 		}
 		for _, e := range strings.Split(out, "/") {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,11 +20,6 @@ import (
 // StagingDir is the folder inside downloads where files grow until they
 // are complete. Nothing outside it is ever partly written.
 const StagingDir = ".punchdrop"
-
-// StaleAfter is how long an interrupted incoming transfer waits for its
-// sender to resume it, and how long a finished one is remembered (to
-// answer a sender that missed our END_ACK), before Clean forgets it.
-const StaleAfter = 30 * 24 * time.Hour
 
 // Receiver takes files from peers into one downloads folder.
 type Receiver struct {
@@ -38,8 +32,14 @@ type Receiver struct {
 	// files go into, or "" for Downloads itself.
 	Folder func(peer string) string
 
-	mu     sync.Mutex // guards following
-	active map[string]bool
+	// Quota, if not nil, bounds what peers may take of the disk and of
+	// memory; nil means a Quota of the Receiver's own with the default
+	// limits.
+	Quota *Quota
+
+	mu       sync.Mutex // guards following
+	active   map[string]bool
+	ownQuota *Quota // made on first use when Quota is nil
 }
 
 // Receive answers one OFFER from peer on stream and takes the file. It
@@ -49,6 +49,10 @@ type Receiver struct {
 func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (store.Incoming, error) {
 	defer guard(ctx, stream)()
 	r := NewReader(stream)
+	// Until an offer names its chunk size, a CHUNK has no room at all;
+	// an ACCEPT (up to 1 MiB) never has.
+	r.SetLimit(TypeChunk, 0)
+	r.SetLimit(TypeAccept, 0)
 	first, err := r.Next()
 	if err != nil {
 		code := CodeProtocol
@@ -115,6 +119,26 @@ func (rc *Receiver) release(key string) {
 	delete(rc.active, key)
 }
 
+// isActive reports whether the transfer named key is being received.
+func (rc *Receiver) isActive(key string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.active[key]
+}
+
+// quota returns the Quota in force.
+func (rc *Receiver) quota() *Quota {
+	if rc.Quota != nil {
+		return rc.Quota
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.ownQuota == nil {
+		rc.ownQuota = NewQuota(DefaultDiskLimits())
+	}
+	return rc.ownQuota
+}
+
 func reject(stream Stream, code Code, reason string) {
 	abort(stream, &Error{Code: code, Reason: reason})
 }
@@ -125,12 +149,13 @@ type incoming struct {
 	peer     string
 	stream   Stream
 	offer    Offer
+	name     string // the safe name it will get: messages never show the offered one
 	log      *slog.Logger
 	rec      store.Incoming
 	file     *os.File
 	have     Bitmap
-	hashes   []Hash
 	done     int64 // bytes held durably
+	memory   int64 // receive buffer counted against the Quota
 	accepted bool  // ACCEPT was sent: refusals from now on are ABORTs
 
 	writeMu sync.Mutex // one writer of frames at a time: ACKs and NAKs
@@ -146,19 +171,17 @@ func (in *incoming) run(r *Reader) error {
 			name = path.Join(folder, name)
 		}
 	}
+	in.name = name
+	defer in.close()
 	if err := in.prepare(name); err != nil {
 		return err
 	}
-	defer func() {
-		if in.file != nil {
-			in.file.Close()
-		}
-	}()
 	if in.rec.State == store.StateDone {
 		return in.confirmDone(r)
 	}
+	r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
 	if err := in.writeFrame(Accept{Have: in.have}); err != nil {
-		return fmt.Errorf("accept %s: %w", in.offer.Name, err)
+		return fmt.Errorf("accept %s: %w", in.name, err)
 	}
 	in.accepted = true
 	in.rc.reportProgress(in.rec, in.done)
@@ -170,90 +193,17 @@ func (in *incoming) run(r *Reader) error {
 	return in.finish(end)
 }
 
-// prepare finds what an earlier attempt left of this transfer, or starts
-// it afresh, and makes room for the whole file.
-func (in *incoming) prepare(name string) error {
-	id := in.offer.ID.String()
-	in.have = NewBitmap(in.offer.Chunks())
-	in.hashes = make([]Hash, in.offer.Chunks())
-	rec, err := in.rc.Store.IncomingTransfer(in.peer, id, func(i uint32, h []byte) {
-		if int(i) < len(in.hashes) && len(h) == HashLen {
-			in.have.Set(int(i))
-			in.hashes[i] = Hash(h)
-		}
-	})
-	switch {
-	case err == nil && sameVersion(rec, in.offer):
-		in.rec = rec
-		if rec.State == store.StateDone {
-			return nil
-		}
-		if _, err := in.rc.Downloads.Stat(rec.Staging); err != nil {
-			in.log.Warn("staging file gone; starting over", "file", rec.Name, "err", err)
-			return in.start(name)
-		}
-	case err == nil || errors.Is(err, store.ErrNotFound):
-		if err == nil {
-			in.log.Info("file changed since the last attempt; starting over", "file", rec.Name)
-			in.rc.Downloads.Remove(rec.Staging)
-		}
-		return in.start(name)
-	default:
-		return &Error{Code: CodeIO, Reason: err.Error()}
+// close gives back what the transfer holds while it runs: its staging
+// file's handle and its receive buffer's share of the memory budget.
+func (in *incoming) close() {
+	if in.file != nil {
+		in.file.Close()
+		in.file = nil
 	}
-	for i := range in.offer.Chunks() {
-		if in.have.Has(i) {
-			in.done += int64(in.offer.ChunkLen(i))
-		}
+	if in.memory != 0 {
+		in.rc.quota().releaseMemory(in.peer, in.memory)
+		in.memory = 0
 	}
-	return in.openStaging()
-}
-
-func sameVersion(rec store.Incoming, o Offer) bool {
-	return rec.Size == int64(o.Size) && rec.ChunkSize == int(o.ChunkSize) && rec.ModTime.Equal(o.ModTime)
-}
-
-// start records a new transfer and creates its staging file.
-func (in *incoming) start(name string) error {
-	now := time.Now()
-	in.have = NewBitmap(in.offer.Chunks())
-	in.hashes = make([]Hash, in.offer.Chunks())
-	in.done = 0
-	in.rec = store.Incoming{
-		ID: in.offer.ID.String(), Peer: in.peer, Name: name,
-		Size: int64(in.offer.Size), ChunkSize: int(in.offer.ChunkSize),
-		ModTime: in.offer.ModTime, Mode: uint32(in.offer.Mode.Perm()),
-		Staging: path.Join(StagingDir, shortPeer(in.peer)+"-"+in.offer.ID.String()+".part"),
-		State:   store.StateReceiving, Started: now, Updated: now,
-	}
-	if err := in.rc.Downloads.MkdirAll(StagingDir, 0o700); err != nil {
-		return &Error{Code: CodeIO, Reason: fmt.Sprintf("create staging folder: %v", err)}
-	}
-	in.rc.Downloads.Remove(in.rec.Staging)
-	if err := in.rc.Store.StartIncoming(in.rec); err != nil {
-		return &Error{Code: CodeIO, Reason: err.Error()}
-	}
-	return in.openStaging()
-}
-
-func shortPeer(id string) string { return id[:min(len(id), 8)] }
-
-// openStaging opens the staging file and reserves the file's full size
-// on disk, so a lack of space shows now, as a clear refusal, rather than
-// halfway through.
-func (in *incoming) openStaging() error {
-	f, err := in.rc.Downloads.OpenFile(in.rec.Staging, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return &Error{Code: CodeIO, Reason: fmt.Sprintf("open staging file: %v", err)}
-	}
-	in.file = f
-	if err := reserve(f, int64(in.offer.Size)); err != nil {
-		if errors.Is(err, syscall.ENOSPC) {
-			return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.rec.Name, FormatBytes(int64(in.offer.Size)))}
-		}
-		return &Error{Code: CodeIO, Reason: fmt.Sprintf("reserve space: %v", err)}
-	}
-	return nil
 }
 
 // receiveChunks takes CHUNKs until END. Verified chunks are written at
@@ -276,15 +226,17 @@ type chunkDone struct {
 	hash  Hash
 }
 
+// maxNaks bounds the NAKs of one transfer, whatever chunks they are
+// for: a path that corrupts more is broken, and the bound keeps what a
+// peer sending garbage under many indexes costs (a counter each) small.
+const maxNaks = 64
+
 func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error) {
-	naks := map[uint32]int{}
+	naks, total := map[uint32]int{}, 0
 	for {
 		f, err := r.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return End{}, fmt.Errorf("receive %s: %w", in.rec.Name, err)
+			return End{}, in.readError(err)
 		}
 		switch f := f.(type) {
 		case Chunk:
@@ -294,8 +246,8 @@ func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error)
 			}
 			if sha256.Sum256(f.Data) != f.Hash {
 				naks[f.Index]++
-				if naks[f.Index] > maxChunkRetries {
-					return End{}, &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d arrived corrupt %d times", i, naks[f.Index])}
+				if total++; naks[f.Index] > maxChunkRetries || total > maxNaks {
+					return End{}, &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d arrived corrupt %d times (%d corrupt chunks in all)", i, naks[f.Index], total)}
 				}
 				in.log.Warn("chunk failed verification; asking again", "file", in.rec.Name, "chunk", i)
 				if err := in.writeFrame(Nak{Index: f.Index, Reason: "hash mismatch"}); err != nil {
@@ -317,6 +269,19 @@ func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error)
 	}
 }
 
+// readError explains why no frame could be read: a frame that breaks
+// the format or the offer's limits is a protocol error the peer is told
+// of; a stream that ended is not.
+func (in *incoming) readError(err error) error {
+	if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) {
+		return &Error{Code: CodeProtocol, Reason: fmt.Sprintf("receive %s: %v", in.rec.Name, err), cause: err}
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("receive %s: %w", in.rec.Name, err)
+}
+
 // Batching of flushes. Each flush (fsync plus a database commit) costs a
 // few milliseconds whatever its size, so a fast stream is flushed every
 // syncBatchBytes; a slow one, whose chunks come further apart than
@@ -328,28 +293,21 @@ const (
 )
 
 // syncLoop makes written chunks durable, records them, then ACKs them,
-// in batches.
+// in batches. An ACK that cannot be written (the stream's write side is
+// gone) stops the ACKs only: what the reader still writes is made
+// durable and recorded all the same, so a resume does not send it again.
+// Only a failed flush or record stops recording, and the reader with it.
 func (in *incoming) syncLoop(written <-chan chunkDone) error {
 	idle := time.NewTimer(syncIdleGap)
 	defer idle.Stop()
-	for c := range written {
-		batch := []chunkDone{c}
-		bytes := in.offer.ChunkLen(int(c.index))
-	more:
-		for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
-			idle.Reset(syncIdleGap)
-			select {
-			case c, ok := <-written:
-				if !ok {
-					break more
-				}
-				batch = append(batch, c)
-				bytes += in.offer.ChunkLen(int(c.index))
-			case <-idle.C:
-				break more
-			}
+	var ackErr error
+	for {
+		batch := in.nextBatch(written, idle)
+		if batch == nil {
+			return ackErr
 		}
-		if err := in.commitBatch(batch); err != nil {
+		indexes, err := in.commitBatch(batch)
+		if err != nil {
 			in.stream.CancelRead(streamCancelled) // stop the reader
 			for range written {
 				// Let the reader finish; its chunks stay unrecorded and
@@ -357,13 +315,43 @@ func (in *incoming) syncLoop(written <-chan chunkDone) error {
 			}
 			return err
 		}
+		if ackErr == nil {
+			ackErr = in.writeFrame(Ack{Indexes: indexes})
+		}
 	}
-	return nil
 }
 
-func (in *incoming) commitBatch(batch []chunkDone) error {
+// nextBatch waits for a written chunk and gathers those that follow it
+// closely, up to syncBatchBytes or MaxAckBatch chunks. It returns nil
+// once written is closed and empty.
+func (in *incoming) nextBatch(written <-chan chunkDone, idle *time.Timer) []chunkDone {
+	c, ok := <-written
+	if !ok {
+		return nil
+	}
+	batch := []chunkDone{c}
+	bytes := in.offer.ChunkLen(int(c.index))
+	for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
+		idle.Reset(syncIdleGap)
+		select {
+		case c, ok := <-written:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, c)
+			bytes += in.offer.ChunkLen(int(c.index))
+		case <-idle.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitBatch makes a batch durable and records it; it returns the
+// indexes to ACK.
+func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	if err := in.file.Sync(); err != nil {
-		return writeError(err)
+		return nil, writeError(err)
 	}
 	indexes := make([]uint32, len(batch))
 	hashes := make([][]byte, len(batch))
@@ -371,17 +359,16 @@ func (in *incoming) commitBatch(batch []chunkDone) error {
 		indexes[k], hashes[k] = c.index, c.hash[:]
 	}
 	if err := in.rc.Store.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
-		return &Error{Code: CodeIO, Reason: err.Error()}
+		return nil, &Error{Code: CodeIO, Reason: err.Error()}
 	}
 	for _, c := range batch {
 		if !in.have.Has(int(c.index)) {
 			in.have.Set(int(c.index))
-			in.hashes[c.index] = c.hash
 			in.done += int64(in.offer.ChunkLen(int(c.index)))
 		}
 	}
 	in.rc.reportProgress(in.rec, in.done)
-	return in.writeFrame(Ack{Indexes: indexes})
+	return indexes, nil
 }
 
 // finish checks the whole file and moves it under its final name.
@@ -389,7 +376,11 @@ func (in *incoming) finish(end End) error {
 	if n := in.have.Count(); n != in.offer.Chunks() {
 		return &Error{Code: CodeProtocol, Reason: fmt.Sprintf("END after %d of %d chunks", n, in.offer.Chunks())}
 	}
-	if Root(in.hashes) != end.Root {
+	root, err := in.storedRoot()
+	if err != nil {
+		return err
+	}
+	if root != end.Root {
 		// The chunks kept from an earlier attempt are of another version
 		// of the file: drop them all and let the sender start over.
 		in.discard()
@@ -416,11 +407,44 @@ func (in *incoming) finish(end End) error {
 	return in.writeFrame(EndAck{Name: final})
 }
 
-// seal gives the staging file the sender's mode and time. Its data is
-// durable already: every chunk was flushed before it was recorded.
+// Mode bits a received file never keeps, whatever the sender's: no one
+// else may write it, and nothing received may be run (a peer's execute
+// bits would make a download a program, whose name may hide its type).
+// The owner can always read and write it.
+const (
+	droppedModeBits fs.FileMode = 0o022 | 0o111
+	ownerModeBits   fs.FileMode = 0o600
+)
+
+// storedRoot computes the whole-file hash from the chunk hashes the
+// store recorded, in index order: no list of hashes is kept in memory
+// (for MaxChunks chunks it would take 256 MiB).
+func (in *incoming) storedRoot() (Hash, error) {
+	h := sha256.New()
+	next := uint32(0)
+	err := in.rc.Store.IncomingChunks(in.peer, in.rec.ID, func(i uint32, hash []byte) error {
+		if i != next || len(hash) != HashLen {
+			return fmt.Errorf("chunk %d recorded out of order or damaged", i)
+		}
+		h.Write(hash)
+		next++
+		return nil
+	})
+	if err == nil && int(next) != in.offer.Chunks() {
+		err = fmt.Errorf("%d of %d chunks recorded", next, in.offer.Chunks())
+	}
+	if err != nil {
+		return Hash{}, &Error{Code: CodeIO, Reason: fmt.Sprintf("whole-file hash: %v", err)}
+	}
+	return Hash(h.Sum(nil)), nil
+}
+
+// seal gives the staging file the sender's mode, defused, and time. Its
+// data is durable already: every chunk was flushed before it was
+// recorded.
 func (in *incoming) seal() error {
-	mode := fs.FileMode(in.rec.Mode).Perm() &^ 0o022
-	if err := in.file.Chmod(mode | 0o600); err != nil {
+	mode := fs.FileMode(in.rec.Mode).Perm()&^droppedModeBits | ownerModeBits
+	if err := in.file.Chmod(mode); err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
 	if err := in.file.Close(); err != nil {
@@ -516,43 +540,4 @@ func FormatBytes(n int64) string {
 // for a receiver that cannot take any file now.
 func Refuse(stream Stream, code Code, reason string) {
 	reject(stream, code, reason)
-}
-
-// Clean tidies the staging folder at start-up, before any Receive: it
-// removes staging files no transfer claims (a crash between creating one
-// and recording it) and forgets transfers untouched for StaleAfter,
-// removing their staging files.
-func (rc *Receiver) Clean(now time.Time) error {
-	records, err := rc.Store.IncomingTransfers()
-	if err != nil {
-		return fmt.Errorf("clean staging: %w", err)
-	}
-	claimed := map[string]bool{}
-	for _, rec := range records {
-		if now.Sub(rec.Updated) < StaleAfter {
-			if rec.State != store.StateDone {
-				claimed[path.Base(rec.Staging)] = true
-			}
-			continue
-		}
-		if err := rc.Store.DeleteIncoming(rec.Peer, rec.ID); err != nil {
-			return fmt.Errorf("clean staging: %w", err)
-		}
-		rc.logger().Info("forgot a stale incoming transfer", "file", rec.Name, "state", rec.State, "updated", rec.Updated)
-	}
-	entries, err := fs.ReadDir(rc.Downloads.FS(), StagingDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("clean staging: %w", err)
-	}
-	for _, e := range entries {
-		if !claimed[e.Name()] && strings.HasSuffix(e.Name(), ".part") {
-			if err := rc.Downloads.Remove(path.Join(StagingDir, e.Name())); err != nil {
-				return fmt.Errorf("clean staging: %w", err)
-			}
-		}
-	}
-	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,16 +34,23 @@ type rig struct {
 }
 
 func newRig(t testing.TB) *rig {
+	t.Helper()
+	downloads := filepath.Join(t.TempDir(), "downloads")
+	if err := os.Mkdir(downloads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return newRigIn(t, downloads)
+}
+
+// newRigIn is newRig with the receiver's downloads folder at downloads.
+func newRigIn(t testing.TB, downloads string) *rig {
+	t.Helper()
 	client, server := quicPair(t)
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	downloads := filepath.Join(t.TempDir(), "downloads")
-	if err := os.Mkdir(downloads, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	root, err := os.OpenRoot(downloads)
 	if err != nil {
 		t.Fatal(err)
@@ -481,5 +490,85 @@ func TestCleanStaging(t *testing.T) {
 	}
 	if len(ids) != 2 || !slices.Contains(ids, "fresh") || !slices.Contains(ids, "newdone") {
 		t.Fatalf("records after Clean: %v, want fresh and newdone", ids)
+	}
+}
+
+// brokenWrites is the receiver's end of a stream whose write side breaks
+// after a number of writes, as when the sender resets the stream or the
+// path goes while chunks are still on their way.
+type brokenWrites struct {
+	Stream
+	mu   sync.Mutex
+	left int // writes that still work
+}
+
+var errWriteCut = errors.New("test: write side cut")
+
+func (b *brokenWrites) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left <= 0 {
+		return 0, errWriteCut
+	}
+	b.left--
+	return b.Stream.Write(p)
+}
+
+// recordedChunks counts the chunks the store holds for a transfer.
+func (r *rig) recordedChunks(id ID) int {
+	r.t.Helper()
+	n := 0
+	_, err := r.recv.Store.IncomingTransfer(testPeer, id.String(), func(uint32, []byte) { n++ })
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+// TestFailedAckStillRecordsChunks: once the receiver cannot write an ACK,
+// the chunks that keep arriving are still made durable and recorded, so
+// a resume does not send them again. The first ACK fails after the first
+// chunk is recorded; the other chunks are sent only then, so they cannot
+// share its batch.
+func TestFailedAckStillRecordsChunks(t *testing.T) {
+	r := newRig(t)
+	h := r.hostileWrapped(func(s Stream) Stream { return &brokenWrites{Stream: s, left: 1} }) // the ACCEPT only
+	const n = 16
+	data := make([]byte, n*MinChunkSize)
+	rand.Read(data)
+	o := Offer{ID: newID(), Size: uint64(len(data)), ChunkSize: MinChunkSize, ModTime: time.Now(), Mode: 0o644, Name: "acked.bin"}
+	s, answer := h.offer(o)
+	if _, ok := answer.(Accept); !ok {
+		t.Fatalf("answer to the offer: %+v", answer)
+	}
+	var hashes []Hash
+	for i := range n {
+		chunk := data[i*MinChunkSize : (i+1)*MinChunkSize]
+		hashes = append(hashes, sha256.Sum256(chunk))
+		if err := s.send(Chunk{Index: uint32(i), Hash: hashes[i], Data: chunk}); err != nil {
+			t.Logf("chunk %d: %v", i, err) // the receiver may have stopped reading
+		}
+		if i == 0 {
+			waitFor(t, "the first chunk to be recorded", func() bool { return r.recordedChunks(o.ID) == 1 })
+		}
+	}
+	s.send(End{Root: Root(hashes)})
+	if res := h.result(); !errors.Is(res.err, errWriteCut) {
+		t.Fatalf("receiver: %v, want the failed ACK", res.err)
+	}
+	if got := r.recordedChunks(o.ID); got != n {
+		t.Fatalf("the store holds %d of the %d chunks written after the ACK failed", got, n)
+	}
+}
+
+// waitFor polls cond until it holds, failing after hostileTimeout.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(hostileTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", hostileTimeout, what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

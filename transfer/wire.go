@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -156,11 +157,19 @@ func (o Offer) ChunkLen(i int) int {
 	return int(min(uint64(o.ChunkSize), o.Size-start))
 }
 
+// chunkCount is size/chunk rounded up, computed without size+chunk-1,
+// which wraps for sizes near 2^64 (such an offer had 0 chunks). A count
+// beyond MaxChunks comes back as MaxChunks+1, which Decode refuses
+// anyway, so that it fits an int everywhere.
 func chunkCount(size uint64, chunk uint32) int {
 	if chunk == 0 {
 		return 0
 	}
-	return int((size + uint64(chunk) - 1) / uint64(chunk))
+	n := size / uint64(chunk)
+	if size%uint64(chunk) != 0 {
+		n++
+	}
+	return int(min(n, MaxChunks+1))
 }
 
 // Accept answers an Offer with the chunks the receiver already holds.
@@ -305,14 +314,37 @@ func WriteFrame(w io.Writer, f Frame) error {
 	return err
 }
 
-// Reader reads frames from a stream, reusing one buffer.
+// numTypes bounds the frame type values: they run from 1 to TypeAbort.
+const numTypes = int(TypeAbort) + 1
+
+// Reader reads frames from a stream, reusing one buffer, which grows to
+// the largest frame read so far.
 type Reader struct {
-	r   io.Reader
-	buf []byte
+	r      io.Reader
+	buf    []byte
+	limits [numTypes]int // the largest payload accepted, by type
 }
 
-// NewReader returns a Reader on r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+// NewReader returns a Reader on r that accepts frames up to the limits
+// of the format.
+func NewReader(r io.Reader) *Reader {
+	rd := &Reader{r: r}
+	for t := range rd.limits {
+		rd.limits[t] = maxPayload(Type(t))
+	}
+	return rd
+}
+
+// SetLimit sets the largest payload Next accepts in a frame of type t,
+// at most the format's own limit: a larger frame is refused with
+// ErrTooLarge from its header alone, before a byte of its payload is
+// read or allocated. A receiver limits CHUNK frames to the chunk size
+// the OFFER named, and frames it never expects to nothing.
+func (r *Reader) SetLimit(t Type, n int) {
+	if int(t) < numTypes {
+		r.limits[t] = max(0, min(n, maxPayload(t)))
+	}
+}
 
 // Next reads the next frame. A Chunk's Data is valid until the next call.
 // A stream that ends cleanly between frames gives io.EOF; one that ends
@@ -325,6 +357,9 @@ func (r *Reader) Next() (Frame, error) {
 	t, n, err := parseHeader(hdr[:])
 	if err != nil {
 		return nil, err
+	}
+	if n > r.limits[t] {
+		return nil, fmt.Errorf("%w: %s of %d bytes (limit here %d)", ErrTooLarge, t, n, r.limits[t])
 	}
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
@@ -371,7 +406,8 @@ func Decode(t Type, payload []byte) (Frame, error) {
 		o.Name = d.string(MaxNameLen)
 		d.check(o.Mode == o.Mode.Perm(), "mode has more than permission bits")
 		d.check(o.ChunkSize >= MinChunkSize && o.ChunkSize <= MaxChunkSize, "chunk size out of range")
-		d.check(o.Chunks() <= MaxChunks, "too many chunks")
+		d.check(o.Size <= math.MaxInt64, "size beyond 2^63-1")
+		d.check(o.Size <= MaxChunks*uint64(o.ChunkSize), "too many chunks")
 		d.check(o.Name != "", "empty name")
 		f = o
 	case TypeAccept:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,6 +92,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"chunk size too small", offerPayload(func(o *Offer) { o.ChunkSize = MinChunkSize - 1 }), ErrMalformed},
 		{"chunk size too big", offerPayload(func(o *Offer) { o.ChunkSize = MaxChunkSize + 1 }), ErrMalformed},
 		{"too many chunks", offerPayload(func(o *Offer) { o.Size = MinChunkSize*MaxChunks + 1 }), ErrMalformed},
+		// size+chunk-1 wraps for these: counted that way, they had 0 chunks.
+		{"size 2^64-1", offerPayload(func(o *Offer) { o.Size = 1<<64 - 1 }), ErrMalformed},
+		{"size 2^64-chunk+1", offerPayload(func(o *Offer) { o.Size = 1<<64 - MinChunkSize + 1 }), ErrMalformed},
+		{"size 2^63", offerPayload(func(o *Offer) { o.Size, o.ChunkSize = 1<<63, MaxChunkSize }), ErrMalformed},
 		{"mode with type bits", func() []byte {
 			b := offerPayload(func(*Offer) {})
 			b[headerLen+36] = 0x80 // the directory bit
@@ -115,6 +120,47 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("Next = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestReaderLimits: a frame above the limit set for its type is refused
+// from its header, without reading its payload; other types keep theirs.
+func TestReaderLimits(t *testing.T) {
+	chunk := Chunk{Index: 1, Data: make([]byte, 100)}
+	tests := []struct {
+		name  string
+		typ   Type
+		limit int
+		frame Frame
+		want  error
+	}{
+		{"chunk at the limit", TypeChunk, chunkFixedLen + 100, chunk, nil},
+		{"chunk above the limit", TypeChunk, chunkFixedLen + 99, chunk, ErrTooLarge},
+		{"chunk, none expected", TypeChunk, 0, chunk, ErrTooLarge},
+		{"accept, none expected", TypeAccept, 0, Accept{Have: NewBitmap(1)}, ErrTooLarge},
+		{"limit above the format's", TypeChunk, 1 << 30, chunk, nil},
+		{"other type untouched", TypeChunk, 0, End{}, nil},
+		{"type out of range", Type(200), 0, chunk, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteFrame(&b, tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			r := NewReader(&b)
+			r.SetLimit(tt.typ, tt.limit)
+			f, err := r.Next()
+			if !errors.Is(err, tt.want) || err == nil && !reflect.DeepEqual(f, tt.frame) {
+				t.Fatalf("Next = %+v, %v; want %v", f, err, tt.want)
+			}
+			if err != nil && cap(r.buf) != 0 {
+				t.Fatalf("a refused frame made the reader allocate %d bytes", cap(r.buf))
+			}
+		})
+	}
+	if got := NewReader(nil).limits[TypeChunk]; got != chunkFixedLen+MaxChunkSize {
+		t.Fatalf("default CHUNK limit %d", got)
 	}
 }
 
@@ -145,13 +191,19 @@ func TestOfferChunks(t *testing.T) {
 		{MinChunkSize, 1, MinChunkSize},
 		{MinChunkSize + 1, 2, 1},
 		{5 * MinChunkSize, 5, MinChunkSize},
+		{MaxChunks * MinChunkSize, MaxChunks, MinChunkSize},
+		// Beyond MaxChunks the count stops at MaxChunks+1 (refused), and
+		// never wraps to a small number.
+		{MaxChunks*MinChunkSize + 1, MaxChunks + 1, 0},
+		{1<<64 - 1, MaxChunks + 1, 0},
+		{1<<64 - MinChunkSize + 1, MaxChunks + 1, 0},
 	}
 	for _, tt := range tests {
 		o := Offer{Size: tt.size, ChunkSize: MinChunkSize}
 		if got := o.Chunks(); got != tt.chunks {
 			t.Errorf("size %d: Chunks = %d, want %d", tt.size, got, tt.chunks)
 		}
-		if tt.chunks > 0 {
+		if tt.chunks > 0 && tt.chunks <= MaxChunks {
 			if got := o.ChunkLen(tt.chunks - 1); got != tt.lastChunk {
 				t.Errorf("size %d: last ChunkLen = %d, want %d", tt.size, got, tt.lastChunk)
 			}
@@ -170,8 +222,9 @@ func TestBitmap(t *testing.T) {
 }
 
 // FuzzReader feeds arbitrary bytes to the frame reader: it must never
-// panic, and every frame it accepts must encode back to a frame that
-// decodes to the same value.
+// panic, every frame it accepts must encode back to a frame that
+// decodes to the same value, and every offer it accepts must have a
+// chunk count that covers its size exactly (checkOffer).
 func FuzzReader(f *testing.F) {
 	for _, fr := range sampleFrames() {
 		b, err := AppendFrame(nil, fr)
@@ -188,6 +241,9 @@ func FuzzReader(f *testing.F) {
 			if err != nil {
 				return
 			}
+			if o, ok := fr.(Offer); ok {
+				checkOffer(t, o)
+			}
 			b, err := AppendFrame(nil, fr)
 			if err != nil {
 				t.Fatalf("re-encode %s %+v: %v", fr.Type(), fr, err)
@@ -198,4 +254,24 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkOffer fails unless the chunks of an accepted offer cover its size
+// exactly: enough chunks for every byte, none wholly past the end, and a
+// size that fits an int64 (file sizes and offsets are int64).
+func checkOffer(t *testing.T, o Offer) {
+	t.Helper()
+	n, cs := uint64(o.Chunks()), uint64(o.ChunkSize)
+	switch {
+	case o.Size > math.MaxInt64:
+		t.Fatalf("offer of %d bytes accepted: beyond int64", o.Size)
+	case o.Chunks() < 0 || o.Chunks() > MaxChunks:
+		t.Fatalf("offer of %d bytes accepted with %d chunks", o.Size, o.Chunks())
+	case n*cs < o.Size:
+		t.Fatalf("offer of %d bytes accepted with %d chunks of %d: too few", o.Size, n, cs)
+	case o.Size > 0 && (n-1)*cs >= o.Size:
+		t.Fatalf("offer of %d bytes accepted with %d chunks of %d: too many", o.Size, n, cs)
+	case o.Size == 0 && n != 0:
+		t.Fatalf("empty offer accepted with %d chunks", n)
+	}
 }

@@ -19,8 +19,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Show the configuration, or change it with config set",
 		Long: `Show the configuration punchdrop uses: the config file's values with the
 defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
-running agent picks the change up (the name, log level and chunk size at
-once; the port, STUN servers, folders and punch timeout at its next start).`,
+running agent picks the change up (the name, log level, chunk size and disk
+limits at once; the port, STUN servers, folders and punch timeout at its
+next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			paths := g.paths()
@@ -41,6 +42,7 @@ once; the port, STUN servers, folders and punch timeout at its next start).`,
 				{"downloads_per_peer", fmt.Sprint(info.DownloadsPerPeer)},
 				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
 				{"log_level", info.LogLevel},
+				{"min_free_space", info.MinFreeSpace}, {"max_staged_per_peer", info.MaxStagedPerPeer},
 			} {
 				fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 			}
@@ -64,7 +66,8 @@ restores a key's default.`,
   punchdrop config set stun_servers stun.example.org:3478,stun2.example.org:3478
   punchdrop config set after_send keep        # leave sent files in the outbox
   punchdrop config set quiet_period 5s        # wait longer for slow copies
-  punchdrop config set log_level debug`,
+  punchdrop config set log_level debug
+  punchdrop config set min_free_space 10GiB   # keep more of the disk free`,
 		Args: exactArgs(2, "a key and a value"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			paths := g.paths()

@@ -1,0 +1,56 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/punchdrop/punchdrop/store"
+)
+
+// StaleAfter is how long an interrupted incoming transfer waits for its
+// sender to resume it, and how long a finished one is remembered (to
+// answer a sender that missed our END_ACK), before Clean forgets it.
+const StaleAfter = 30 * 24 * time.Hour
+
+// Clean tidies the staging folder at start-up, before any Receive: it
+// removes staging files no transfer claims (a crash between creating one
+// and recording it) and forgets transfers untouched for StaleAfter,
+// removing their staging files.
+func (rc *Receiver) Clean(now time.Time) error {
+	records, err := rc.Store.IncomingTransfers()
+	if err != nil {
+		return fmt.Errorf("clean staging: %w", err)
+	}
+	claimed := map[string]bool{}
+	for _, rec := range records {
+		if now.Sub(rec.Updated) < StaleAfter {
+			if rec.State != store.StateDone {
+				claimed[path.Base(rec.Staging)] = true
+			}
+			continue
+		}
+		if err := rc.Store.DeleteIncoming(rec.Peer, rec.ID); err != nil {
+			return fmt.Errorf("clean staging: %w", err)
+		}
+		rc.logger().Info("forgot a stale incoming transfer", "file", rec.Name, "state", rec.State, "updated", rec.Updated)
+	}
+	entries, err := fs.ReadDir(rc.Downloads.FS(), StagingDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean staging: %w", err)
+	}
+	for _, e := range entries {
+		if !claimed[e.Name()] && strings.HasSuffix(e.Name(), ".part") {
+			if err := rc.Downloads.Remove(path.Join(StagingDir, e.Name())); err != nil {
+				return fmt.Errorf("clean staging: %w", err)
+			}
+		}
+	}
+	return nil
+}
