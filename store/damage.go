@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,8 +75,14 @@ func verifyBucket(b *bolt.Bucket, where string) error {
 		if v == nil {
 			return verifyBucket(b.Bucket(k), where+"/"+string(k))
 		}
-		if strings.HasSuffix(where, "/"+string(keyChunks)) {
+		switch {
+		case strings.HasSuffix(where, "/"+string(keyChunks)):
 			return nil // an incoming transfer's chunk hashes: raw bytes
+		case where == string(bucketIncoming) && bytes.HasPrefix(k, usageKey("")):
+			if len(v) != usageLen {
+				return fmt.Errorf("%w: incoming usage %q is %d bytes", ErrDamaged, k, len(v))
+			}
+			return nil
 		}
 		if !json.Valid(v) {
 			return fmt.Errorf("%w: record %q in %s does not decode", ErrDamaged, k, where)
