@@ -3,6 +3,8 @@ package transfer
 import (
 	"errors"
 	"fmt"
+
+	"github.com/punchdrop/punchdrop/safetext"
 )
 
 // Code says why a transfer was refused or aborted. Values are on the
@@ -59,6 +61,13 @@ func (e *Error) Error() string {
 		who = "peer"
 	}
 	return fmt.Sprintf("%s: %s (%s)", who, e.Reason, e.Code)
+}
+
+// remoteError is the other side's refusal or abort. Its reason is the
+// peer's own words, cleaned of anything that could steer a terminal or
+// hide what it says.
+func remoteError(code Code, reason string) *Error {
+	return &Error{Code: code, Reason: safetext.Clean(reason), Remote: true}
 }
 
 // Unwrap returns the error the refusal stems from, if any: ErrTooLarge

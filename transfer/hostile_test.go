@@ -279,3 +279,25 @@ func TestHostileNameAndModeAreDefused(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileAbortReasonIsCleaned: a peer's abort reason reaches our
+// logs, status and terminal; its escapes and bidi tricks are cleaned on
+// receipt.
+func TestHostileAbortReasonIsCleaned(t *testing.T) {
+	r := newRig(t)
+	h := r.hostile()
+	s, answer := h.offer(Offer{ID: newID(), Size: MinChunkSize, ChunkSize: MinChunkSize, ModTime: time.Now(), Mode: 0o644, Name: "a.txt"})
+	if _, ok := answer.(Accept); !ok {
+		t.Fatalf("answer %T, want ACCEPT", answer)
+	}
+	if err := s.send(Abort{Code: CodeCancelled, Reason: "bye\x1b]0;owned\x07\n\u202Eevil"}); err != nil {
+		t.Fatal(err)
+	}
+	var te *Error
+	if res := h.result(); !errors.As(res.err, &te) || !te.Remote {
+		t.Fatalf("receiver: %v, want the peer's abort", res.err)
+	}
+	if want := "bye\uFFFD]0;owned\uFFFD\n\uFFFDevil"; te.Reason != want {
+		t.Fatalf("reason %q, want %q", te.Reason, want)
+	}
+}

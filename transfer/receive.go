@@ -65,7 +65,7 @@ func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (st
 	offer, ok := first.(Offer)
 	if !ok {
 		if a, isAbort := first.(Abort); isAbort {
-			return store.Incoming{}, &Error{Code: a.Code, Reason: a.Reason, Remote: true}
+			return store.Incoming{}, remoteError(a.Code, a.Reason)
 		}
 		err := protocolError("first frame", first)
 		reject(stream, err.Code, err.Reason)
@@ -262,7 +262,7 @@ func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error)
 		case End:
 			return f, nil
 		case Abort:
-			return End{}, &Error{Code: f.Code, Reason: f.Reason, Remote: true}
+			return End{}, remoteError(f.Code, f.Reason)
 		default:
 			return End{}, protocolError("frame during chunks", f)
 		}

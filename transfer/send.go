@@ -239,9 +239,9 @@ func (s *sender) decode(fe frameOrErr) (Frame, error) {
 	}
 	switch f := fe.f.(type) {
 	case Reject:
-		return nil, &Error{Code: f.Code, Reason: f.Reason, Remote: true}
+		return nil, remoteError(f.Code, f.Reason)
 	case Abort:
-		return nil, &Error{Code: f.Code, Reason: f.Reason, Remote: true}
+		return nil, remoteError(f.Code, f.Reason)
 	}
 	return fe.f, nil
 }
