@@ -320,8 +320,8 @@ func (a *Agent) nodeEvents() session.Events {
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
-		Transfer: func(sess *session.Session, stream *quic.Stream) {
-			a.xfers.serveIncoming(sess, stream)
+		Transfer: func(ctx context.Context, sess *session.Session, stream *quic.Stream) {
+			a.xfers.serveIncoming(ctx, sess, stream)
 		},
 		NAT: func(r nat.Report) {
 			info := NATInfo(r, a.node.SocketBuffers())

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -48,6 +49,13 @@ type Session struct {
 	Path        Path
 	Addr        netip.AddrPort
 	Established time.Time
+
+	// peer is the configuration the session was made for: once that peer
+	// is removed (or removed and added again), the session is not its.
+	peer *peer
+	// handlers counts the loop that accepts the peer's streams and every
+	// stream handler it started; RemovePeer waits for them.
+	handlers sync.WaitGroup
 }
 
 // String describes the session in one log-ready token.
@@ -170,7 +178,7 @@ func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session
 		conn.CloseWithError(closeRefused, "hello failed")
 		return nil, fmt.Errorf("hello %s at %s: %w", p.info.ID.Short(), addr, err)
 	}
-	return n.startSession(conn, p, addr), nil
+	return n.startSession(conn, p, addr)
 }
 
 // handleIncoming completes the Hello exchange on a connection a peer
@@ -195,8 +203,12 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	addr := addrPort(conn.RemoteAddr())
+	sess, err := n.startSession(conn, p, addr)
+	if err != nil {
+		n.log.Debug("incoming session dropped", "peer", id.Short(), "err", err)
+		return
+	}
 	p.addReflexive(addr)
-	sess := n.startSession(conn, p, addr)
 	select {
 	case p.arrived <- sess:
 	default:
@@ -238,18 +250,45 @@ func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
 	return WriteFrame(stream, FrameHello, mine)
 }
 
-func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) *Session {
-	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now()}
+// errPeerRemoved refuses a session made for a peer that was removed
+// while it was being made.
+var errPeerRemoved = errors.New("peer was removed")
+
+// startSession registers a session that passed the Hello exchange and
+// serves the streams the peer opens on it. It refuses the session, closing
+// it, unless p is still the configured peer: RemovePeer closes every
+// session registered when it removed the peer, so none may be registered
+// after that.
+func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) (*Session, error) {
+	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now(), peer: p}
 	n.mu.Lock()
-	n.sessions[sess] = struct{}{}
+	current := n.peers[p.info.ID] == p
+	if current {
+		n.sessions[sess] = struct{}{}
+		sess.handlers.Add(1) // the stream loop below
+	}
 	n.mu.Unlock()
+	if !current {
+		conn.CloseWithError(closeRefused, "peer removed")
+		return nil, fmt.Errorf("session with %s: %w", p.info.ID.Short(), errPeerRemoved)
+	}
 	n.wg.Go(func() {
 		n.serveStreams(sess) // until the session ends
+		sess.handlers.Done()
+		sess.handlers.Wait() // the stream handlers it started
 		n.mu.Lock()
 		delete(n.sessions, sess)
 		n.mu.Unlock()
 	})
-	return sess
+	return sess, nil
+}
+
+// accepts reports whether what arrives on sess may still be delivered:
+// the session is open and its peer is still the one it was made for.
+func (n *Node) accepts(sess *Session) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[sess.Peer] == sess.peer && sess.Conn.Context().Err() == nil
 }
 
 // serveStreams answers the requests a peer opens streams for.
@@ -259,7 +298,9 @@ func (n *Node) serveStreams(sess *Session) {
 		if err != nil {
 			return
 		}
-		n.wg.Go(func() { n.serveStream(sess, stream) })
+		// The loop's own count keeps sess.handlers above zero here, so
+		// this Add never races with a Wait that saw zero.
+		sess.handlers.Go(func() { n.serveStream(sess, stream) })
 	}
 }
 
@@ -274,12 +315,12 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 	}
 	if first[0] == streamKindTransfer {
 		stream.SetDeadline(time.Time{})
-		if n.cfg.Events.Transfer == nil {
+		if n.cfg.Events.Transfer == nil || !n.accepts(sess) {
 			stream.CancelRead(0)
 			stream.CancelWrite(0)
 			return
 		}
-		n.cfg.Events.Transfer(sess, stream)
+		n.cfg.Events.Transfer(sess.Conn.Context(), sess, stream)
 		return
 	}
 	defer release(stream)
@@ -294,6 +335,10 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 		var m Msg
 		if err := json.Unmarshal(payload, &m); err != nil {
 			WriteFrame(stream, FrameError, ErrorFrame{Reason: "malformed message"})
+			return
+		}
+		if !n.accepts(sess) {
+			WriteFrame(stream, FrameError, ErrorFrame{Reason: "not a peer"})
 			return
 		}
 		if n.cfg.Events.Message != nil && n.firstDelivery(sess.Peer, m.ID) {

@@ -100,8 +100,9 @@ type Events struct {
 	PeerState func(st PeerStatus)
 	// Transfer serves a stream a peer opened with OpenTransferStream. It
 	// runs on its own goroutine, owns the stream, and must return soon
-	// after the Node's context ends. Nil refuses such streams.
-	Transfer func(sess *Session, stream *quic.Stream)
+	// after ctx ends: ctx ends with the session, which ends when the peer
+	// is removed or the Node stops. Nil refuses such streams.
+	Transfer func(ctx context.Context, sess *Session, stream *quic.Stream)
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
@@ -237,11 +238,7 @@ func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
 	sessions := slices.Collect(maps.Keys(n.sessions))
 	n.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range sessions {
-		wg.Go(func() { s.close(reason) })
-	}
-	wg.Wait()
+	closeAll(sessions, reason)
 }
 
 // Run serves until ctx ends: it reads the socket, accepts sessions, keeps

@@ -178,21 +178,48 @@ func (n *Node) AddPeer(info PeerInfo) {
 	}
 }
 
-// RemovePeer forgets a peer and closes its session.
+// RemovePeer forgets a peer. When it returns, nothing from that key is
+// accepted any more: every session with it is closed (also one not yet
+// taken by the peer loop; one still being made is refused when it is
+// registered), and every handler of its streams has returned. It waits
+// for those handlers, so it must not be called from an Events callback.
 func (n *Node) RemovePeer(id NodeID) {
 	n.mu.Lock()
 	p, ok := n.peers[id]
 	delete(n.peers, id)
+	sessions := n.sessionsWithLocked(id)
 	n.mu.Unlock()
-	if !ok {
-		return
-	}
-	if p.stop != nil {
+	if ok && p.stop != nil {
 		p.stop()
 	}
-	if s := p.session(); s != nil {
-		s.close("peer removed")
+	closeAll(sessions, "peer removed")
+	if ok {
+		drain(p.arrived) // registered before the removal, so closed above
 	}
+	for _, s := range sessions {
+		s.handlers.Wait()
+	}
+}
+
+// sessionsWithLocked lists the live sessions with id, whichever peer
+// configuration they were made for.
+func (n *Node) sessionsWithLocked(id NodeID) []*Session {
+	var out []*Session
+	for s := range n.sessions {
+		if s.Peer == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// closeAll closes sessions in parallel and returns when all are closed.
+func closeAll(sessions []*Session, reason string) {
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Go(func() { s.close(reason) })
+	}
+	wg.Wait()
 }
 
 func (n *Node) startPeerLocked(p *peer) {
