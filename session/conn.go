@@ -3,8 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +13,6 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-
-	"github.com/punchdrop/punchdrop/nat"
 )
 
 // QUIC application error codes sent when a node closes a connection.
@@ -30,17 +26,9 @@ const (
 // died before QUIC's idle timeout noticed, and the session is re-made.
 const streamTimeout = 5 * time.Second
 
-// strangerRequestInterval limits PeerRequest events per unknown node; its
-// probes arrive five times a second and one event says all there is.
-const strangerRequestInterval = 10 * time.Second
-
 // maxRememberedMessages bounds the message IDs kept to drop duplicates;
 // a retry follows its first try within seconds, so recent ones suffice.
 const maxRememberedMessages = 1024
-
-// maxStrangers bounds how many unknown nodes are remembered for rate
-// limiting before the oldest memory is dropped.
-const maxStrangers = 256
 
 // Session is an authenticated QUIC connection to one peer.
 type Session struct {
@@ -67,98 +55,6 @@ func (s *Session) String() string {
 func (s *Session) RTT() time.Duration { return s.Conn.ConnectionStats().SmoothedRTT }
 
 func (s *Session) close(reason string) { s.Conn.CloseWithError(closeNormal, reason) }
-
-// sendProbes sends one probe to every candidate of p.
-func (n *Node) sendProbes(p *peer) {
-	for _, a := range p.candidates() {
-		n.sendProbe(nat.ProbeRequest, p.info.ID, a, randomNonce())
-	}
-}
-
-func (n *Node) sendProbe(t nat.ProbeType, to NodeID, addr netip.AddrPort, nonce uint64) {
-	pr := nat.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Name: n.name()}
-	b, err := pr.Marshal(n.cfg.Identity.Key)
-	if err != nil {
-		n.log.Error("encode probe", "err", err)
-		return
-	}
-	if _, err := n.tr.WriteTo(b, net.UDPAddrFromAddrPort(addr)); err != nil {
-		n.log.Debug("send probe", "to", addr, "err", err)
-	}
-}
-
-func randomNonce() uint64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:])
-}
-
-// handleProbe answers a probe from a peer on the address it came from (a
-// peer-reflexive candidate, which is what gets a symmetric NAT through to
-// an easy one), passes acks to the peer's loop, and turns probes from
-// strangers into rate-limited peer requests.
-func (n *Node) handleProbe(b []byte, from net.Addr) {
-	if !n.knownSender(b) && !n.strangers.Allow() {
-		return // flooded by strangers: skip the signature check
-	}
-	pr, err := nat.ParseProbe(b)
-	if err != nil {
-		n.junk(from, "bad probe", err)
-		return
-	}
-	if pr.To != n.ID() {
-		n.junk(from, "probe for another node", nil)
-		return
-	}
-	addr := addrPort(from)
-	p := n.peer(NodeID(pr.From))
-	if p == nil {
-		if pr.Type == nat.ProbeRequest {
-			n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: addr})
-		}
-		return
-	}
-	switch pr.Type {
-	case nat.ProbeRequest:
-		p.addReflexive(addr)
-		n.sendProbe(nat.ProbeAck, p.info.ID, addr, pr.Nonce)
-		if p.session() != nil {
-			offer(p.probed, addr)
-		}
-		offer(p.wake, struct{}{})
-	case nat.ProbeAck:
-		offer(p.acks, addr)
-	}
-}
-
-// knownSender reports, without checking the signature, whether b claims to
-// come from a configured peer; such probes are always looked at.
-func (n *Node) knownSender(b []byte) bool {
-	const fromOffset = 5
-	if len(b) < fromOffset+NodeIDLen {
-		return false
-	}
-	return n.isPeer(NodeID(b[fromOffset : fromOffset+NodeIDLen]))
-}
-
-func (n *Node) strangerProbed(req PeerRequest) {
-	if req.Name != "" && CheckName(req.Name) != nil {
-		req.Name = ""
-	}
-	n.mu.Lock()
-	last, seen := n.requested[req.ID]
-	due := !seen || time.Since(last) >= strangerRequestInterval
-	if due {
-		if len(n.requested) >= maxStrangers {
-			clear(n.requested)
-		}
-		n.requested[req.ID] = time.Now()
-	}
-	n.mu.Unlock()
-	if due && n.cfg.Events.PeerRequest != nil {
-		n.cfg.Events.PeerRequest(req)
-	}
-}
 
 // dial opens a QUIC session to p at addr and completes the Hello exchange.
 func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {

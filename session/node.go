@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -121,27 +122,33 @@ type PeerRequest struct {
 // Node is one punchdrop node: its UDP socket, QUIC transport, NAT
 // knowledge and the sessions with its peers.
 type Node struct {
-	cfg       NodeConfig
-	log       *slog.Logger
-	cert      tls.Certificate
-	udp       *net.UDPConn
-	buffers   nat.SocketBuffers // what the OS granted the socket
-	tr        *quic.Transport
-	ln        *quic.Listener
-	stun      *nat.STUNClient
-	quicConf  *quic.Config
-	wg        sync.WaitGroup // every goroutine Run started; Run waits for them
-	badLog    *rate.Limiter  // rate of debug logs about bad datagrams
-	strangers *rate.Limiter  // rate of probes from unknown nodes we look at
+	cfg      NodeConfig
+	log      *slog.Logger
+	cert     tls.Certificate
+	udp      *net.UDPConn
+	buffers  nat.SocketBuffers // what the OS granted the socket
+	tr       *quic.Transport
+	ln       *quic.Listener
+	stun     *nat.STUNClient
+	quicConf *quic.Config
+	wg       sync.WaitGroup // every goroutine Run started; Run waits for them
+	badLog   *rate.Limiter  // rate of debug logs about bad datagrams
+	clockLog *rate.Limiter  // rate of warnings about probes with a far-off time
+	limits   limits         // what strangers can make the node do
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
 	sessions  map[*Session]struct{} // every live session, a peer's or not yet
 	report    nat.Report
 	lan       []netip.AddrPort
-	requested map[NodeID]time.Time // last PeerRequest event per stranger
-	delivered map[string]struct{}  // recent message IDs, keyed "peer/id"
-	runCtx    context.Context      // set by Run; peers added before Run start then
+	requested *lru[NodeID, time.Time] // last PeerRequest event per stranger
+	delivered map[string]struct{}     // recent message IDs, keyed "peer/id"
+	runCtx    context.Context         // set by Run; peers added before Run start then
+
+	// Counters, read by tests.
+	sigChecks         atomic.Int64 // probe signatures checked
+	retries           atomic.Int64 // handshakes asked to prove their address first
+	refusedHandshakes atomic.Int64 // verified sources refused for dialing too often
 }
 
 // NewNode binds the node's UDP socket and prepares QUIC on it. Call Run to
@@ -190,15 +197,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		},
 		// One debug line per second about junk is enough to diagnose and
 		// too little to fill a disk.
-		badLog: rate.NewLimiter(1, 5),
-		// Checking a stranger's signature costs ~50 µs; 50 per second is
-		// plenty for real requests and caps what a flood can cost.
-		strangers: rate.NewLimiter(50, 50),
+		badLog:    rate.NewLimiter(1, 5),
+		clockLog:  rate.NewLimiter(rate.Every(clockLogInterval), 1),
+		limits:    newLimits(),
 		peers:     map[NodeID]*peer{},
 		sessions:  map[*Session]struct{}{},
-		requested: map[NodeID]time.Time{},
+		requested: newLRU[NodeID, time.Time](maxStrangers),
 		delivered: map[string]struct{}{},
 	}
+	n.tr.VerifySourceAddress = n.needRetry
+	n.tr.ConnContext = n.admitHandshake
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
 	if err != nil {
@@ -206,6 +214,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
+	// quic-go drops non-QUIC datagrams until ReadNonQUICPacket is first
+	// called; calling it now (with a context already done) makes it queue
+	// them for the reader that Run starts.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.tr.ReadNonQUICPacket(done, nil)
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
 	n.lan = lanCandidates(n.Port())
@@ -275,20 +289,20 @@ func (n *Node) readNonQUIC(ctx context.Context) {
 		b := buf[:size]
 		switch {
 		case nat.IsProbe(b):
-			n.handleProbe(b, from)
+			n.handleProbe(b, addrPort(from))
 		case stun.IsMessage(b):
 			if !n.stun.HandleSTUN(b, from) {
-				n.junk(from, "unexpected STUN message", nil)
+				n.junk(addrPort(from), "unexpected STUN message", nil)
 			}
 		default:
-			n.junk(from, "unrecognised datagram", nil)
+			n.junk(addrPort(from), "unrecognised datagram", nil)
 		}
 	}
 }
 
 // junk logs a datagram we drop, at debug level and rate-limited, so a
 // flood of garbage costs neither CPU nor disk.
-func (n *Node) junk(from net.Addr, what string, err error) {
+func (n *Node) junk(from netip.AddrPort, what string, err error) {
 	if n.badLog.Allow() {
 		n.log.Debug("dropped datagram", "from", from, "what", what, "err", err)
 	}

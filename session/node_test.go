@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -45,6 +46,12 @@ func newTestNode(t testing.TB, name string) *testNode {
 // callbacks until the test ends.
 func runNode(t testing.TB, name string, ev Events) *Node {
 	t.Helper()
+	return runNodeLogging(t, name, io.Discard, ev)
+}
+
+// runNodeLogging is runNode with the node's log also written to w.
+func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
+	t.Helper()
 	ident, err := NewIdentity()
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,7 @@ func runNode(t testing.TB, name string, ev Events) *Node {
 		Name:         name,
 		STUNServers:  unusedSTUN,
 		PunchTimeout: 5 * time.Second,
-		Logger:       testLogger(t),
+		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Events:       ev,
 	})
 	if err != nil {

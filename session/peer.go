@@ -79,6 +79,8 @@ type peer struct {
 	sess      *Session
 	state     PeerState
 	lastErr   string
+	sent      *lru[uint64, sentProbe] // our recent probe requests, by nonce
+	seen      *lru[uint64, time.Time] // its recent request nonces, until when they count
 }
 
 func newPeer(info PeerInfo) *peer {
@@ -89,6 +91,8 @@ func newPeer(info PeerInfo) *peer {
 		probed:  make(chan netip.AddrPort, 1),
 		arrived: make(chan *Session, 1),
 		state:   StateConnecting, // the loop starts punching at once
+		sent:    newLRU[uint64, sentProbe](maxSentProbes),
+		seen:    newLRU[uint64, time.Time](maxSeenRequests),
 	}
 }
 
@@ -172,7 +176,7 @@ func (n *Node) AddPeer(info PeerInfo) {
 	}
 	p := newPeer(info)
 	n.peers[info.ID] = p
-	delete(n.requested, info.ID)
+	n.requested.remove(info.ID)
 	if n.runCtx != nil {
 		n.startPeerLocked(p)
 	}
