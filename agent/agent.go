@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
@@ -51,6 +52,9 @@ type Agent struct {
 	events *broker
 	xfers  *transfers
 	level  *slog.LevelVar // the log's level, changed by a config reload
+	// fullLog spaces the warnings that the pending requests are full:
+	// one a minute says it, a flood of strangers would repeat it.
+	fullLog *rate.Limiter
 
 	cfgMu sync.Mutex // guards cfg and outbox once the agent runs
 	// outbox is the running outbox watcher; a config reload that moves
@@ -117,7 +121,7 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker()}
+	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), fullLog: rate.NewLimiter(rate.Every(time.Minute), 1)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -305,7 +309,12 @@ func (a *Agent) nodeEvents() session.Events {
 		PeerRequest: func(req session.PeerRequest) {
 			now := time.Now().UTC()
 			r := store.Request{ID: req.ID.String(), Name: req.Name, Addr: req.Addr.String(), FirstSeen: now, LastSeen: now}
-			if err := a.store.NoteRequest(r); err != nil {
+			if err := a.store.NoteRequest(r); errors.Is(err, store.ErrTooManyRequests) {
+				if a.fullLog.Allow() {
+					a.log.Warn("peer request refused: too many are pending; accept or decline some", "node", req.ID.Short(), "pending", store.MaxRequests)
+				}
+				return
+			} else if err != nil {
 				a.log.Error("store peer request", "err", err)
 				return
 			}
