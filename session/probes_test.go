@@ -50,7 +50,13 @@ func (r *rawPeer) addr(ip string) netip.AddrPort {
 // probe makes a signed probe from the raw peer to n.
 func (r *rawPeer) probe(t testing.TB, n *Node, typ nat.ProbeType, nonce uint64, at time.Time) []byte {
 	t.Helper()
-	b, err := nat.Probe{Type: typ, From: r.ident.ID, To: n.ID(), Nonce: nonce, Time: at, Name: "bob"}.Marshal(r.ident.Key)
+	return r.probeNamed(t, n, typ, nonce, at, "bob")
+}
+
+// probeNamed is probe with the given display name.
+func (r *rawPeer) probeNamed(t testing.TB, n *Node, typ nat.ProbeType, nonce uint64, at time.Time, name string) []byte {
+	t.Helper()
+	b, err := nat.Probe{Type: typ, From: r.ident.ID, To: n.ID(), Nonce: nonce, Time: at, Name: name}.Marshal(r.ident.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
