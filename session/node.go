@@ -90,7 +90,8 @@ type NodeConfig struct {
 
 // Events are the callbacks through which a Node tells its owner what
 // happened. Nil functions are skipped. They are called from the node's
-// goroutines and must not block for long.
+// goroutines and must not block for long. Once RemovePeer(id) returned,
+// no Message or Transfer callback for id runs until id is added again.
 type Events struct {
 	// Message delivers a text message; an error refuses it and the
 	// sender sees the error.
