@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
@@ -54,6 +55,9 @@ type Agent struct {
 	alerts []string
 	xfers  *transfers
 	level  *slog.LevelVar // the log's level, changed by a config reload
+	// fullLog spaces the warnings that the pending requests are full:
+	// one a minute says it, a flood of strangers would repeat it.
+	fullLog *rate.Limiter
 
 	// peersMu makes adding a peer one step: its name is checked against
 	// the others' and stored before another can take it.
@@ -123,7 +127,8 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), alerts: alerts}
+	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), alerts: alerts,
+		fullLog: rate.NewLimiter(rate.Every(time.Minute), 1)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -322,7 +327,12 @@ func (a *Agent) nodeEvents() session.Events {
 		PeerRequest: func(req session.PeerRequest) {
 			now := time.Now().UTC()
 			r := store.Request{ID: req.ID.String(), Name: req.Name, Addr: req.Addr.String(), FirstSeen: now, LastSeen: now}
-			if err := a.store.NoteRequest(r); err != nil {
+			if err := a.store.NoteRequest(r); errors.Is(err, store.ErrTooManyRequests) {
+				if a.fullLog.Allow() {
+					a.log.Warn("peer request refused: too many are pending; accept or decline some", "node", req.ID.Short(), "pending", store.MaxRequests)
+				}
+				return
+			} else if err != nil {
 				a.log.Error("store peer request", "err", err)
 				return
 			}
@@ -337,8 +347,8 @@ func (a *Agent) nodeEvents() session.Events {
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
-		Transfer: func(sess *session.Session, stream *quic.Stream) {
-			a.xfers.serveIncoming(sess, stream)
+		Transfer: func(ctx context.Context, sess *session.Session, stream *quic.Stream) {
+			a.xfers.serveIncoming(ctx, sess, stream)
 		},
 		NAT: func(r nat.Report) {
 			info := NATInfo(r, a.node.SocketBuffers())

@@ -679,12 +679,13 @@ func (t *transfers) forget(id string) {
 	delete(t.retryAt, id)
 }
 
-// serveIncoming receives a file a peer offers on stream.
-func (t *transfers) serveIncoming(sess *session.Session, stream *quic.Stream) {
+// serveIncoming receives a file a peer offers on stream, until ctx (the
+// session's) ends.
+func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, stream *quic.Stream) {
 	peer := sess.Peer.String()
 	t.mu.Lock()
-	ctx, recv := t.ctx, t.recv
-	busy := ctx == nil || t.incoming[peer] >= receivesPerPeer
+	recv := t.recv
+	busy := t.ctx == nil || t.incoming[peer] >= receivesPerPeer
 	if !busy {
 		t.incoming[peer]++
 	}

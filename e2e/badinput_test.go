@@ -42,7 +42,7 @@ func TestHelperSendJunk(t *testing.T) {
 	}
 	probeLike := func(n int) []byte { // our probe magic, junk after
 		b := random(max(n, 4))
-		copy(b, []byte{0x1f, 'P', 'D', 0x01})
+		copy(b, []byte{0x1f, 'P', 'D', 0x02})
 		return b
 	}
 	quicLike := func(n int) []byte { // a long-header QUIC first byte, junk after

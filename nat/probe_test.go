@@ -2,9 +2,11 @@ package nat
 
 import (
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testKey(t testing.TB, seed byte) (ed25519.PrivateKey, [keyLen]byte) {
@@ -17,12 +19,15 @@ func testKey(t testing.TB, seed byte) (ed25519.PrivateKey, [keyLen]byte) {
 	return priv, pub
 }
 
+// probeTime is a fixed probe time, to the millisecond as on the wire.
+var probeTime = time.UnixMilli(1_800_000_000_123)
+
 func TestProbeRoundTrip(t *testing.T) {
 	key, from := testKey(t, 1)
 	_, to := testKey(t, 2)
 	for _, name := range []string{"", "alice", "Zoë", strings.Repeat("x", MaxProbeName)} {
 		for _, typ := range []ProbeType{ProbeRequest, ProbeAck} {
-			want := Probe{Type: typ, From: from, To: to, Nonce: 0xdeadbeef01, Name: name}
+			want := Probe{Type: typ, From: from, To: to, Nonce: 0xdeadbeef01, Time: probeTime, Name: name}
 			b, err := want.Marshal(key)
 			if err != nil {
 				t.Fatal(err)
@@ -34,6 +39,10 @@ func TestProbeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseProbe(%q, %v): %v", name, typ, err)
 			}
+			if !got.Time.Equal(want.Time) {
+				t.Fatalf("round trip: time %s, want %s", got.Time, want.Time)
+			}
+			got.Time = want.Time
 			if got != want {
 				t.Fatalf("round trip: got %+v, want %+v", got, want)
 			}
@@ -45,11 +54,11 @@ func TestProbeRejects(t *testing.T) {
 	key, from := testKey(t, 1)
 	otherKey, _ := testKey(t, 3)
 	_, to := testKey(t, 2)
-	good, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Name: "bob"}.Marshal(key)
+	good, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Name: "bob"}.Marshal(otherKey)
+	forged, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +72,18 @@ func TestProbeRejects(t *testing.T) {
 		in   []byte
 	}{
 		{"empty", nil},
-		{"magic only", probeMagic[:]},
+		{"magic only", probeMarker[:]},
+		{"version 1", version1Probe(t, key, from, to)},
+		{"version 3", mutate(offVersion, 3)},
 		{"truncated", good[:len(good)-1]},
 		{"extra byte", append(append([]byte(nil), good...), 0)},
 		{"oversized", make([]byte, MaxProbeLen+1)},
 		{"wrong magic", mutate(1, 'X')},
 		{"unknown type", mutate(4, 9)},
-		{"name length past end", mutate(77, 200)},
-		{"name length short", mutate(77, 1)},
-		{"flipped nonce", mutate(70, good[70]^1)},
+		{"name length past end", mutate(offNameLen, 200)},
+		{"name length short", mutate(offNameLen, 1)},
+		{"flipped nonce", mutate(offNonce+1, good[offNonce+1]^1)},
+		{"flipped time", mutate(offTime+7, good[offTime+7]^1)},
 		{"signed by another key", forged},
 		{"bad signature", mutate(len(good)-1, good[len(good)-1]^0xff)},
 	}
@@ -82,19 +94,36 @@ func TestProbeRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (Probe{Name: strings.Repeat("x", MaxProbeName+1)}).Marshal(key); err == nil {
+	if _, err := (Probe{Time: probeTime, Name: strings.Repeat("x", MaxProbeName+1)}).Marshal(key); err == nil {
 		t.Fatal("Marshal accepted an over-long name")
 	}
+	if _, err := (Probe{Name: "bob"}).Marshal(key); err == nil {
+		t.Fatal("Marshal accepted a probe without a time")
+	}
+}
+
+// version1Probe is a correctly signed probe in the old format, which had
+// no time field: the name length sat at offset 77.
+func version1Probe(t testing.TB, key ed25519.PrivateKey, from, to [keyLen]byte) []byte {
+	t.Helper()
+	b := []byte{0x1f, 'P', 'D', 0x01, byte(ProbeRequest)}
+	b = append(b, from[:]...)
+	b = append(b, to[:]...)
+	b = binary.BigEndian.AppendUint64(b, 7)
+	b = append(b, 3)
+	b = append(b, "bob"...)
+	return append(b, ed25519.Sign(key, b)...)
 }
 
 func FuzzParseProbe(f *testing.F) {
 	key, from := testKey(f, 1)
 	_, to := testKey(f, 2)
-	good, _ := Probe{Type: ProbeAck, From: from, To: to, Nonce: 1, Name: "fuzz"}.Marshal(key)
+	good, _ := Probe{Type: ProbeAck, From: from, To: to, Nonce: 1, Time: probeTime, Name: "fuzz"}.Marshal(key)
 	f.Add(good)
 	f.Add(good[:40])
 	f.Add([]byte{})
-	f.Add(probeMagic[:])
+	f.Add(probeMarker[:])
+	f.Add(version1Probe(f, key, from, to))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseProbe(b)
 		if err != nil {
@@ -104,6 +133,9 @@ func FuzzParseProbe(f *testing.F) {
 		// copy of a signed probe can parse.
 		if len(b) != probeHeaderLen+len(p.Name)+probeSigLen || len(p.Name) > MaxProbeName {
 			t.Fatalf("parsed %d bytes into a probe with a %d-byte name", len(b), len(p.Name))
+		}
+		if b[offVersion] != ProbeVersion || p.Time.UnixMilli() != int64(binary.BigEndian.Uint64(b[offTime:])) {
+			t.Fatalf("parsed version %d, time %s from %x", b[offVersion], p.Time, b)
 		}
 	})
 }

@@ -3,19 +3,16 @@ package session
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
-
-	"github.com/punchdrop/punchdrop/nat"
 )
 
 // QUIC application error codes sent when a node closes a connection.
@@ -29,17 +26,9 @@ const (
 // died before QUIC's idle timeout noticed, and the session is re-made.
 const streamTimeout = 5 * time.Second
 
-// strangerRequestInterval limits PeerRequest events per unknown node; its
-// probes arrive five times a second and one event says all there is.
-const strangerRequestInterval = 10 * time.Second
-
 // maxRememberedMessages bounds the message IDs kept to drop duplicates;
 // a retry follows its first try within seconds, so recent ones suffice.
 const maxRememberedMessages = 1024
-
-// maxStrangers bounds how many unknown nodes are remembered for rate
-// limiting before the oldest memory is dropped.
-const maxStrangers = 256
 
 // Session is an authenticated QUIC connection to one peer.
 type Session struct {
@@ -48,6 +37,13 @@ type Session struct {
 	Path        Path
 	Addr        netip.AddrPort
 	Established time.Time
+
+	// peer is the configuration the session was made for: once that peer
+	// is removed (or removed and added again), the session is not its.
+	peer *peer
+	// handlers counts the loop that accepts the peer's streams and every
+	// stream handler it started; RemovePeer waits for them.
+	handlers sync.WaitGroup
 }
 
 // String describes the session in one log-ready token.
@@ -59,98 +55,6 @@ func (s *Session) String() string {
 func (s *Session) RTT() time.Duration { return s.Conn.ConnectionStats().SmoothedRTT }
 
 func (s *Session) close(reason string) { s.Conn.CloseWithError(closeNormal, reason) }
-
-// sendProbes sends one probe to every candidate of p.
-func (n *Node) sendProbes(p *peer) {
-	for _, a := range p.candidates() {
-		n.sendProbe(nat.ProbeRequest, p.info.ID, a, randomNonce())
-	}
-}
-
-func (n *Node) sendProbe(t nat.ProbeType, to NodeID, addr netip.AddrPort, nonce uint64) {
-	pr := nat.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Name: n.name()}
-	b, err := pr.Marshal(n.cfg.Identity.Key)
-	if err != nil {
-		n.log.Error("encode probe", "err", err)
-		return
-	}
-	if _, err := n.tr.WriteTo(b, net.UDPAddrFromAddrPort(addr)); err != nil {
-		n.log.Debug("send probe", "to", addr, "err", err)
-	}
-}
-
-func randomNonce() uint64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:])
-}
-
-// handleProbe answers a probe from a peer on the address it came from (a
-// peer-reflexive candidate, which is what gets a symmetric NAT through to
-// an easy one), passes acks to the peer's loop, and turns probes from
-// strangers into rate-limited peer requests.
-func (n *Node) handleProbe(b []byte, from net.Addr) {
-	if !n.knownSender(b) && !n.strangers.Allow() {
-		return // flooded by strangers: skip the signature check
-	}
-	pr, err := nat.ParseProbe(b)
-	if err != nil {
-		n.junk(from, "bad probe", err)
-		return
-	}
-	if pr.To != n.ID() {
-		n.junk(from, "probe for another node", nil)
-		return
-	}
-	addr := addrPort(from)
-	p := n.peer(NodeID(pr.From))
-	if p == nil {
-		if pr.Type == nat.ProbeRequest {
-			n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: addr})
-		}
-		return
-	}
-	switch pr.Type {
-	case nat.ProbeRequest:
-		p.addReflexive(addr)
-		n.sendProbe(nat.ProbeAck, p.info.ID, addr, pr.Nonce)
-		if p.session() != nil {
-			offer(p.probed, addr)
-		}
-		offer(p.wake, struct{}{})
-	case nat.ProbeAck:
-		offer(p.acks, addr)
-	}
-}
-
-// knownSender reports, without checking the signature, whether b claims to
-// come from a configured peer; such probes are always looked at.
-func (n *Node) knownSender(b []byte) bool {
-	const fromOffset = 5
-	if len(b) < fromOffset+NodeIDLen {
-		return false
-	}
-	return n.isPeer(NodeID(b[fromOffset : fromOffset+NodeIDLen]))
-}
-
-func (n *Node) strangerProbed(req PeerRequest) {
-	if req.Name != "" && CheckName(req.Name) != nil {
-		req.Name = ""
-	}
-	n.mu.Lock()
-	last, seen := n.requested[req.ID]
-	due := !seen || time.Since(last) >= strangerRequestInterval
-	if due {
-		if len(n.requested) >= maxStrangers {
-			clear(n.requested)
-		}
-		n.requested[req.ID] = time.Now()
-	}
-	n.mu.Unlock()
-	if due && n.cfg.Events.PeerRequest != nil {
-		n.cfg.Events.PeerRequest(req)
-	}
-}
 
 // dial opens a QUIC session to p at addr and completes the Hello exchange.
 func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {
@@ -170,7 +74,7 @@ func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session
 		conn.CloseWithError(closeRefused, "hello failed")
 		return nil, fmt.Errorf("hello %s at %s: %w", p.info.ID.Short(), addr, err)
 	}
-	return n.startSession(conn, p, addr), nil
+	return n.startSession(conn, p, addr)
 }
 
 // handleIncoming completes the Hello exchange on a connection a peer
@@ -195,8 +99,12 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	addr := addrPort(conn.RemoteAddr())
+	sess, err := n.startSession(conn, p, addr)
+	if err != nil {
+		n.log.Debug("incoming session dropped", "peer", id.Short(), "err", err)
+		return
+	}
 	p.addReflexive(addr)
-	sess := n.startSession(conn, p, addr)
 	select {
 	case p.arrived <- sess:
 	default:
@@ -238,18 +146,45 @@ func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
 	return WriteFrame(stream, FrameHello, mine)
 }
 
-func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) *Session {
-	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now()}
+// errPeerRemoved refuses a session made for a peer that was removed
+// while it was being made.
+var errPeerRemoved = errors.New("peer was removed")
+
+// startSession registers a session that passed the Hello exchange and
+// serves the streams the peer opens on it. It refuses the session, closing
+// it, unless p is still the configured peer: RemovePeer closes every
+// session registered when it removed the peer, so none may be registered
+// after that.
+func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) (*Session, error) {
+	sess := &Session{Conn: conn, Peer: p.info.ID, Path: p.pathOf(addr), Addr: addr, Established: time.Now(), peer: p}
 	n.mu.Lock()
-	n.sessions[sess] = struct{}{}
+	current := n.peers[p.info.ID] == p
+	if current {
+		n.sessions[sess] = struct{}{}
+		sess.handlers.Add(1) // the stream loop below
+	}
 	n.mu.Unlock()
+	if !current {
+		conn.CloseWithError(closeRefused, "peer removed")
+		return nil, fmt.Errorf("session with %s: %w", p.info.ID.Short(), errPeerRemoved)
+	}
 	n.wg.Go(func() {
 		n.serveStreams(sess) // until the session ends
+		sess.handlers.Done()
+		sess.handlers.Wait() // the stream handlers it started
 		n.mu.Lock()
 		delete(n.sessions, sess)
 		n.mu.Unlock()
 	})
-	return sess
+	return sess, nil
+}
+
+// accepts reports whether what arrives on sess may still be delivered:
+// the session is open and its peer is still the one it was made for.
+func (n *Node) accepts(sess *Session) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[sess.Peer] == sess.peer && sess.Conn.Context().Err() == nil
 }
 
 // serveStreams answers the requests a peer opens streams for.
@@ -259,7 +194,9 @@ func (n *Node) serveStreams(sess *Session) {
 		if err != nil {
 			return
 		}
-		n.wg.Go(func() { n.serveStream(sess, stream) })
+		// The loop's own count keeps sess.handlers above zero here, so
+		// this Add never races with a Wait that saw zero.
+		sess.handlers.Go(func() { n.serveStream(sess, stream) })
 	}
 }
 
@@ -274,12 +211,12 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 	}
 	if first[0] == streamKindTransfer {
 		stream.SetDeadline(time.Time{})
-		if n.cfg.Events.Transfer == nil {
+		if n.cfg.Events.Transfer == nil || !n.accepts(sess) {
 			stream.CancelRead(0)
 			stream.CancelWrite(0)
 			return
 		}
-		n.cfg.Events.Transfer(sess, stream)
+		n.cfg.Events.Transfer(sess.Conn.Context(), sess, stream)
 		return
 	}
 	defer release(stream)
@@ -294,6 +231,10 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 		var m Msg
 		if err := json.Unmarshal(payload, &m); err != nil {
 			WriteFrame(stream, FrameError, ErrorFrame{Reason: "malformed message"})
+			return
+		}
+		if !n.accepts(sess) {
+			WriteFrame(stream, FrameError, ErrorFrame{Reason: "not a peer"})
 			return
 		}
 		if n.cfg.Events.Message != nil && n.firstDelivery(sess.Peer, m.ID) {

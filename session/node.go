@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -89,7 +90,8 @@ type NodeConfig struct {
 
 // Events are the callbacks through which a Node tells its owner what
 // happened. Nil functions are skipped. They are called from the node's
-// goroutines and must not block for long.
+// goroutines and must not block for long. Once RemovePeer(id) returned,
+// no Message or Transfer callback for id runs until id is added again.
 type Events struct {
 	// Message delivers a text message; an error refuses it and the
 	// sender sees the error.
@@ -100,8 +102,9 @@ type Events struct {
 	PeerState func(st PeerStatus)
 	// Transfer serves a stream a peer opened with OpenTransferStream. It
 	// runs on its own goroutine, owns the stream, and must return soon
-	// after the Node's context ends. Nil refuses such streams.
-	Transfer func(sess *Session, stream *quic.Stream)
+	// after ctx ends: ctx ends with the session, which ends when the peer
+	// is removed or the Node stops. Nil refuses such streams.
+	Transfer func(ctx context.Context, sess *Session, stream *quic.Stream)
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
@@ -120,27 +123,33 @@ type PeerRequest struct {
 // Node is one punchdrop node: its UDP socket, QUIC transport, NAT
 // knowledge and the sessions with its peers.
 type Node struct {
-	cfg       NodeConfig
-	log       *slog.Logger
-	cert      tls.Certificate
-	udp       *net.UDPConn
-	buffers   nat.SocketBuffers // what the OS granted the socket
-	tr        *quic.Transport
-	ln        *quic.Listener
-	stun      *nat.STUNClient
-	quicConf  *quic.Config
-	wg        sync.WaitGroup // every goroutine Run started; Run waits for them
-	badLog    *rate.Limiter  // rate of debug logs about bad datagrams
-	strangers *rate.Limiter  // rate of probes from unknown nodes we look at
+	cfg      NodeConfig
+	log      *slog.Logger
+	cert     tls.Certificate
+	udp      *net.UDPConn
+	buffers  nat.SocketBuffers // what the OS granted the socket
+	tr       *quic.Transport
+	ln       *quic.Listener
+	stun     *nat.STUNClient
+	quicConf *quic.Config
+	wg       sync.WaitGroup // every goroutine Run started; Run waits for them
+	badLog   *rate.Limiter  // rate of debug logs about bad datagrams
+	clockLog *rate.Limiter  // rate of warnings about probes with a far-off time
+	limits   limits         // what strangers can make the node do
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
 	sessions  map[*Session]struct{} // every live session, a peer's or not yet
 	report    nat.Report
 	lan       []netip.AddrPort
-	requested map[NodeID]time.Time // last PeerRequest event per stranger
-	delivered map[string]struct{}  // recent message IDs, keyed "peer/id"
-	runCtx    context.Context      // set by Run; peers added before Run start then
+	requested *lru[NodeID, time.Time] // last PeerRequest event per stranger
+	delivered map[string]struct{}     // recent message IDs, keyed "peer/id"
+	runCtx    context.Context         // set by Run; peers added before Run start then
+
+	// Counters, read by tests.
+	sigChecks         atomic.Int64 // probe signatures checked
+	retries           atomic.Int64 // handshakes asked to prove their address first
+	refusedHandshakes atomic.Int64 // verified sources refused for dialing too often
 }
 
 // NewNode binds the node's UDP socket and prepares QUIC on it. Call Run to
@@ -189,15 +198,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		},
 		// One debug line per second about junk is enough to diagnose and
 		// too little to fill a disk.
-		badLog: rate.NewLimiter(1, 5),
-		// Checking a stranger's signature costs ~50 µs; 50 per second is
-		// plenty for real requests and caps what a flood can cost.
-		strangers: rate.NewLimiter(50, 50),
+		badLog:    rate.NewLimiter(1, 5),
+		clockLog:  rate.NewLimiter(rate.Every(clockLogInterval), 1),
+		limits:    newLimits(),
 		peers:     map[NodeID]*peer{},
 		sessions:  map[*Session]struct{}{},
-		requested: map[NodeID]time.Time{},
+		requested: newLRU[NodeID, time.Time](maxStrangers),
 		delivered: map[string]struct{}{},
 	}
+	n.tr.VerifySourceAddress = n.needRetry
+	n.tr.ConnContext = n.admitHandshake
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
 	if err != nil {
@@ -205,6 +215,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
+	// quic-go drops non-QUIC datagrams until ReadNonQUICPacket is first
+	// called; calling it now (with a context already done) makes it queue
+	// them for the reader that Run starts.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.tr.ReadNonQUICPacket(done, nil)
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
 	n.lan = lanCandidates(n.Port())
@@ -237,11 +253,7 @@ func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
 	sessions := slices.Collect(maps.Keys(n.sessions))
 	n.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range sessions {
-		wg.Go(func() { s.close(reason) })
-	}
-	wg.Wait()
+	closeAll(sessions, reason)
 }
 
 // Run serves until ctx ends: it reads the socket, accepts sessions, keeps
@@ -278,20 +290,20 @@ func (n *Node) readNonQUIC(ctx context.Context) {
 		b := buf[:size]
 		switch {
 		case nat.IsProbe(b):
-			n.handleProbe(b, from)
+			n.handleProbe(b, addrPort(from))
 		case stun.IsMessage(b):
 			if !n.stun.HandleSTUN(b, from) {
-				n.junk(from, "unexpected STUN message", nil)
+				n.junk(addrPort(from), "unexpected STUN message", nil)
 			}
 		default:
-			n.junk(from, "unrecognised datagram", nil)
+			n.junk(addrPort(from), "unrecognised datagram", nil)
 		}
 	}
 }
 
 // junk logs a datagram we drop, at debug level and rate-limited, so a
 // flood of garbage costs neither CPU nor disk.
-func (n *Node) junk(from net.Addr, what string, err error) {
+func (n *Node) junk(from netip.AddrPort, what string, err error) {
 	if n.badLog.Allow() {
 		n.log.Debug("dropped datagram", "from", from, "what", what, "err", err)
 	}

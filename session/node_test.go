@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -24,40 +25,53 @@ type testNode struct {
 
 func newTestNode(t testing.TB, name string) *testNode {
 	t.Helper()
+	tn := &testNode{}
+	tn.Node = runNode(t, name, Events{
+		Message: func(_ NodeID, text string) error {
+			tn.mu.Lock()
+			defer tn.mu.Unlock()
+			tn.messages = append(tn.messages, text)
+			return nil
+		},
+		PeerRequest: func(r PeerRequest) {
+			tn.mu.Lock()
+			defer tn.mu.Unlock()
+			tn.requests = append(tn.requests, r)
+		},
+	})
+	return tn
+}
+
+// runNode runs a node on loopback with a new identity and the given
+// callbacks until the test ends.
+func runNode(t testing.TB, name string, ev Events) *Node {
+	t.Helper()
+	return runNodeLogging(t, name, io.Discard, ev)
+}
+
+// runNodeLogging is runNode with the node's log also written to w.
+func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
+	t.Helper()
 	ident, err := NewIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{}
 	n, err := NewNode(NodeConfig{
 		Identity:     ident,
 		Name:         name,
 		STUNServers:  unusedSTUN,
 		PunchTimeout: 5 * time.Second,
-		Logger:       testLogger(t),
-		Events: Events{
-			Message: func(_ NodeID, text string) error {
-				tn.mu.Lock()
-				defer tn.mu.Unlock()
-				tn.messages = append(tn.messages, text)
-				return nil
-			},
-			PeerRequest: func(r PeerRequest) {
-				tn.mu.Lock()
-				defer tn.mu.Unlock()
-				tn.requests = append(tn.requests, r)
-			},
-		},
+		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Events:       ev,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn.Node = n
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return tn
+	return n
 }
 
 // testLogger sends a node's log to the test log, shown only on failure.

@@ -79,6 +79,8 @@ type peer struct {
 	sess      *Session
 	state     PeerState
 	lastErr   string
+	sent      *lru[uint64, sentProbe] // our recent probe requests, by nonce
+	seen      *lru[uint64, time.Time] // its recent request nonces, until when they count
 }
 
 func newPeer(info PeerInfo) *peer {
@@ -89,6 +91,8 @@ func newPeer(info PeerInfo) *peer {
 		probed:  make(chan netip.AddrPort, 1),
 		arrived: make(chan *Session, 1),
 		state:   StateConnecting, // the loop starts punching at once
+		sent:    newLRU[uint64, sentProbe](maxSentProbes),
+		seen:    newLRU[uint64, time.Time](maxSeenRequests),
 	}
 }
 
@@ -172,27 +176,54 @@ func (n *Node) AddPeer(info PeerInfo) {
 	}
 	p := newPeer(info)
 	n.peers[info.ID] = p
-	delete(n.requested, info.ID)
+	n.requested.remove(info.ID)
 	if n.runCtx != nil {
 		n.startPeerLocked(p)
 	}
 }
 
-// RemovePeer forgets a peer and closes its session.
+// RemovePeer forgets a peer. When it returns, nothing from that key is
+// accepted any more: every session with it is closed (also one not yet
+// taken by the peer loop; one still being made is refused when it is
+// registered), and every handler of its streams has returned. It waits
+// for those handlers, so it must not be called from an Events callback.
 func (n *Node) RemovePeer(id NodeID) {
 	n.mu.Lock()
 	p, ok := n.peers[id]
 	delete(n.peers, id)
+	sessions := n.sessionsWithLocked(id)
 	n.mu.Unlock()
-	if !ok {
-		return
-	}
-	if p.stop != nil {
+	if ok && p.stop != nil {
 		p.stop()
 	}
-	if s := p.session(); s != nil {
-		s.close("peer removed")
+	closeAll(sessions, "peer removed")
+	if ok {
+		drain(p.arrived) // registered before the removal, so closed above
 	}
+	for _, s := range sessions {
+		s.handlers.Wait()
+	}
+}
+
+// sessionsWithLocked lists the live sessions with id, whichever peer
+// configuration they were made for.
+func (n *Node) sessionsWithLocked(id NodeID) []*Session {
+	var out []*Session
+	for s := range n.sessions {
+		if s.Peer == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// closeAll closes sessions in parallel and returns when all are closed.
+func closeAll(sessions []*Session, reason string) {
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Go(func() { s.close(reason) })
+	}
+	wg.Wait()
 }
 
 func (n *Node) startPeerLocked(p *peer) {

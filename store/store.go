@@ -40,8 +40,16 @@ const batchDelay = 2 * time.Millisecond
 // Limits that keep strangers and chatty peers from growing the file
 // without bound.
 const (
-	// MaxRequests bounds pending peer requests; the oldest goes first.
+	// MaxRequests bounds pending peer requests. When it is reached, a new
+	// request is refused (ErrTooManyRequests) rather than one dropped: a
+	// flood of strangers must not push out a request the user is about
+	// to accept.
 	MaxRequests = 64
+	// RequestMaxAge is how long an unanswered request is kept after its
+	// stranger was last heard from; older ones make room for new ones.
+	// A week outlasts a holiday, and a stranger who still wants in keeps
+	// probing and is noted again.
+	RequestMaxAge = 7 * 24 * time.Hour
 	// MaxMessages bounds stored messages; the oldest goes first.
 	MaxMessages = 1000
 )
@@ -67,6 +75,9 @@ var (
 	// ErrNewerSchema is returned by Open for a file written by a newer
 	// punchdrop.
 	ErrNewerSchema = errors.New("state database was written by a newer punchdrop")
+	// ErrTooManyRequests is returned by NoteRequest for a new request when
+	// MaxRequests recent ones are pending.
+	ErrTooManyRequests = errors.New("too many pending peer requests")
 )
 
 // Store is the agent's state database.
@@ -223,8 +234,10 @@ func (s *Store) Peers() ([]Peer, error) {
 	return list[Peer](s.db, bucketPeers, "peer")
 }
 
-// NoteRequest records a probe from an unknown node, keeping at most
-// MaxRequests (the least recently seen is dropped).
+// NoteRequest records a probe from an unknown node. A node already
+// pending is updated (its FirstSeen kept). A new one is refused with
+// ErrTooManyRequests while MaxRequests are pending, once those last heard
+// from more than RequestMaxAge ago are dropped.
 func (s *Store) NoteRequest(r Request) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPeers).Get([]byte(r.ID)) != nil {
@@ -235,28 +248,37 @@ func (s *Store) NoteRequest(r Request) error {
 		if err := getJSON(b, []byte(r.ID), &old); err == nil {
 			r.FirstSeen = old.FirstSeen
 		} else if countKeys(b) >= MaxRequests {
-			if err := dropOldestRequest(b); err != nil {
+			if err := dropStaleRequests(b, time.Now().Add(-RequestMaxAge)); err != nil {
 				return err
+			}
+			if countKeys(b) >= MaxRequests {
+				return fmt.Errorf("note request from %s: %w", r.ID, ErrTooManyRequests)
 			}
 		}
 		return putJSON(b, []byte(r.ID), r)
 	})
 }
 
-func dropOldestRequest(b *bolt.Bucket) error {
-	var oldestKey []byte
-	var oldest time.Time
+// dropStaleRequests deletes the requests last seen before cutoff, and
+// those that do not decode.
+func dropStaleRequests(b *bolt.Bucket, cutoff time.Time) error {
+	var stale [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		var r Request
-		if json.Unmarshal(v, &r) != nil || oldestKey == nil || r.LastSeen.Before(oldest) {
-			oldestKey, oldest = append([]byte(nil), k...), r.LastSeen
+		if json.Unmarshal(v, &r) != nil || r.LastSeen.Before(cutoff) {
+			stale = append(stale, append([]byte(nil), k...))
 		}
 		return nil
 	})
-	if err != nil || oldestKey == nil {
+	if err != nil {
 		return err
 	}
-	return b.Delete(oldestKey)
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Requests returns pending peer requests.

@@ -76,13 +76,38 @@ func TestPeersPersistAcrossReopen(t *testing.T) {
 	}
 }
 
+// TestRequestsAreBounded: a full list of pending requests refuses new
+// ones and keeps every old one (a flood must not push out a real request),
+// still updates those pending, and makes room only by dropping requests
+// not heard from for RequestMaxAge.
 func TestRequestsAreBounded(t *testing.T) {
 	s, _ := openTemp(t)
-	base := time.Now()
-	for i := range MaxRequests + 5 {
-		r := Request{ID: fmt.Sprint("N", i), LastSeen: base.Add(time.Duration(i) * time.Second)}
-		if err := s.NoteRequest(r); err != nil {
+	now := time.Now()
+	stale := now.Add(-RequestMaxAge - time.Hour)
+	for i := range MaxRequests {
+		seen := now.Add(time.Duration(i) * time.Second)
+		if i < 2 {
+			seen = stale // N0 and N1 were last heard from long ago
+		}
+		if err := s.NoteRequest(Request{ID: fmt.Sprint("N", i), LastSeen: seen}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		id      string
+		wantErr error
+	}{
+		{"N5", nil},                  // pending: updated
+		{"new1", nil},                // takes the place of the stale N0 and N1
+		{"new2", nil},                // the other stale place
+		{"new3", ErrTooManyRequests}, // full of recent requests
+		{"new4", ErrTooManyRequests}, // still full
+		{"N63", nil},                 // pending: still updated
+	}
+	for _, tc := range tests {
+		err := s.NoteRequest(Request{ID: tc.id, LastSeen: now})
+		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+			t.Fatalf("NoteRequest(%s) = %v, want %v", tc.id, err, tc.wantErr)
 		}
 	}
 	reqs, err := s.Requests()
@@ -92,16 +117,26 @@ func TestRequestsAreBounded(t *testing.T) {
 	if len(reqs) != MaxRequests {
 		t.Fatalf("%d requests kept, want %d", len(reqs), MaxRequests)
 	}
+	ids := map[string]bool{}
 	for _, r := range reqs {
-		if r.ID == "N0" {
-			t.Fatal("oldest request was kept")
+		ids[r.ID] = true
+	}
+	for i := 2; i < MaxRequests; i++ {
+		if !ids[fmt.Sprint("N", i)] {
+			t.Fatalf("recent request N%d was dropped", i)
 		}
 	}
-	if err := s.DeleteRequest("N68"); err != nil {
+	if ids["N0"] || ids["N1"] || ids["new3"] || !ids["new1"] || !ids["new2"] {
+		t.Fatalf("requests kept: %v", ids)
+	}
+	if err := s.DeleteRequest("N8"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteRequest("N68"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteRequest("N8"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second DeleteRequest = %v", err)
+	}
+	if err := s.NoteRequest(Request{ID: "new3", LastSeen: now}); err != nil {
+		t.Fatalf("a request after one was declined: %v", err)
 	}
 }
 
