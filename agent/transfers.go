@@ -69,8 +69,10 @@ type transfers struct {
 
 	wg sync.WaitGroup
 	mu sync.Mutex // guards following
-	// live holds transfers moving now, by ID.
-	live map[string]*liveTransfer
+	// live holds transfers moving now. A peer picks the IDs of what it
+	// sends, so an ID alone could name one of ours too: the key has the
+	// direction and the peer as well.
+	live map[liveKey]*liveTransfer
 	// workers holds the wake-up channel of each peer's send worker.
 	workers   map[string]chan struct{}
 	retryAt   map[string]retry // when a failed transfer may try again, by ID
@@ -89,6 +91,15 @@ type retry struct {
 	peer string
 	at   time.Time
 }
+
+// liveKey names one moving transfer.
+type liveKey struct{ direction, peer, id string }
+
+func keyOf(info control.TransferInfo) liveKey { return liveKey{info.Direction, info.Peer, info.ID} }
+
+func outKey(o store.Outgoing) liveKey { return liveKey{control.DirectionOut, o.Peer, o.ID} }
+
+func inKey(in store.Incoming) liveKey { return liveKey{control.DirectionIn, in.Peer, in.ID} }
 
 // liveTransfer is the progress of one moving transfer.
 type liveTransfer struct {
@@ -141,7 +152,7 @@ func (a *Agent) newTransfers() (*transfers, error) {
 		},
 		peerName:   a.peerName,
 		peerFolder: a.downloadsFolder,
-		live:       map[string]*liveTransfer{},
+		live:       map[liveKey]*liveTransfer{},
 		workers:    map[string]chan struct{}{},
 		retryAt:    map[string]retry{},
 		incoming:   map[string]int{},
@@ -496,7 +507,7 @@ func (t *transfers) send(ctx context.Context, o store.Outgoing) (queued bool) {
 	// or its source moved with a renamed peer folder.
 	cur, err := t.store.OutgoingTransfer(o.ID)
 	if err != nil || cur.State != store.StateQueued {
-		t.forget(o.ID)
+		t.forget(o)
 		return false
 	}
 	o = cur
@@ -507,7 +518,7 @@ func (t *transfers) send(ctx context.Context, o store.Outgoing) (queued bool) {
 	res, err := t.attempt(ctx, o, id)
 	if ctx.Err() != nil {
 		// Paused or shutting down: it stays queued, and resumes.
-		t.forget(o.ID)
+		t.forget(o)
 		o.State = store.StateQueued
 		t.publish(t.outgoingInfo(o))
 		return true
@@ -579,7 +590,7 @@ func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.I
 			accepted = true
 			t.log.Info("offer accepted", "file", o.Name, "peer", shortID(o.Peer), "have_bytes", done)
 		}
-		t.progress(o.ID, done)
+		t.progress(outKey(o), done)
 	})
 }
 
@@ -587,7 +598,7 @@ func (t *transfers) attempt(ctx context.Context, o store.Outgoing, id transfer.I
 // bytes the attempt put on the wire (sent_bytes), which shows what a
 // resume saved.
 func (t *transfers) finish(o store.Outgoing, res transfer.Result, err error) (queued bool) {
-	t.forget(o.ID)
+	t.forget(o)
 	state, msg, final := store.StateDone, "", res.Name
 	switch {
 	case err == nil:
@@ -655,12 +666,12 @@ func (t *transfers) trackInfo(info control.TransferInfo) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	t.live[info.ID] = &liveTransfer{info: info, lastTime: now, published: now}
+	t.live[keyOf(info)] = &liveTransfer{info: info, lastTime: now, published: now}
 }
 
-func (t *transfers) progress(id string, done int64) {
+func (t *transfers) progress(key liveKey, done int64) {
 	t.mu.Lock()
-	l := t.live[id]
+	l := t.live[key]
 	var info control.TransferInfo
 	publish := l != nil && l.update(done, time.Now())
 	if publish {
@@ -672,11 +683,12 @@ func (t *transfers) progress(id string, done int64) {
 	}
 }
 
-func (t *transfers) forget(id string) {
+// forget ends an outgoing transfer's progress and back-off.
+func (t *transfers) forget(o store.Outgoing) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.live, id)
-	delete(t.retryAt, id)
+	delete(t.live, outKey(o))
+	delete(t.retryAt, o.ID)
 }
 
 // serveIncoming receives a file a peer offers on stream, until ctx (the
@@ -708,11 +720,11 @@ func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, st
 	}
 	info := t.incomingInfo(rec)
 	t.mu.Lock()
-	if l := t.live[rec.ID]; l != nil {
+	if l := t.live[inKey(rec)]; l != nil {
 		info.Done = l.info.Done
 	}
+	delete(t.live, inKey(rec))
 	t.mu.Unlock()
-	t.forget(rec.ID)
 	if err != nil {
 		info.State, info.Error = control.TransferFailed, err.Error()
 		if transfer.Retryable(err) {
@@ -726,14 +738,14 @@ func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, st
 // receiveProgress is the Receiver's progress callback.
 func (t *transfers) receiveProgress(rec store.Incoming, done int64) {
 	t.mu.Lock()
-	_, ok := t.live[rec.ID]
+	_, ok := t.live[inKey(rec)]
 	t.mu.Unlock()
 	if !ok {
 		info := t.incomingInfo(rec)
 		t.trackInfo(info)
 		t.publish(info)
 	}
-	t.progress(rec.ID, done)
+	t.progress(inKey(rec), done)
 }
 
 // status lists transfers (everything queued or moving, and what ended in
@@ -771,14 +783,14 @@ func (t *transfers) status() (control.Status, error) {
 	t.mu.Lock()
 	paused := t.paused
 	for i := range queue {
-		if t.live[queue[i].ID] != nil {
+		if t.live[liveKey{control.DirectionOut, queue[i].Peer, queue[i].ID}] != nil {
 			queue[i].State = control.TransferSending
 		}
 	}
 	for i := range out {
-		l := t.live[out[i].ID]
+		l := t.live[keyOf(out[i])]
 		switch {
-		case l != nil && l.info.Direction == out[i].Direction:
+		case l != nil:
 			out[i].State = l.info.State
 			out[i].Done, out[i].RateBps, out[i].ETASec = l.info.Done, l.info.RateBps, l.info.ETASec
 		case out[i].State == control.TransferReceiving:
