@@ -114,7 +114,7 @@ func NATInfo(r nat.Report, buffers nat.SocketBuffers) control.NATInfo {
 		Mapping:    orUnknown(r.Mapping),
 		Filtering:  orUnknown(r.Filtering),
 		Summary:    r.PlainWords(),
-		UDPBuffers: buffers,
+		UDPBuffers: control.UDPBuffers{Receive: buffers.Receive, Send: buffers.Send, Limited: buffers.Limited, Advice: buffers.Advice()},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/session"
@@ -35,10 +36,10 @@ type Config struct {
 	ChunkSize    int      `toml:"chunk_size"`
 	LogLevel     string   `toml:"log_level"`
 	// MinFreeSpace is the free space incoming files never eat into.
-	MinFreeSpace ByteSize `toml:"min_free_space"`
+	MinFreeSpace bytesize.Size `toml:"min_free_space"`
 	// MaxStagedPerPeer bounds what one peer may hold in unfinished
 	// incoming files, each counted at its full size.
-	MaxStagedPerPeer ByteSize `toml:"max_staged_per_peer"`
+	MaxStagedPerPeer bytesize.Size `toml:"max_staged_per_peer"`
 }
 
 // Duration is a time.Duration written as "60s" in the config.
@@ -120,8 +121,8 @@ func DefaultConfig() Config {
 		AfterSend:        AfterSendMove,
 		QuietPeriod:      Duration{DefaultQuietPeriod},
 		LogLevel:         "info",
-		MinFreeSpace:     ByteSize(transfer.DefaultMinFree),
-		MaxStagedPerPeer: ByteSize(transfer.DefaultMaxStagedPerPeer),
+		MinFreeSpace:     bytesize.Size(transfer.DefaultMinFree),
+		MaxStagedPerPeer: bytesize.Size(transfer.DefaultMaxStagedPerPeer),
 	}
 }
 
@@ -292,9 +293,9 @@ func (c *Config) Set(key, value string) error {
 	case "log_level":
 		c.LogLevel = cmpOr(value, "info")
 	case "min_free_space":
-		c.MinFreeSpace, err = ParseByteSize(cmpOr(value, ByteSize(transfer.DefaultMinFree).String()))
+		c.MinFreeSpace, err = bytesize.Parse(cmpOr(value, bytesize.Size(transfer.DefaultMinFree).String()))
 	case "max_staged_per_peer":
-		c.MaxStagedPerPeer, err = ParseByteSize(cmpOr(value, ByteSize(transfer.DefaultMaxStagedPerPeer).String()))
+		c.MaxStagedPerPeer, err = bytesize.Parse(cmpOr(value, bytesize.Size(transfer.DefaultMaxStagedPerPeer).String()))
 	default:
 		return fmt.Errorf("config: unknown key %q; the keys are %s", key, strings.Join(ConfigKeys, ", "))
 	}

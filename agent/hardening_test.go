@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
 )
 
@@ -195,5 +196,13 @@ func TestProgressKeepsDirectionsApart(t *testing.T) {
 	}
 	if mine.info.Name != "mine.bin" || mine.info.Done != 10 || theirs.info.Name != "theirs.bin" || theirs.info.Done != 500 {
 		t.Fatalf("ours %+v, theirs %+v", mine.info, theirs.info)
+	}
+}
+
+// Clients find connection strings by the scheme control names; it must be
+// the one session writes.
+func TestConnStringSchemeAgrees(t *testing.T) {
+	if control.ConnStringScheme != session.ConnStringScheme {
+		t.Fatalf("control says %q, session writes %q", control.ConnStringScheme, session.ConnStringScheme)
 	}
 }

@@ -3,11 +3,7 @@
 // the agent serves it.
 package control
 
-import (
-	"time"
-
-	"github.com/punchdrop/punchdrop/nat"
-)
+import "time"
 
 // API routes. All bodies are JSON; errors come back as ErrorBody with a
 // non-2xx status.
@@ -30,15 +26,27 @@ const (
 	RouteConfig   = "/v1/config"
 )
 
+// ConnStringScheme starts every connection string (IDInfo's), so that a
+// client can find one in pasted text; the agent parses it.
+const ConnStringScheme = "punchdrop:"
+
 // NATInfo is the NAT part of IDInfo and the answer of `punchdrop nat`.
 type NATInfo struct {
 	PublicAddr string `json:"public_addr"`
 	Mapping    string `json:"mapping"`
 	Filtering  string `json:"filtering"`
 	Summary    string `json:"summary"` // the same in plain words
-	// UDPBuffers are the socket's kernel buffers; Limited means the OS
-	// capped them below what fast transfers want.
-	UDPBuffers nat.SocketBuffers `json:"udp_buffers"`
+	// UDPBuffers are the socket's kernel buffers.
+	UDPBuffers UDPBuffers `json:"udp_buffers"`
+}
+
+// UDPBuffers says how large the UDP socket's kernel buffers are.
+type UDPBuffers struct {
+	Receive int  `json:"receive"` // bytes, as the kernel reports them
+	Send    int  `json:"send"`
+	Limited bool `json:"limited"` // the OS capped them below what fast transfers want
+	// Advice says how to lift the limit; empty when there is none.
+	Advice string `json:"advice,omitempty"`
 }
 
 // IDInfo answers RouteID: who this node is and how to reach it.

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/store"
 )
 
@@ -129,7 +130,7 @@ func (in *incoming) makeRoom(q *Quota, size int64) error {
 		return &Error{Code: CodeBusy, Reason: fmt.Sprintf("%d unfinished files from this peer already; try again once some are done", count)}
 	case !fits():
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): this peer has %s staged already, of the %s it may",
-			in.name, FormatBytes(size), FormatBytes(staged), FormatBytes(limit))}
+			in.name, bytesize.Format(size), bytesize.Format(staged), bytesize.Format(limit))}
 	}
 	return nil
 }
@@ -178,7 +179,7 @@ func (in *incoming) checkSpace(q *Quota, need int64) error {
 	free -= pending // admitted, perhaps not reserved yet
 	if minFree := q.DiskLimits().MinFree; need > free-minFree {
 		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s): %s free, of which %s is kept free",
-			in.name, FormatBytes(need), FormatBytes(free), FormatBytes(minFree))}
+			in.name, bytesize.Format(need), bytesize.Format(free), bytesize.Format(minFree))}
 	}
 	return nil
 }
@@ -229,7 +230,7 @@ func (in *incoming) createStaging(rec store.Incoming) (*os.File, error) {
 
 func (in *incoming) reserveError(err error) *Error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.name, FormatBytes(int64(in.offer.Size)))}
+		return &Error{Code: CodeNoSpace, Reason: fmt.Sprintf("not enough disk space for %s (%s)", in.name, bytesize.Format(int64(in.offer.Size)))}
 	}
 	return &Error{Code: CodeIO, Reason: fmt.Sprintf("reserve space: %v", err)}
 }

@@ -522,20 +522,6 @@ func syncDir(root *os.Root, dir string) {
 	}
 }
 
-// FormatBytes prints a size the way people read it: 1.5 MiB.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // Refuse answers an offer on stream with a REJECT without reading it,
 // for a receiver that cannot take any file now.
 func Refuse(stream Stream, code Code, reason string) {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
-	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // coalesceWindow: files that end within this time of the previous one,
@@ -96,7 +96,7 @@ func (b *batch) text() (summary, body string) {
 		what = "folder " + b.tops[0]
 	}
 	list := listNames(b.tops, maxNamesInBody)
-	size := transfer.FormatBytes(b.bytes)
+	size := bytesize.Format(b.bytes)
 	switch b.kind {
 	case batchReceived:
 		summary = "Received " + what

@@ -5,9 +5,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
-	"github.com/punchdrop/punchdrop/session"
-	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // appName names the tray in notifications and tooltips.
@@ -175,7 +174,7 @@ func transferLine(t control.TransferInfo) string {
 func menuTransferLine(t control.TransferInfo) string {
 	name := clip(t.Name, 40)
 	who := clip(transferPeer(t), 24)
-	size := transfer.FormatBytes(t.Size)
+	size := bytesize.Format(t.Size)
 	switch {
 	case t.State == control.TransferQueued && t.Direction == control.DirectionOut:
 		return fmt.Sprintf("Waiting to send %s to %s", name, who)
@@ -255,7 +254,7 @@ func plural(n int, one, many string) string {
 func findConnString(text string) (string, bool) {
 	for _, w := range strings.Fields(text) {
 		w = strings.Trim(w, `"'<>()[],;`)
-		if strings.HasPrefix(strings.ToLower(w), session.ConnStringScheme) && len(w) > len(session.ConnStringScheme) {
+		if strings.HasPrefix(strings.ToLower(w), control.ConnStringScheme) && len(w) > len(control.ConnStringScheme) {
 			return w, true
 		}
 	}

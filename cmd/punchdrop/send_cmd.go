@@ -17,9 +17,9 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/safetext"
-	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // pollInterval is how often progress views re-read the agent's status:
@@ -302,7 +302,7 @@ func endedLine(t control.TransferInfo) string {
 	if t.State == control.TransferFailed {
 		return fmt.Sprintf("failed  %s %s  %s: %s", arrow(t), peerLabel(t), safetext.Line(t.Name), safetext.Line(t.Error))
 	}
-	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), safetext.Line(t.Name), transfer.FormatBytes(t.Size))
+	return fmt.Sprintf("done    %s %s  %s (%s)", arrow(t), peerLabel(t), safetext.Line(t.Name), bytesize.Format(t.Size))
 }
 
 func rateAndETA(t control.TransferInfo) string {
@@ -314,7 +314,7 @@ func rateAndETA(t control.TransferInfo) string {
 	case t.RateBps <= 0:
 		return ""
 	}
-	return fmt.Sprintf("%s/s  %s left", transfer.FormatBytes(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
+	return fmt.Sprintf("%s/s  %s left", bytesize.Format(int64(t.RateBps)), (time.Duration(t.ETASec) * time.Second).String())
 }
 
 // printQueueSummary says what the agent needs the user to know, how many
@@ -359,9 +359,9 @@ func printTransfers(out io.Writer, ts []control.TransferInfo) error {
 		}
 		rate := ""
 		if moving(t.State) && t.RateBps > 0 {
-			rate = transfer.FormatBytes(int64(t.RateBps)) + "/s"
+			rate = bytesize.Format(int64(t.RateBps)) + "/s"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), safetext.Line(t.Name), state, pct, transfer.FormatBytes(t.Size), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%% of %s\t%s\n", arrow(t), peerLabel(t), safetext.Line(t.Name), state, pct, bytesize.Format(t.Size), rate)
 	}
 	return tw.Flush()
 }
@@ -389,7 +389,7 @@ func countFiles(ts []control.TransferInfo) string {
 	if len(ts) == 1 {
 		noun = "file"
 	}
-	return fmt.Sprintf("%d %s (%s)", len(ts), noun, transfer.FormatBytes(total))
+	return fmt.Sprintf("%d %s (%s)", len(ts), noun, bytesize.Format(total))
 }
 
 func isTerminal(w io.Writer) bool {

@@ -1,4 +1,6 @@
-package agent
+// Package bytesize reads and writes sizes the way people do: "2GiB",
+// "500MB" in a config file, exactly; "1.5 MiB" in a status line, roughly.
+package bytesize
 
 import (
 	"errors"
@@ -8,13 +10,12 @@ import (
 	"strings"
 )
 
-// ByteSize is a number of bytes written in the config the way people
-// read sizes: "2GiB", "500MB", "1.5 GiB" or plain bytes ("1048576").
-type ByteSize int64
+// Size is a number of bytes written the way people read sizes: "2GiB", "500MB", "1.5 GiB" or plain bytes ("1048576").
+type Size int64
 
-// byteUnits are the units ParseByteSize knows, matched without regard to
+// units are the units Parse knows, matched without regard to
 // case; String prints the binary ones first.
-var byteUnits = []struct {
+var units = []struct {
 	name string
 	size int64
 }{
@@ -23,11 +24,11 @@ var byteUnits = []struct {
 	{"B", 1},
 }
 
-// ParseByteSize reads a size: a decimal number, optionally with a
+// Parse reads a size: a decimal number, optionally with a
 // fraction, then optionally spaces and a unit (B, kB, MB, GB, TB in
 // powers of 1000; KiB, MiB, GiB, TiB in powers of 1024). A fraction of a
 // byte is rounded to the nearest.
-func ParseByteSize(s string) (ByteSize, error) {
+func Parse(s string) (Size, error) {
 	s = strings.TrimSpace(s)
 	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if end < 0 {
@@ -47,14 +48,14 @@ func ParseByteSize(s string) (ByteSize, error) {
 	if !bytes.IsInt64() {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
-	return ByteSize(bytes.Int64()), nil
+	return Size(bytes.Int64()), nil
 }
 
 func unitSize(unit string) (int64, error) {
 	if unit == "" {
 		return 1, nil
 	}
-	for _, u := range byteUnits {
+	for _, u := range units {
 		if strings.EqualFold(unit, u.name) {
 			return u.size, nil
 		}
@@ -65,11 +66,11 @@ func unitSize(unit string) (int64, error) {
 // String prints the size exactly, in the largest unit that divides it:
 // binary units first ("2GiB", "1536MiB"), then decimal ones ("500MB"),
 // else plain bytes.
-func (b ByteSize) String() string {
+func (b Size) String() string {
 	if b == 0 {
 		return "0"
 	}
-	for _, u := range byteUnits {
+	for _, u := range units {
 		if u.size > 1 && int64(b)%u.size == 0 {
 			return strconv.FormatInt(int64(b)/u.size, 10) + u.name
 		}
@@ -77,13 +78,13 @@ func (b ByteSize) String() string {
 	return strconv.FormatInt(int64(b), 10)
 }
 
-// UnmarshalText reads a size as ParseByteSize does. An empty text leaves
+// UnmarshalText reads a size as Parse does. An empty text leaves
 // the size as it was: the default.
-func (b *ByteSize) UnmarshalText(text []byte) error {
+func (b *Size) UnmarshalText(text []byte) error {
 	if strings.TrimSpace(string(text)) == "" {
 		return nil
 	}
-	v, err := ParseByteSize(string(text))
+	v, err := Parse(string(text))
 	if err != nil {
 		return err
 	}
@@ -92,4 +93,19 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 }
 
 // MarshalText prints the size as String does.
-func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+func (b Size) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// Format prints a size roughly, the way people read it in a status line:
+// "512 B", "1.5 MiB".
+func Format(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

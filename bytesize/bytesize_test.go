@@ -1,4 +1,4 @@
-package agent
+package bytesize
 
 import (
 	"math"
@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-func TestParseByteSize(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    ByteSize
+		want    Size
 		wantErr string
 	}{
 		{in: "0", want: 0},
@@ -38,22 +38,22 @@ func TestParseByteSize(t *testing.T) {
 		{in: "2 gigs", wantErr: "unknown unit"},
 	}
 	for _, tt := range tests {
-		got, err := ParseByteSize(tt.in)
+		got, err := Parse(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseByteSize(%q) = %d, %v; want an error about %q", tt.in, got, err, tt.wantErr)
+				t.Errorf("Parse(%q) = %d, %v; want an error about %q", tt.in, got, err, tt.wantErr)
 			}
 			continue
 		}
 		if err != nil || got != tt.want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			t.Errorf("Parse(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
 }
 
-func TestByteSizeString(t *testing.T) {
+func TestString(t *testing.T) {
 	tests := []struct {
-		in   ByteSize
+		in   Size
 		want string
 	}{
 		{0, "0"},
@@ -69,10 +69,23 @@ func TestByteSizeString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := tt.in.String(); got != tt.want {
-			t.Errorf("ByteSize(%d) = %q, want %q", int64(tt.in), got, tt.want)
+			t.Errorf("Size(%d) = %q, want %q", int64(tt.in), got, tt.want)
 		}
-		if back, err := ParseByteSize(tt.in.String()); err != nil || back != tt.in {
-			t.Errorf("ByteSize(%d) does not read back: %d, %v", int64(tt.in), back, err)
+		if back, err := Parse(tt.in.String()); err != nil || back != tt.in {
+			t.Errorf("Size(%d) does not read back: %d, %v", int64(tt.in), back, err)
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for _, tt := range []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536 << 10, "1.5 MiB"}, {16 << 30, "16.0 GiB"}, {8 << 40, "8.0 TiB"},
+	} {
+		if got := Format(tt.in); got != tt.want {
+			t.Errorf("Format(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
