@@ -21,18 +21,20 @@ const Replacement = '\uFFFD'
 // Clean returns s with every character that is not visible text replaced
 // by U+FFFD: C0 and C1 control characters (but newline and tab, which a
 // message may hold), DEL, Unicode format characters (bidi embeddings,
-// overrides and isolates, zero-width joiners and spaces, the byte-order
+// overrides and isolates, zero-width spaces and joiners, the byte-order
 // mark), line and paragraph separators, and invalid UTF-8. Spaces of
-// every width stay. Use it on text
-// from a peer before storing or passing it on.
+// every width stay, and so does a zero-width joiner inside an emoji
+// sequence (👩‍💻). Use it on text from a peer before storing or passing it
+// on.
 func Clean(s string) string {
 	if !needsWork(s, keepLines) {
 		return s
 	}
+	runes := []rune(strings.ToValidUTF8(s, string(Replacement)))
 	var b strings.Builder
 	b.Grow(len(s))
-	for _, r := range strings.ToValidUTF8(s, string(Replacement)) {
-		if keepLines(r) {
+	for i, r := range runes {
+		if keepLines(r) || joinsEmoji(runes, i) {
 			b.WriteRune(r)
 		} else {
 			b.WriteRune(Replacement)
@@ -44,18 +46,21 @@ func Clean(s string) string {
 // Line returns s as one line a terminal shows exactly as written: every
 // character that is not visible text, newlines and tabs included, is
 // written as a Go escape (\n, \x1b, \u202e), and invalid UTF-8 as \x..
-// bytes. Use it for every piece of peer text printed to a terminal.
+// bytes. A zero-width joiner inside an emoji sequence stays. Use it for
+// every piece of peer text printed to a terminal.
 func Line(s string) string {
 	if !needsWork(s, visible) {
 		return s
 	}
+	runes := []rune(s) // each invalid byte becomes one utf8.RuneError
 	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
+	for i, r := range runes {
+		size := utf8.RuneLen(r)
 		switch {
-		case r == utf8.RuneError && size == 1:
+		case r == utf8.RuneError && !strings.HasPrefix(s, string(utf8.RuneError)):
 			fmt.Fprintf(&b, `\x%02x`, s[0])
-		case visible(r):
+			size = 1
+		case visible(r) || joinsEmoji(runes, i):
 			b.WriteRune(r)
 		default:
 			q := strconv.QuoteRune(r) // 'x' with x escaped
@@ -72,6 +77,21 @@ func visible(r rune) bool { return unicode.IsGraphic(r) }
 
 // keepLines is visible, plus the newline and tab a message may hold.
 func keepLines(r rune) bool { return r == '\n' || r == '\t' || visible(r) }
+
+// zeroWidthJoiner glues emoji into one picture (👩 + 💻 = 👩‍💻).
+const zeroWidthJoiner = '\u200d'
+
+// joinsEmoji reports whether runes[i] is a zero-width joiner between two
+// emoji: a symbol, possibly followed by a skin tone or a variation
+// selector, before it, and a symbol after it. Anywhere else it is an
+// invisible character like any other.
+func joinsEmoji(runes []rune, i int) bool {
+	if runes[i] != zeroWidthJoiner || i == 0 || i+1 == len(runes) {
+		return false
+	}
+	prev, next := runes[i-1], runes[i+1]
+	return unicode.In(prev, unicode.So, unicode.Sk, unicode.Mn) && unicode.Is(unicode.So, next)
+}
 
 // needsWork reports whether s has invalid UTF-8 or a rune ok refuses.
 func needsWork(s string, ok func(rune) bool) bool {

@@ -17,6 +17,8 @@ func TestClean(t *testing.T) {
 		{"iso\u2066late\u2069", "iso\uFFFDlate\uFFFD"},
 		{"line\u2028sep", "line\uFFFDsep"},
 		{"bad\xffutf8", "bad\uFFFDutf8"},
+		{"coder 👩\u200d💻 family 👨\u200d👩\u200d👧 👍🏽\u200d🔥", "coder 👩\u200d💻 family 👨\u200d👩\u200d👧 👍🏽\u200d🔥"},
+		{"a\u200db \u200d💻 👩\u200d", "a\uFFFDb \uFFFD💻 👩\uFFFD"},
 	} {
 		if got := Clean(c.in); got != c.want {
 			t.Errorf("Clean(%q) = %q, want %q", c.in, got, c.want)
@@ -35,6 +37,10 @@ func TestLine(t *testing.T) {
 		{"c1\u009b", `c1\u009b`},
 		{"bad\xffutf8", `bad\xffutf8`},
 		{`back\slash`, `back\slash`},
+		{"👩\u200d💻", "👩\u200d💻"},
+		{"a\u200db", `a\u200db`},
+		{"\xff\xfe", `\xff\xfe`},
+		{"\uFFFD", "\uFFFD"},
 	} {
 		if got := Line(c.in); got != c.want {
 			t.Errorf("Line(%q) = %q, want %q", c.in, got, c.want)
@@ -49,13 +55,15 @@ func FuzzLine(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, r := range Line(s) {
-			if !visible(r) {
+		line := []rune(Line(s))
+		for i, r := range line {
+			if !visible(r) && !joinsEmoji(line, i) {
 				t.Fatalf("Line(%q) keeps %U", s, r)
 			}
 		}
-		for _, r := range Clean(s) {
-			if !keepLines(r) {
+		clean := []rune(Clean(s))
+		for i, r := range clean {
+			if !keepLines(r) && !joinsEmoji(clean, i) {
 				t.Fatalf("Clean(%q) keeps %U", s, r)
 			}
 		}
