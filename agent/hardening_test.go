@@ -12,6 +12,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // A damaged state file never stops the agent: it starts with a fresh
@@ -186,7 +187,7 @@ func TestProgressKeepsDirectionsApart(t *testing.T) {
 	}
 	out := store.Outgoing{ID: "0123", Peer: "BOB", Name: "mine.bin", Size: 100, State: store.StateSending}
 	tr.track(out)
-	in := store.Incoming{ID: "0123", Peer: "BOB", Name: "theirs.bin", Size: 1000, State: store.StateReceiving}
+	in := transfer.Record{ID: "0123", Peer: "BOB", Name: "theirs.bin", Size: 1000, State: transfer.Receiving}
 	tr.receiveProgress(in, 500)
 	tr.progress(outKey(out), 10)
 	mine, theirs := tr.live[outKey(out)], tr.live[inKey(in)]

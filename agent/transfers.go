@@ -99,7 +99,7 @@ func keyOf(info control.TransferInfo) liveKey { return liveKey{info.Direction, i
 
 func outKey(o store.Outgoing) liveKey { return liveKey{control.DirectionOut, o.Peer, o.ID} }
 
-func inKey(in store.Incoming) liveKey { return liveKey{control.DirectionIn, in.Peer, in.ID} }
+func inKey(in transfer.Record) liveKey { return liveKey{control.DirectionIn, in.Peer, in.ID} }
 
 // liveTransfer is the progress of one moving transfer.
 type liveTransfer struct {
@@ -185,7 +185,7 @@ func (t *transfers) setDownloads(dir string) error {
 	if err != nil {
 		return fmt.Errorf("downloads folder: %w", err)
 	}
-	recv := &transfer.Receiver{Store: t.store, Downloads: root, Log: t.log, Progress: t.receiveProgress, Folder: t.peerFolder, Quota: t.quota}
+	recv := &transfer.Receiver{Journal: t.store, Downloads: root, Log: t.log, Progress: t.receiveProgress, Folder: t.peerFolder, Quota: t.quota}
 	if err := recv.Clean(time.Now()); err != nil {
 		t.log.Warn("tidy staging folder", "err", err)
 	}
@@ -736,7 +736,7 @@ func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, st
 }
 
 // receiveProgress is the Receiver's progress callback.
-func (t *transfers) receiveProgress(rec store.Incoming, done int64) {
+func (t *transfers) receiveProgress(rec transfer.Record, done int64) {
 	t.mu.Lock()
 	_, ok := t.live[inKey(rec)]
 	t.mu.Unlock()
@@ -776,7 +776,7 @@ func (t *transfers) status() (control.Status, error) {
 		}
 	}
 	for _, in := range incoming {
-		if in.State != store.StateDone || in.Updated.After(cutoff) {
+		if in.State != transfer.Received || in.Updated.After(cutoff) {
 			out = append(out, t.incomingInfo(in))
 		}
 	}
@@ -819,13 +819,13 @@ func (t *transfers) outgoingInfo(o store.Outgoing) control.TransferInfo {
 	return info
 }
 
-func (t *transfers) incomingInfo(in store.Incoming) control.TransferInfo {
+func (t *transfers) incomingInfo(in transfer.Record) control.TransferInfo {
 	info := control.TransferInfo{
 		ID: in.ID, Peer: in.Peer, PeerName: t.peerName(in.Peer), Direction: control.DirectionIn,
-		Name: in.Name, Size: in.Size, State: in.State,
+		Name: in.Name, Size: in.Size, State: control.TransferReceiving,
 	}
-	if in.State == store.StateDone {
-		info.Name, info.Done = in.Final, in.Size
+	if in.State == transfer.Received {
+		info.State, info.Name, info.Done = control.TransferDone, in.Final, in.Size
 		t.mu.Lock()
 		info.Path = filepath.Join(t.downloads, filepath.FromSlash(in.Final))
 		t.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // fillState writes a database with every kind of record the agent keeps,
@@ -43,7 +45,7 @@ func fillState(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	for i := range 30 {
-		in := Incoming{ID: fmt.Sprintf("%032x", i), Peer: "PEER02", Name: fmt.Sprintf("in-%d", i), Size: 1 << 30, ChunkSize: 1 << 20, State: StateReceiving, Staging: ".punchdrop/x.part"}
+		in := transfer.Record{ID: fmt.Sprintf("%032x", i), Peer: "PEER02", Name: fmt.Sprintf("in-%d", i), Size: 1 << 30, ChunkSize: 1 << 20, State: transfer.Receiving, Staging: ".punchdrop/x.part"}
 		if err := s.StartIncoming(in); err != nil {
 			t.Fatal(err)
 		}
