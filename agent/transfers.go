@@ -214,12 +214,12 @@ func (t *transfers) run(ctx context.Context) {
 		t.log.Info("sending is paused; punchdrop resume starts it")
 	}
 	t.mu.Unlock()
-	if all, err := t.store.OutgoingTransfers(); err == nil {
-		for _, o := range all {
-			if o.State == store.StateQueued || o.State == store.StateSending {
-				t.kick(o.Peer)
-			}
-		}
+	peers, err := t.store.QueuedPeers()
+	if err != nil {
+		t.log.Error("read queue", "err", err)
+	}
+	for _, p := range peers {
+		t.kick(p)
 	}
 	<-ctx.Done()
 	t.wg.Wait()
@@ -443,19 +443,15 @@ func countTrue(m map[string]bool) int {
 // pending lists peer's queued transfers that are not running, oldest
 // first.
 func (t *transfers) pending(peer string, active map[string]bool) []store.Outgoing {
-	all, err := t.store.OutgoingTransfers()
+	all, err := t.store.PendingOutgoing(peer)
 	if err != nil {
 		t.log.Error("read queue", "err", err)
 		return nil
 	}
-	var out []store.Outgoing
-	for _, o := range all {
-		if _, running := active[o.ID]; o.Peer == peer && !running && (o.State == store.StateQueued || o.State == store.StateSending) {
-			out = append(out, o)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b store.Outgoing) int { return a.Queued.Compare(b.Queued) })
-	return out
+	return slices.DeleteFunc(all, func(o store.Outgoing) bool {
+		_, running := active[o.ID]
+		return running
+	})
 }
 
 // chunk is the chunk size for new transfers.
@@ -645,15 +641,13 @@ func (t *transfers) setState(o *store.Outgoing, state, errMsg string, more ...fu
 // dropPeer fails the files still queued for a peer that was removed;
 // ones in flight fail as their session closes.
 func (t *transfers) dropPeer(peer string) {
-	all, err := t.store.OutgoingTransfers()
+	queued, err := t.store.PendingOutgoing(peer)
 	if err != nil {
 		t.log.Error("read queue", "err", err)
 		return
 	}
-	for _, o := range all {
-		if o.Peer == peer && o.State == store.StateQueued {
-			t.setState(&o, store.StateFailed, "peer removed")
-		}
+	for _, o := range queued {
+		t.setState(&o, store.StateFailed, "peer removed")
 	}
 }
 
@@ -752,33 +746,22 @@ func (t *transfers) receiveProgress(rec transfer.Record, done int64) {
 // the last day) and the queue: each file still to send, per peer.
 func (t *transfers) status() (control.Status, error) {
 	out := []control.TransferInfo{}
-	outgoing, err := t.store.OutgoingTransfers()
-	if err != nil {
-		return control.Status{}, err
-	}
-	incoming, err := t.store.IncomingTransfers()
+	act, err := t.store.Activity(time.Now().Add(-finishedShown))
 	if err != nil {
 		return control.Status{}, err
 	}
 	queue := []control.QueueItem{}
-	for _, o := range outgoing {
-		if o.State == store.StateQueued {
-			queue = append(queue, control.QueueItem{
-				ID: o.ID, File: o.Path, Name: o.Name, Peer: o.Peer, PeerName: t.peerName(o.Peer),
-				State: o.State, Tries: o.Tries, Error: o.Error, Outbox: o.Outbox != "",
-			})
-		}
+	for _, o := range act.Queued {
+		queue = append(queue, control.QueueItem{
+			ID: o.ID, File: o.Path, Name: o.Name, Peer: o.Peer, PeerName: t.peerName(o.Peer),
+			State: o.State, Tries: o.Tries, Error: o.Error, Outbox: o.Outbox != "",
+		})
 	}
-	cutoff := time.Now().Add(-finishedShown)
-	for _, o := range outgoing {
-		if o.State != store.StateDone && o.State != store.StateFailed || o.Updated.After(cutoff) {
-			out = append(out, t.outgoingInfo(o))
-		}
+	for _, o := range append(act.Queued, act.Ended...) {
+		out = append(out, t.outgoingInfo(o))
 	}
-	for _, in := range incoming {
-		if in.State != transfer.Received || in.Updated.After(cutoff) {
-			out = append(out, t.incomingInfo(in))
-		}
+	for _, in := range append(act.Receiving, act.Received...) {
+		out = append(out, t.incomingInfo(in))
 	}
 	t.mu.Lock()
 	paused := t.paused

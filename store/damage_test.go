@@ -39,7 +39,8 @@ func fillState(t *testing.T, dir string) string {
 	}
 	var out []Outgoing
 	for i := range 400 {
-		out = append(out, Outgoing{ID: fmt.Sprintf("%032x", i), Peer: "PEER01", Path: fmt.Sprintf("/home/u/Outbox/file-%d.bin", i), Name: fmt.Sprintf("file-%d.bin", i), Size: int64(i), State: StateQueued, Queued: now})
+		state := []string{StateQueued, StateDone, StateFailed}[i%3]
+		out = append(out, Outgoing{ID: fmt.Sprintf("%032x", i), Peer: "PEER01", Path: fmt.Sprintf("/home/u/Outbox/file-%d.bin", i), Name: fmt.Sprintf("file-%d.bin", i), Size: int64(i), State: state, Queued: now, Updated: now})
 	}
 	if err := s.AddOutgoing(out...); err != nil {
 		t.Fatal(err)
@@ -56,6 +57,11 @@ func fillState(t *testing.T, dir string) string {
 		if err := s.RecordChunks("PEER02", in.ID, idx, hashes); err != nil {
 			t.Fatal(err)
 		}
+		if i%2 == 0 {
+			if err := s.FinishIncoming("PEER02", in.ID, in.Name, now); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return path
 }
@@ -65,11 +71,14 @@ func useAll(s *Store) {
 	s.Peers()
 	s.Requests()
 	s.Messages()
-	s.OutgoingTransfers()
-	s.IncomingTransfers()
+	s.Activity(time.Time{})
+	s.PendingOutgoing("PEER01")
+	s.QueuedPeers()
+	s.UnfinishedIncoming("")
 	s.OutboxEntries()
 	s.Paused()
 	s.PutPeer(Peer{ID: "NEW", Name: "new"})
+	s.PruneHistory(time.Now())
 	s.AddMessage(Message{From: "NEW", Text: "hello"})
 }
 
@@ -163,7 +172,7 @@ func TestResetKeepsPeersAndPause(t *testing.T) {
 	if paused, _ := s.Paused(); !paused {
 		t.Fatal("pause was not carried over")
 	}
-	if out, _ := s.OutgoingTransfers(); len(out) != 0 {
+	if out := allOutgoing(t, s); len(out) != 0 {
 		t.Fatalf("fresh store has %d transfers", len(out))
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -104,6 +105,9 @@ func (s *Store) StartIncoming(rec transfer.Record) error {
 				return err
 			}
 			u.Count(was, -1)
+			if err := incomingEntry(was).delete(tx); err != nil {
+				return err
+			}
 			if err := parent.DeleteBucket(key); err != nil {
 				return err
 			}
@@ -119,6 +123,9 @@ func (s *Store) StartIncoming(rec transfer.Record) error {
 		}
 		u.Count(rec, +1)
 		if err := putUsage(parent, rec.Peer, u); err != nil {
+			return err
+		}
+		if err := incomingEntry(rec).put(tx); err != nil {
 			return err
 		}
 		return putRecord(b, rec)
@@ -211,8 +218,14 @@ func (s *Store) FinishIncoming(peer, id, final string, at time.Time) error {
 			return err
 		}
 		u.Count(rec, -1)
+		if err := incomingEntry(rec).delete(tx); err != nil {
+			return err
+		}
 		rec.State, rec.Final, rec.Updated = transfer.Received, final, at
 		u.Count(rec, +1)
+		if err := incomingEntry(rec).put(tx); err != nil {
+			return err
+		}
 		if b.Bucket(keyChunks) != nil {
 			if err := b.DeleteBucket(keyChunks); err != nil {
 				return err
@@ -222,7 +235,7 @@ func (s *Store) FinishIncoming(peer, id, final string, at time.Time) error {
 			return err
 		}
 		if u.Done > MaxIncomingDone {
-			if err := pruneDone(parent, peer, &u, MaxIncomingDone-donePruneSlack); err != nil {
+			if err := pruneDone(tx, peer, &u, MaxIncomingDone-donePruneSlack); err != nil {
 				return err
 			}
 		}
@@ -248,6 +261,9 @@ func (s *Store) DeleteIncoming(peer, id string) error {
 			return err
 		}
 		u.Count(rec, -1)
+		if err := incomingEntry(rec).delete(tx); err != nil {
+			return err
+		}
 		if err := parent.DeleteBucket(key); err != nil {
 			return err
 		}
@@ -256,23 +272,14 @@ func (s *Store) DeleteIncoming(peer, id string) error {
 }
 
 // UnfinishedIncoming returns the incoming transfers not received, least
-// recently updated first: peer's, or every peer's when peer is "".
+// recently updated first: peer's, or every peer's when peer is "". It
+// reads unfinished records only.
 func (s *Store) UnfinishedIncoming(peer string) ([]transfer.Record, error) {
 	var out []transfer.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return forEachIncoming(tx.Bucket(bucketIncoming), peer, func(_ []byte, b *bolt.Bucket) error {
-			if b.Bucket(keyChunks) == nil {
-				return nil // received: its chunk list went
-			}
-			rec, err := getRecord(b)
-			if err != nil {
-				return err
-			}
-			if rec.State != transfer.Received {
-				out = append(out, rec)
-			}
-			return nil
-		})
+		var err error
+		out, err = unfinishedIncoming(tx, peer)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unfinished incoming transfers: %w", err)
@@ -281,21 +288,26 @@ func (s *Store) UnfinishedIncoming(peer string) ([]transfer.Record, error) {
 	return out, nil
 }
 
-// IncomingTransfers returns every incoming transfer record.
-func (s *Store) IncomingTransfers() ([]transfer.Record, error) {
-	out := []transfer.Record{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return forEachIncoming(tx.Bucket(bucketIncoming), "", func(_ []byte, b *bolt.Bucket) error {
-			rec, err := getRecord(b)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read incoming transfers: %w", err)
+// unfinishedIncoming returns peer's unfinished records, or every peer's
+// when peer is "", ordered by peer and ID.
+func unfinishedIncoming(tx *bolt.Tx, peer string) ([]transfer.Record, error) {
+	var prefix []byte
+	if peer != "" {
+		prefix = incomingKey(peer, "")
+	}
+	var out []transfer.Record
+	records := tx.Bucket(bucketIncoming)
+	c := tx.Bucket(bucketIncomingOpen).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		b := records.Bucket(k)
+		if b == nil {
+			return nil, fmt.Errorf("unfinished transfer %s: %w", k, transfer.ErrNoRecord)
+		}
+		rec, err := getRecord(b)
+		if err != nil {
+			return nil, fmt.Errorf("unfinished transfer %s: %w", k, err)
+		}
+		out = append(out, rec)
 	}
 	return out, nil
 }

@@ -41,8 +41,7 @@ func TestOutboxQueueIsIdempotent(t *testing.T) {
 		if err != nil || (len(got) == 1) != st.wantQueued {
 			t.Fatalf("%s: QueueOutbox = %v, %v; want %v", st.what, got, err, st.wantQueued)
 		}
-		all, _ := s.OutgoingTransfers()
-		if len(all) != st.wantIDs {
+		if all := allOutgoing(t, s); len(all) != st.wantIDs {
 			t.Fatalf("%s: %d outgoing rows, want %d", st.what, len(all), st.wantIDs)
 		}
 	}

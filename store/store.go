@@ -21,9 +21,10 @@ import (
 // older files and refuses newer ones.
 //
 // History: 1 peers, requests, messages; 2 adds outgoing and incoming
-// transfers; 3 adds the outbox. Each added buckets only, so older files
-// upgrade in place.
-const SchemaVersion = 3
+// transfers; 3 adds the outbox; 4 adds the indexes of transfers by peer,
+// state and time (index.go). Each added buckets only, so older files
+// upgrade in place: 4's indexes are made from the records there.
+const SchemaVersion = 4
 
 // fileMode keeps the database private: it names the user's peers.
 const fileMode = 0o600
@@ -121,23 +122,39 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// init creates the buckets a new file lacks and upgrades an older file.
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming, bucketOutbox} {
+	var version uint64 // the file's; 0 for a new one
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range append([][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming, bucketOutbox}, indexBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("%w: schema version is %d bytes", ErrDamaged, len(v))
-			}
-			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
-				return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, got, SchemaVersion)
-			}
+		v := meta.Get(keySchema)
+		switch {
+		case v == nil:
+			return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+		case len(v) != 8:
+			return fmt.Errorf("%w: schema version is %d bytes", ErrDamaged, len(v))
 		}
-		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+		version = binary.BigEndian.Uint64(v)
+		if version > SchemaVersion {
+			return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, version, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil || version == 0 || version == SchemaVersion {
+		return err
+	}
+	if version < 4 {
+		if err := s.buildIndexes(); err != nil {
+			return fmt.Errorf("upgrade from schema %d: %w", version, err)
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
 	})
 }
 

@@ -28,9 +28,9 @@ func TestOutgoingQueue(t *testing.T) {
 	if err := s.UpdateOutgoing("03", func(*Outgoing) {}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of a missing transfer = %v, want ErrNotFound", err)
 	}
-	got, err := s.OutgoingTransfers()
-	if err != nil || len(got) != 2 || got[0] != a || got[1].State != StateDone || got[1].Final != "d/b (1).txt" {
-		t.Fatalf("OutgoingTransfers = %+v, %v", got, err)
+	got := allOutgoing(t, s)
+	if len(got) != 2 || got[0] != a || got[1].State != StateDone || got[1].Final != "d/b (1).txt" {
+		t.Fatalf("outgoing transfers %+v", got)
 	}
 }
 
@@ -93,8 +93,8 @@ func TestIncomingChunksSurviveReopen(t *testing.T) {
 	if err != nil || got.State != transfer.Received || got.Final != "v (1).mkv" || len(seen) != 0 {
 		t.Fatalf("done transfer = %+v, chunks %v, %v", got, seen, err)
 	}
-	if all, err := s.IncomingTransfers(); err != nil || len(all) != 1 {
-		t.Fatalf("IncomingTransfers = %+v, %v", all, err)
+	if a, err := s.Activity(time.Time{}); err != nil || len(a.Received) != 1 || len(a.Receiving) != 0 {
+		t.Fatalf("Activity = %+v, %v; want the one received", a, err)
 	}
 	if err := s.DeleteIncoming("P", "aa"); err != nil {
 		t.Fatal(err)

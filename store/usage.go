@@ -102,7 +102,8 @@ func forEachIncoming(parent *bolt.Bucket, peer string, fn func(key []byte, b *bo
 
 // pruneDone forgets peer's least recently updated done records, down
 // to keep, and counts them out of u.
-func pruneDone(parent *bolt.Bucket, peer string, u *transfer.Usage, keep int) error {
+func pruneDone(tx *bolt.Tx, peer string, u *transfer.Usage, keep int) error {
+	parent := tx.Bucket(bucketIncoming)
 	type done struct {
 		key []byte
 		rec transfer.Record
@@ -123,6 +124,9 @@ func pruneDone(parent *bolt.Bucket, peer string, u *transfer.Usage, keep int) er
 	}
 	slices.SortStableFunc(all, func(a, b done) int { return a.rec.Updated.Compare(b.rec.Updated) })
 	for _, d := range all[:max(len(all)-keep, 0)] {
+		if err := incomingEntry(d.rec).delete(tx); err != nil {
+			return err
+		}
 		if err := parent.DeleteBucket(d.key); err != nil {
 			return fmt.Errorf("forget done incoming %s: %w", d.key, err)
 		}
