@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/store"
 	"github.com/punchdrop/punchdrop/transfer"
 )
@@ -52,7 +53,7 @@ const outboxRetry = 5 * time.Second
 type outbox struct {
 	dir      string
 	store    *store.Store
-	xfers    *transfers
+	sched    *scheduler.Scheduler
 	log      *slog.Logger
 	settings func() (quiet time.Duration, afterSend string)
 	rescanCh chan struct{}
@@ -77,7 +78,7 @@ type candidate struct {
 // newOutbox prepares a watcher of the configured outbox folder.
 func (a *Agent) newOutbox() *outbox {
 	return &outbox{
-		dir: cmpOr(a.cfg.Outbox, a.paths.Outbox), store: a.store, xfers: a.xfers, log: a.log,
+		dir: cmpOr(a.cfg.Outbox, a.paths.Outbox), store: a.store, sched: a.sched, log: a.log,
 		settings:   a.outboxSettings,
 		rescanCh:   make(chan struct{}, 1),
 		settleCh:   make(chan struct{}, 1),
@@ -431,10 +432,7 @@ func (o *outbox) queue(ready map[string]string) {
 		}}
 		for _, peer := range to {
 			for _, f := range files {
-				drop.Transfers = append(drop.Transfers, store.Outgoing{
-					ID: newTransferID().String(), Peer: peer, Path: f.path, Name: f.name,
-					Size: f.size, State: store.StateQueued, Queued: now, Updated: now,
-				})
+				drop.Transfers = append(drop.Transfers, f.outgoing(peer, now))
 			}
 		}
 		drops = append(drops, drop)
@@ -446,7 +444,7 @@ func (o *outbox) queue(ready map[string]string) {
 	}
 	for _, d := range queued {
 		o.log.Info("outbox: queued", "file", d.Entry.Key, "files", len(d.Transfers)/len(d.Entry.Peers), "peers", len(d.Entry.Peers))
-		o.xfers.queued(d.Transfers)
+		o.sched.Queued(d.Transfers)
 	}
 }
 
@@ -492,7 +490,7 @@ func (o *outbox) cancelGone(keys ...string) {
 		}
 		if e.State == store.OutboxQueued {
 			o.log.Info("outbox: taken out before it was sent; cancelled", "file", e.Key)
-			o.xfers.cancel(e.Transfers, "taken out of the outbox")
+			o.sched.Cancel(e.Transfers, "taken out of the outbox")
 		}
 		gone = append(gone, e.Key)
 	}

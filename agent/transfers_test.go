@@ -144,24 +144,6 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-func TestLiveTransferRate(t *testing.T) {
-	start := time.Now()
-	l := &liveTransfer{info: control.TransferInfo{Size: 100 << 20}, lastTime: start, published: start}
-	// A resumed transfer starts with 50 MiB held: that is not speed.
-	if l.update(50<<20, start.Add(10*time.Millisecond)) {
-		t.Fatal("published sooner than progressInterval")
-	}
-	if !l.update(60<<20, start.Add(1010*time.Millisecond)) {
-		t.Fatal("not published after a second")
-	}
-	if l.info.RateBps != 10<<20 || l.info.ETASec != 4 {
-		t.Fatalf("rate %v B/s, eta %v s; want 10 MiB/s, 4 s", l.info.RateBps, l.info.ETASec)
-	}
-	if !l.update(100<<20, start.Add(1100*time.Millisecond)) {
-		t.Fatal("completion must always be published")
-	}
-}
-
 // TestTransfersWithSeveralPeersAtOnce has alice send to bob and carol
 // while both send to her, all at the same time.
 func TestTransfersWithSeveralPeersAtOnce(t *testing.T) {

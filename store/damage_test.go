@@ -39,7 +39,7 @@ func fillState(t *testing.T, dir string) string {
 	}
 	var out []Outgoing
 	for i := range 400 {
-		state := []string{StateQueued, StateDone, StateFailed}[i%3]
+		state := []OutgoingState{OutgoingQueued, OutgoingDone, OutgoingFailed}[i%3]
 		out = append(out, Outgoing{ID: fmt.Sprintf("%032x", i), Peer: "PEER01", Path: fmt.Sprintf("/home/u/Outbox/file-%d.bin", i), Name: fmt.Sprintf("file-%d.bin", i), Size: int64(i), State: state, Queued: now, Updated: now})
 	}
 	if err := s.AddOutgoing(out...); err != nil {

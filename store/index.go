@@ -49,9 +49,6 @@ func timeKey(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, timeLen+64), n)
 }
 
-// endedIn says whether an outgoing state is finished.
-func endedIn(state string) bool { return state == StateDone || state == StateFailed }
-
 // indexEntry is one key of an index.
 type indexEntry struct{ bucket, key []byte }
 
@@ -60,7 +57,7 @@ func (e indexEntry) delete(tx *bolt.Tx) error { return tx.Bucket(e.bucket).Delet
 
 // outgoingEntry is where o is indexed.
 func outgoingEntry(o Outgoing) indexEntry {
-	if endedIn(o.State) {
+	if o.State == OutgoingDone || o.State == OutgoingFailed {
 		return indexEntry{bucketOutgoingEnded, append(timeKey(o.Updated), o.ID...)}
 	}
 	return indexEntry{bucketOutgoingQueued, append(append([]byte(o.Peer+"/"), timeKey(o.Queued)...), o.ID...)}

@@ -35,13 +35,13 @@ func TestQueueIndexFollowsState(t *testing.T) {
 	s, _ := openTemp(t)
 	now := time.Now().UTC()
 	out := []Outgoing{
-		{ID: "new", Peer: "P", State: StateQueued, Queued: now},
-		{ID: "old", Peer: "P", State: StateQueued, Queued: now.Add(-time.Hour)},
-		{ID: "same-b", Peer: "P", State: StateQueued, Queued: now.Add(-time.Minute)},
-		{ID: "same-a", Peer: "P", State: StateQueued, Queued: now.Add(-time.Minute)},
-		{ID: "sent", Peer: "P", State: StateDone, Queued: now.Add(-2 * time.Hour), Updated: now},
-		{ID: "other", Peer: "PQ", State: StateQueued, Queued: now}, // a peer whose ID starts alike
-		{ID: "another", Peer: "O", State: StateQueued, Queued: now},
+		{ID: "new", Peer: "P", State: OutgoingQueued, Queued: now},
+		{ID: "old", Peer: "P", State: OutgoingQueued, Queued: now.Add(-time.Hour)},
+		{ID: "same-b", Peer: "P", State: OutgoingQueued, Queued: now.Add(-time.Minute)},
+		{ID: "same-a", Peer: "P", State: OutgoingQueued, Queued: now.Add(-time.Minute)},
+		{ID: "sent", Peer: "P", State: OutgoingDone, Queued: now.Add(-2 * time.Hour), Updated: now},
+		{ID: "other", Peer: "PQ", State: OutgoingQueued, Queued: now}, // a peer whose ID starts alike
+		{ID: "another", Peer: "O", State: OutgoingQueued, Queued: now},
 	}
 	if err := s.AddOutgoing(out...); err != nil {
 		t.Fatal(err)
@@ -62,13 +62,13 @@ func TestQueueIndexFollowsState(t *testing.T) {
 	}
 	steps := []struct {
 		id    string
-		state string
+		state OutgoingState
 		want  []string
 	}{
-		{"old", StateDone, []string{"same-a", "same-b", "new"}},
-		{"same-a", StateFailed, []string{"same-b", "new"}},
-		{"sent", StateQueued, []string{"sent", "same-b", "new"}}, // sent again: oldest of all
-		{"new", StateQueued, []string{"sent", "same-b", "new"}},  // no change
+		{"old", OutgoingDone, []string{"same-a", "same-b", "new"}},
+		{"same-a", OutgoingFailed, []string{"same-b", "new"}},
+		{"sent", OutgoingQueued, []string{"sent", "same-b", "new"}}, // sent again: oldest of all
+		{"new", OutgoingQueued, []string{"sent", "same-b", "new"}},  // no change
 	}
 	for _, st := range steps {
 		if err := s.UpdateOutgoing(st.id, func(o *Outgoing) { o.State, o.Updated = st.state, time.Now() }); err != nil {
@@ -90,10 +90,10 @@ func TestActivityReadsTheRecentOnly(t *testing.T) {
 	now := time.Now().UTC()
 	day := 24 * time.Hour
 	err := s.AddOutgoing(
-		Outgoing{ID: "q", Peer: "P", State: StateQueued, Queued: now.Add(-40 * day), Updated: now.Add(-40 * day)},
-		Outgoing{ID: "done-old", Peer: "P", State: StateDone, Updated: now.Add(-2 * day)},
-		Outgoing{ID: "done-new", Peer: "P", State: StateDone, Updated: now.Add(-time.Hour)},
-		Outgoing{ID: "failed-new", Peer: "P", State: StateFailed, Updated: now.Add(-2 * time.Hour)},
+		Outgoing{ID: "q", Peer: "P", State: OutgoingQueued, Queued: now.Add(-40 * day), Updated: now.Add(-40 * day)},
+		Outgoing{ID: "done-old", Peer: "P", State: OutgoingDone, Updated: now.Add(-2 * day)},
+		Outgoing{ID: "done-new", Peer: "P", State: OutgoingDone, Updated: now.Add(-time.Hour)},
+		Outgoing{ID: "failed-new", Peer: "P", State: OutgoingFailed, Updated: now.Add(-2 * time.Hour)},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -138,11 +138,11 @@ func TestPruneHistory(t *testing.T) {
 	old, cutoff := now.Add(-48*time.Hour), now.Add(-24*time.Hour)
 	var out []Outgoing
 	for i := range 2*pruneBatch + 10 {
-		out = append(out, Outgoing{ID: fmt.Sprintf("old-%05d", i), Peer: "P", State: []string{StateDone, StateFailed}[i%2], Updated: old})
+		out = append(out, Outgoing{ID: fmt.Sprintf("old-%05d", i), Peer: "P", State: []OutgoingState{OutgoingDone, OutgoingFailed}[i%2], Updated: old})
 	}
 	out = append(out,
-		Outgoing{ID: "recent", Peer: "P", State: StateDone, Updated: now},
-		Outgoing{ID: "queued", Peer: "P", State: StateQueued, Queued: old, Updated: old},
+		Outgoing{ID: "recent", Peer: "P", State: OutgoingDone, Updated: now},
+		Outgoing{ID: "queued", Peer: "P", State: OutgoingQueued, Queued: old, Updated: old},
 	)
 	if err := s.AddOutgoing(out...); err != nil {
 		t.Fatal(err)
@@ -151,10 +151,10 @@ func TestPruneHistory(t *testing.T) {
 	// had long since; a kept entry does not.
 	drops := []OutboxDrop{
 		{OutboxEntry{Key: "waits", State: OutboxQueued}, []Outgoing{
-			{ID: "waits-done", Peer: "P", State: StateDone, Updated: old},
-			{ID: "waits-queued", Peer: "Q", State: StateQueued, Queued: old},
+			{ID: "waits-done", Peer: "P", State: OutgoingDone, Updated: old},
+			{ID: "waits-queued", Peer: "Q", State: OutgoingQueued, Queued: old},
 		}},
-		{OutboxEntry{Key: "kept", State: OutboxQueued}, []Outgoing{{ID: "kept-done", Peer: "P", State: StateDone, Updated: old}}},
+		{OutboxEntry{Key: "kept", State: OutboxQueued}, []Outgoing{{ID: "kept-done", Peer: "P", State: OutgoingDone, Updated: old}}},
 	}
 	if _, err := s.QueueOutbox(drops...); err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func (s *Store) OutboxProgress(key string) (e OutboxEntry, delivered bool, err e
 		delivered = true
 		for _, id := range e.Transfers {
 			var o Outgoing
-			if err := getJSON(out, []byte(id), &o); err != nil || o.State != StateDone {
+			if err := getJSON(out, []byte(id), &o); err != nil || o.State != OutgoingDone {
 				delivered = false
 				break
 			}

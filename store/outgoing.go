@@ -8,28 +8,32 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Transfer states, as `punchdrop status` shows them.
+// OutgoingState is where an outgoing transfer stands. That an attempt
+// at a queued one is running lives in memory only: after a crash it is
+// queued either way.
+type OutgoingState string
+
+// Outgoing states.
 const (
-	StateQueued  = "queued"
-	StateSending = "sending"
-	StateDone    = "done"
-	StateFailed  = "failed"
+	OutgoingQueued OutgoingState = "queued" // waits its turn, or is being sent
+	OutgoingDone   OutgoingState = "done"   // the receiver confirmed it
+	OutgoingFailed OutgoingState = "failed" // given up: refused for good, cancelled, or its peer removed
 )
 
 // Outgoing is a file queued for, or sent to, one peer.
 type Outgoing struct {
-	ID      string    `json:"id"`   // transfer ID, hex
-	Peer    string    `json:"peer"` // node ID
-	Path    string    `json:"path"` // absolute path of the source file
-	Name    string    `json:"name"` // relative name offered ("folder/a.txt")
-	Size    int64     `json:"size"`
-	State   string    `json:"state"`
-	Error   string    `json:"error,omitempty"`  // why the last attempt failed
-	Tries   int       `json:"tries"`            // attempts that failed
-	Final   string    `json:"final,omitempty"`  // the name the receiver stored it under
-	Outbox  string    `json:"outbox,omitempty"` // key of the outbox entry it came from
-	Queued  time.Time `json:"queued"`
-	Updated time.Time `json:"updated"`
+	ID      string        `json:"id"`   // transfer ID, hex
+	Peer    string        `json:"peer"` // node ID
+	Path    string        `json:"path"` // absolute path of the source file
+	Name    string        `json:"name"` // relative name offered ("folder/a.txt")
+	Size    int64         `json:"size"`
+	State   OutgoingState `json:"state"`
+	Error   string        `json:"error,omitempty"`  // why the last attempt failed
+	Tries   int           `json:"tries"`            // attempts that failed
+	Final   string        `json:"final,omitempty"`  // the name the receiver stored it under
+	Outbox  string        `json:"outbox,omitempty"` // key of the outbox entry it came from
+	Queued  time.Time     `json:"queued"`
+	Updated time.Time     `json:"updated"`
 }
 
 // putOutgoing writes o, replacing the record of its ID if there is one,

@@ -17,19 +17,19 @@ import (
 func TestOutgoingQueue(t *testing.T) {
 	s, _ := openTemp(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	a := Outgoing{ID: "01", Peer: "P", Path: "/x/a.txt", Name: "a.txt", Size: 3, State: StateQueued, Queued: now}
-	b := Outgoing{ID: "02", Peer: "P", Path: "/x/d/b.txt", Name: "d/b.txt", Size: 5, State: StateQueued, Queued: now}
+	a := Outgoing{ID: "01", Peer: "P", Path: "/x/a.txt", Name: "a.txt", Size: 3, State: OutgoingQueued, Queued: now}
+	b := Outgoing{ID: "02", Peer: "P", Path: "/x/d/b.txt", Name: "d/b.txt", Size: 5, State: OutgoingQueued, Queued: now}
 	if err := s.AddOutgoing(a, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateOutgoing("02", func(o *Outgoing) { o.State, o.Final = StateDone, "d/b (1).txt" }); err != nil {
+	if err := s.UpdateOutgoing("02", func(o *Outgoing) { o.State, o.Final = OutgoingDone, "d/b (1).txt" }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateOutgoing("03", func(*Outgoing) {}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of a missing transfer = %v, want ErrNotFound", err)
 	}
 	got := allOutgoing(t, s)
-	if len(got) != 2 || got[0] != a || got[1].State != StateDone || got[1].Final != "d/b (1).txt" {
+	if len(got) != 2 || got[0] != a || got[1].State != OutgoingDone || got[1].Final != "d/b (1).txt" {
 		t.Fatalf("outgoing transfers %+v", got)
 	}
 }
