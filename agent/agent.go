@@ -73,6 +73,8 @@ type Agent struct {
 	reopenOutbox func()
 	// restart makes serve return errRestart.
 	restart func()
+	// pruneNow wakes runPruner: history_days changed.
+	pruneNow chan struct{}
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -132,7 +134,7 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 		return nil, err
 	}
 	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), alerts: alerts,
-		fullLog: rate.NewLimiter(rate.Every(time.Minute), 1)}
+		fullLog: rate.NewLimiter(rate.Every(time.Minute), 1), pruneNow: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -306,6 +308,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	var workers sync.WaitGroup
 	workers.Go(func() { a.sched.Run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
+	workers.Go(func() { a.runPruner(ctx) })
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()

@@ -367,6 +367,10 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 			a.cfg.MaxStagedPerPeer = cfg.MaxStagedPerPeer
 			a.recv.quota.SetDiskLimits(a.cfg.DiskLimits())
 		}},
+		{"history_days", cfg.HistoryDays != a.cfg.HistoryDays, func() {
+			a.cfg.HistoryDays = cfg.HistoryDays
+			a.wakePruner()
+		}},
 	} {
 		if k.changed {
 			k.apply()
