@@ -15,7 +15,7 @@ const pruneInterval = time.Hour
 // until ctx ends.
 func (a *Agent) runPruner(ctx context.Context) {
 	for {
-		a.pruneHistory()
+		a.pruneHistory(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -33,13 +33,13 @@ func (a *Agent) wakePruner() {
 	}
 }
 
-func (a *Agent) pruneHistory() {
+func (a *Agent) pruneHistory(ctx context.Context) {
 	a.cfgMu.Lock()
 	days := a.cfg.HistoryDays
 	a.cfgMu.Unlock()
 	start := time.Now()
-	n, err := a.store.PruneHistory(start.AddDate(0, 0, -days))
-	if err != nil {
+	n, err := a.store.PruneHistory(ctx, start.AddDate(0, 0, -days))
+	if err != nil && ctx.Err() == nil {
 		a.log.Error("forget old transfers", "err", err)
 	}
 	if n > 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -78,7 +79,7 @@ func useAll(s *Store) {
 	s.OutboxEntries()
 	s.Paused()
 	s.PutPeer(Peer{ID: "NEW", Name: "new"})
-	s.PruneHistory(time.Now())
+	s.PruneHistory(context.Background(), time.Now())
 	s.AddMessage(Message{From: "NEW", Text: "hello"})
 }
 

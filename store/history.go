@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -84,11 +85,11 @@ const pruneBatch = 1000
 // PruneHistory forgets the transfers that finished before cutoff:
 // outgoing ones done or failed, except those an outbox entry still waits
 // on (it settles once every one of its transfers is done), and incoming
-// ones received. It forgets at most pruneBatch per transaction, and
-// returns how many it forgot.
-func (s *Store) PruneHistory(cutoff time.Time) (int, error) {
+// ones received. It forgets at most pruneBatch per transaction, stops
+// between two when ctx ends, and returns how many it forgot.
+func (s *Store) PruneHistory(ctx context.Context, cutoff time.Time) (int, error) {
 	waits := map[string]bool{} // outbox entries still queued, by key
-	out, err := s.pruneIndex(bucketOutgoingEnded, cutoff, func(tx *bolt.Tx, id []byte) (bool, error) {
+	out, err := s.pruneIndex(ctx, bucketOutgoingEnded, cutoff, func(tx *bolt.Tx, id []byte) (bool, error) {
 		records := tx.Bucket(bucketOutgoing)
 		var o Outgoing
 		if getJSON(records, id, &o) != nil {
@@ -110,7 +111,7 @@ func (s *Store) PruneHistory(cutoff time.Time) (int, error) {
 	if err != nil {
 		return out, err
 	}
-	in, err := s.pruneIndex(bucketIncomingEnded, cutoff, func(tx *bolt.Tx, key []byte) (bool, error) {
+	in, err := s.pruneIndex(ctx, bucketIncomingEnded, cutoff, func(tx *bolt.Tx, key []byte) (bool, error) {
 		parent := tx.Bucket(bucketIncoming)
 		b := parent.Bucket(key)
 		if b == nil {
@@ -137,11 +138,14 @@ func (s *Store) PruneHistory(cutoff time.Time) (int, error) {
 // per transaction, and calls forget with what each key names (the key
 // without its time). forget forgets it, or says it is kept; the key of
 // what it forgot goes too. It returns how many keys went.
-func (s *Store) pruneIndex(index []byte, cutoff time.Time, forget func(tx *bolt.Tx, name []byte) (kept bool, err error)) (int, error) {
+func (s *Store) pruneIndex(ctx context.Context, index []byte, cutoff time.Time, forget func(tx *bolt.Tx, name []byte) (kept bool, err error)) (int, error) {
 	forgot := 0
 	limit := timeKey(cutoff)
 	var resume []byte // where the next transaction starts; nil when done
 	for {
+		if err := ctx.Err(); err != nil {
+			return forgot, fmt.Errorf("prune history: %w", err)
+		}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(index)
 			c := b.Cursor()

@@ -32,6 +32,13 @@ var (
 	indexBuckets         = [][]byte{bucketOutgoingQueued, bucketOutgoingEnded, bucketIncomingOpen, bucketIncomingEnded}
 )
 
+// appendFill is how full bbolt fills a page it splits, in the buckets
+// whose keys begin with a time (outgoing records, whose IDs do, and the
+// indexes): new keys come at the end, so the pages left behind are not
+// written again, and bbolt's default of half full would leave half of
+// every page empty for good.
+const appendFill = 0.9
+
 // present is the value of every index entry. Not nil: within a
 // transaction bbolt reads a nil value back as nil, which is how it marks
 // a nested bucket.
@@ -52,7 +59,12 @@ func timeKey(t time.Time) []byte {
 // indexEntry is one key of an index.
 type indexEntry struct{ bucket, key []byte }
 
-func (e indexEntry) put(tx *bolt.Tx) error    { return tx.Bucket(e.bucket).Put(e.key, present) }
+func (e indexEntry) put(tx *bolt.Tx) error {
+	b := tx.Bucket(e.bucket)
+	b.FillPercent = appendFill
+	return b.Put(e.key, present)
+}
+
 func (e indexEntry) delete(tx *bolt.Tx) error { return tx.Bucket(e.bucket).Delete(e.key) }
 
 // outgoingEntry is where o is indexed.

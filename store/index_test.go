@@ -174,7 +174,7 @@ func TestPruneHistory(t *testing.T) {
 	s.FinishIncoming("P", "in-old", "a", old)
 	s.FinishIncoming("P", "in-new", "b", now)
 
-	n, err := s.PruneHistory(cutoff)
+	n, err := s.PruneHistory(t.Context(), cutoff)
 	if err != nil || n != 2*pruneBatch+10+2 {
 		t.Fatalf("PruneHistory = %d, %v; want %d forgotten", n, err, 2*pruneBatch+10+2)
 	}
@@ -187,7 +187,7 @@ func TestPruneHistory(t *testing.T) {
 	if u := usageOf(t, s, "P"); u != (transfer.Usage{Unfinished: 1, Done: 1}) {
 		t.Fatalf("usage after pruning %+v, want the open one and the new received one", u)
 	}
-	if n, err := s.PruneHistory(cutoff); err != nil || n != 0 {
+	if n, err := s.PruneHistory(t.Context(), cutoff); err != nil || n != 0 {
 		t.Fatalf("a second PruneHistory = %d, %v; want nothing", n, err)
 	}
 	a, err := s.Activity(time.Time{})

@@ -40,6 +40,7 @@ type Outgoing struct {
 // and moves its index entry.
 func putOutgoing(tx *bolt.Tx, o Outgoing) error {
 	b := tx.Bucket(bucketOutgoing)
+	b.FillPercent = appendFill
 	var old Outgoing
 	if err := getJSON(b, []byte(o.ID), &old); err == nil {
 		if err := outgoingEntry(old).delete(tx); err != nil {

@@ -92,34 +92,46 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
-	var db *bolt.DB
-	err := safely(func() (err error) {
-		db, err = bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
-		return err
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
-	}
-	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-		err = fmt.Errorf("%w: %w", ErrDamaged, err)
-	}
+	db, err := openBolt(path)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	// Concurrent transfers record their progress through Batch, which
-	// folds updates that arrive within this delay into one commit (one
-	// fsync); a lone update waits at most this long.
-	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db}
 	if err := safely(s.verify); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if s.db, err = compact(path, db, compactMinSize); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	if err := safely(s.init); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openBolt opens the bbolt file at path; an error says ErrLocked or
+// ErrDamaged when that is why it cannot.
+func openBolt(path string) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := safely(func() (err error) {
+		db, err = bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, ErrLocked
+	case errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+	case err != nil:
+		return nil, err
+	}
+	// Concurrent transfers record their progress through Batch, which
+	// folds updates that arrive within this delay into one commit (one
+	// fsync); a lone update waits at most this long.
+	db.MaxBatchDelay = batchDelay
+	return db, nil
 }
 
 // init creates the buckets a new file lacks and upgrades an older file.
