@@ -26,21 +26,27 @@ func connectPairTB(t testing.TB, ctx context.Context) (alice, bob *control.Clien
 	t.Helper()
 	alice, _ = runAgent(t, "alice")
 	bob, bobHome = runAgent(t, "bob")
-	aliceID, err := alice.ID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobID, err := bob.ID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Connect(ctx, bobID.ConnectionString); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Connect(ctx, aliceID.ConnectionString); err != nil {
-		t.Fatal(err)
-	}
+	connectAgents(t, ctx, alice, bob)
 	return alice, bob, bobHome
+}
+
+// connectAgents makes two running agents peers.
+func connectAgents(t testing.TB, ctx context.Context, x, y *control.Client) {
+	t.Helper()
+	xID, err := x.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yID, err := y.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Connect(ctx, yID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.Connect(ctx, xID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeFile(t testing.TB, path string, data []byte) {
@@ -341,19 +347,7 @@ func TestRenameAndRemovePeer(t *testing.T) {
 // it; it returns the keys the agent applied.
 func reloadWith(t testing.TB, ctx context.Context, c *control.Client, home string, kv ...string) []string {
 	t.Helper()
-	path := ResolvePaths(home).Config
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if err := cfg.Set(kv[i], kv[i+1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cfg.Save(path); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, home, kv...)
 	res, err := c.ReloadConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -405,5 +399,18 @@ func TestDiskLimitsApplyOnReload(t *testing.T) {
 	waitAllDone(t, ctx, alice)
 	if _, err := os.Stat(filepath.Join(ResolvePaths(bobHome).Downloads, "later.bin")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTransferIDsSortByTime: IDs made later sort after earlier ones, and
+// two made in the same millisecond differ.
+func TestTransferIDsSortByTime(t *testing.T) {
+	now := time.Now()
+	a, b, later := newTransferID(now), newTransferID(now), newTransferID(now.Add(time.Millisecond))
+	if a == b {
+		t.Fatal("two IDs of one millisecond are equal")
+	}
+	if max(a.String(), b.String()) >= later.String() {
+		t.Fatalf("%s and %s do not sort before %s, made a millisecond later", a, b, later)
 	}
 }
