@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,7 +37,10 @@ func (s *Store) Activity(since time.Time) (Activity, error) {
 		outgoing, incoming := tx.Bucket(bucketOutgoing), tx.Bucket(bucketIncoming)
 		err = forEachSince(tx.Bucket(bucketOutgoingEnded), since, func(id []byte) error {
 			var o Outgoing
-			if err := getJSON(outgoing, id, &o); err != nil {
+			switch err := getJSON(outgoing, id, &o); {
+			case errors.Is(err, ErrNotFound):
+				return nil // a stray index entry (index.go)
+			case err != nil:
 				return fmt.Errorf("ended transfer %s: %w", id, err)
 			}
 			a.Ended = append(a.Ended, o)
@@ -48,7 +52,7 @@ func (s *Store) Activity(since time.Time) (Activity, error) {
 		return forEachSince(tx.Bucket(bucketIncomingEnded), since, func(key []byte) error {
 			b := incoming.Bucket(key)
 			if b == nil {
-				return fmt.Errorf("received transfer %s: %w", key, transfer.ErrNoRecord)
+				return nil // a stray index entry (index.go)
 			}
 			rec, err := getRecord(b)
 			if err != nil {

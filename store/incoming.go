@@ -301,7 +301,7 @@ func unfinishedIncoming(tx *bolt.Tx, peer string) ([]transfer.Record, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		b := records.Bucket(k)
 		if b == nil {
-			return nil, fmt.Errorf("unfinished transfer %s: %w", k, transfer.ErrNoRecord)
+			continue // a stray index entry (index.go)
 		}
 		rec, err := getRecord(b)
 		if err != nil {

@@ -39,6 +39,10 @@ var (
 // every page empty for good.
 const appendFill = 0.9
 
+// An index entry naming no record (a stray entry) can only come from a
+// file damaged in a way Open's check does not see: the records are what
+// counts, so readers skip it, and a prune drops it.
+
 // present is the value of every index entry. Not nil: within a
 // transaction bbolt reads a nil value back as nil, which is how it marks
 // a nested bucket.

@@ -301,3 +301,33 @@ func writeSchema3(t *testing.T, leftover bool) string {
 	}
 	return path
 }
+
+// TestStrayIndexEntries: index entries that name no record (only damage
+// makes them) are skipped by the readers and dropped by a prune.
+func TestStrayIndexEntries(t *testing.T) {
+	s, _ := openTemp(t)
+	old := time.Now().Add(-48 * time.Hour)
+	stray := []indexEntry{
+		outgoingEntry(Outgoing{ID: "gone-queued", Peer: "P", State: OutgoingQueued}),
+		outgoingEntry(Outgoing{ID: "gone-done", State: OutgoingDone, Updated: old}),
+		incomingEntry(transfer.Record{ID: "gone-open", Peer: "P", State: transfer.Receiving}),
+		incomingEntry(transfer.Record{ID: "gone-received", Peer: "P", State: transfer.Received, Updated: old}),
+	}
+	s.db.Update(func(tx *bolt.Tx) error {
+		for _, e := range stray {
+			if err := e.put(tx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	if q, err := s.PendingOutgoing("P"); err != nil || len(q) != 0 {
+		t.Fatalf("PendingOutgoing = %+v, %v", q, err)
+	}
+	if a, err := s.Activity(time.Time{}); err != nil || len(a.Queued)+len(a.Ended)+len(a.Receiving)+len(a.Received) != 0 {
+		t.Fatalf("Activity = %+v, %v", a, err)
+	}
+	if n, err := s.PruneHistory(t.Context(), time.Now()); err != nil || n != 2 {
+		t.Fatalf("PruneHistory = %d, %v; want the two stray ended entries dropped", n, err)
+	}
+}

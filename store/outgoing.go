@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -107,7 +108,10 @@ func queuedOutgoing(tx *bolt.Tx, prefix []byte) ([]Outgoing, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		id := k[bytes.IndexByte(k, '/')+1+timeLen:]
 		var o Outgoing
-		if err := getJSON(records, id, &o); err != nil {
+		switch err := getJSON(records, id, &o); {
+		case errors.Is(err, ErrNotFound):
+			continue // a stray index entry (index.go)
+		case err != nil:
 			return nil, fmt.Errorf("queued transfer %s: %w", id, err)
 		}
 		out = append(out, o)
