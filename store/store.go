@@ -1,7 +1,8 @@
 // Package store keeps the agent's durable state in one bbolt file: peers,
 // pending peer requests, received messages, and the state of file
 // transfers in both directions. Every exported method is one
-// all-or-nothing transaction.
+// all-or-nothing transaction, but PruneHistory, which forgets in many
+// small ones.
 package store
 
 import (
