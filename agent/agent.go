@@ -18,11 +18,13 @@ import (
 	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
+	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // shutdownTimeout bounds how long the control API waits for requests in
@@ -53,8 +55,10 @@ type Agent struct {
 	// alerts are what the user must hear about this run, whenever they
 	// look (a damaged state file that was replaced).
 	alerts []string
-	xfers  *transfers
-	level  *slog.LevelVar // the log's level, changed by a config reload
+	view   *transferView        // what the control API shows of transfers
+	recv   *receiving           // files peers send
+	sched  *scheduler.Scheduler // files we send
+	level  *slog.LevelVar       // the log's level, changed by a config reload
 	// fullLog spaces the warnings that the pending requests are full:
 	// one a minute says it, a flood of strangers would repeat it.
 	fullLog *rate.Limiter
@@ -69,6 +73,8 @@ type Agent struct {
 	reopenOutbox func()
 	// restart makes serve return errRestart.
 	restart func()
+	// pruneNow wakes runPruner: history_days changed.
+	pruneNow chan struct{}
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -128,17 +134,20 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 		return nil, err
 	}
 	a := &Agent{paths: paths, cfg: cfg, ident: ident, store: st, log: log, events: newBroker(), alerts: alerts,
-		fullLog: rate.NewLimiter(rate.Every(time.Minute), 1)}
+		fullLog: rate.NewLimiter(rate.Every(time.Minute), 1), pruneNow: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.xfers, err = a.newTransfers(); err != nil {
+	a.view = &transferView{store: st, live: newProgressTracker(), events: a.events, downloads: a.downloadsDir}
+	a.recv = &receiving{
+		journal: st, quota: transfer.NewQuota(cfg.DiskLimits()), log: log,
+		folder: a.downloadsFolder, progress: a.view.receiveProgress, streams: map[string]int{},
+	}
+	if err := a.recv.setDownloads(a.downloadsDir()); err != nil {
 		return nil, err
 	}
-	a.xfers.delivered = func(key string) { a.currentOutbox().settle(key) }
-	a.outbox = a.newOutbox()
 	stun := cfg.STUNServers
 	if len(stunOverride) > 0 {
 		stun = stunOverride
@@ -168,7 +177,11 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
-	a.xfers.node = a.node
+	a.sched = scheduler.New(scheduler.Config{
+		Queue: st, Sender: nodeSender{a.node}, Observer: sendObserver{a.view, a.currentOutbox},
+		Log: log, ChunkSize: cfg.ChunkSize,
+	})
+	a.outbox = a.newOutbox()
 	// The port is chosen once and kept, so the connection string survives
 	// restarts (a port that had to give way is tried again next time).
 	if a.cfg.ListenPort == 0 {
@@ -207,8 +220,8 @@ func (a *Agent) close() {
 	if a.node != nil {
 		a.node.Close()
 	}
-	if a.xfers != nil {
-		a.xfers.recv.Downloads.Close()
+	if a.recv != nil {
+		a.recv.close()
 	}
 	a.store.Close()
 }
@@ -293,8 +306,9 @@ func (a *Agent) serve(ctx context.Context) error {
 		a.events.publish(control.Event{Kind: control.EventAlert, Alert: alert})
 	}
 	var workers sync.WaitGroup
-	workers.Go(func() { a.xfers.run(ctx) })
+	workers.Go(func() { a.sched.Run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
+	workers.Go(func() { a.runPruner(ctx) })
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()
@@ -342,13 +356,13 @@ func (a *Agent) nodeEvents() session.Events {
 		},
 		PeerState: func(st session.PeerStatus) {
 			if st.State == session.StateConnected {
-				a.xfers.peerUp(st.ID.String())
+				a.sched.PeerUp(st.ID.String())
 			}
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
 		Transfer: func(ctx context.Context, sess *session.Session, stream *quic.Stream) {
-			a.xfers.serveIncoming(ctx, sess, stream)
+			a.serveIncoming(ctx, sess.Peer, stream)
 		},
 		NAT: func(r nat.Report) {
 			info := NATInfo(r, a.node.SocketBuffers())
@@ -362,3 +376,13 @@ func (a *Agent) nodeEvents() session.Events {
 		},
 	}
 }
+
+// serveIncoming receives a file a peer offers on stream, until ctx (the
+// session's) ends.
+func (a *Agent) serveIncoming(ctx context.Context, peer session.NodeID, stream transfer.Stream) {
+	if rec, err := a.recv.receive(ctx, peer.String(), stream); rec.ID != "" {
+		a.view.receiveEnded(rec, err)
+	}
+}
+
+func shortID(id string) string { return id[:min(len(id), 8)] }

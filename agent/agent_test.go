@@ -27,6 +27,11 @@ func runAgent(t testing.TB, name string) (*control.Client, string) {
 	return c, home
 }
 
+// startTimeout bounds the wait for a new agent to answer: it does in
+// milliseconds, but checking a state file of a long history takes
+// seconds (BenchmarkHistory).
+const startTimeout = 30 * time.Second
+
 // startAgent runs an agent on home until stop is called or the test
 // ends; stop waits for it to finish.
 func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()) {
@@ -54,7 +59,7 @@ func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()
 	}
 	t.Cleanup(stop)
 	c = control.NewClient(ResolvePaths(home).Socket)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		if _, err := c.ID(ctx); err == nil {
 			return c, stop
@@ -66,6 +71,25 @@ func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()
 			t.Fatalf("agent %s stopped: %v", name, err)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// writeConfig changes keys of the config in home ("key", "value", ...),
+// as `config set` does without telling the agent.
+func writeConfig(t testing.TB, home string, kv ...string) {
+	t.Helper()
+	path := ResolvePaths(home).Config
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := cfg.Set(kv[i], kv[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.Save(path); err != nil {
+		t.Fatal(err)
 	}
 }
 

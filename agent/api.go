@@ -268,7 +268,7 @@ func (a *Agent) handleRemove(r *http.Request) (any, error) {
 		return nil, err
 	}
 	a.node.RemovePeer(id)
-	a.xfers.dropPeer(id.String())
+	a.sched.DropPeer(id.String())
 	a.currentOutbox().removePeer(removed)
 	a.log.Info("peer removed", "peer", id.Short())
 	return struct{}{}, nil
@@ -336,11 +336,11 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 	}
 	if cfg.ChunkSize != a.cfg.ChunkSize {
 		a.cfg.ChunkSize = cfg.ChunkSize
-		a.xfers.setChunkSize(cfg.ChunkSize)
+		a.sched.SetChunkSize(cfg.ChunkSize)
 		res.Applied = append(res.Applied, "chunk_size")
 	}
 	if cfg.Downloads != a.cfg.Downloads {
-		if err := a.xfers.setDownloads(cmpOr(cfg.Downloads, a.paths.Downloads)); err != nil {
+		if err := a.recv.setDownloads(cmpOr(cfg.Downloads, a.paths.Downloads)); err != nil {
 			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 		}
 		a.cfg.Downloads = cfg.Downloads
@@ -361,11 +361,15 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		{"downloads_per_peer", cfg.PeerFolders != a.cfg.PeerFolders, func() { a.cfg.PeerFolders = cfg.PeerFolders }},
 		{"min_free_space", cfg.MinFreeSpace != a.cfg.MinFreeSpace, func() {
 			a.cfg.MinFreeSpace = cfg.MinFreeSpace
-			a.xfers.setDiskLimits(a.cfg.DiskLimits())
+			a.recv.quota.SetDiskLimits(a.cfg.DiskLimits())
 		}},
 		{"max_staged_per_peer", cfg.MaxStagedPerPeer != a.cfg.MaxStagedPerPeer, func() {
 			a.cfg.MaxStagedPerPeer = cfg.MaxStagedPerPeer
-			a.xfers.setDiskLimits(a.cfg.DiskLimits())
+			a.recv.quota.SetDiskLimits(a.cfg.DiskLimits())
+		}},
+		{"history_days", cfg.HistoryDays != a.cfg.HistoryDays, func() {
+			a.cfg.HistoryDays = cfg.HistoryDays
+			a.wakePruner()
 		}},
 	} {
 		if k.changed {
@@ -473,7 +477,7 @@ func (a *Agent) handleSend(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	queued, err := a.xfers.queue(id, req.Paths, req.As)
+	queued, err := a.queueFiles(id, req.Paths, req.As)
 	if err != nil {
 		return nil, err
 	}
@@ -481,8 +485,8 @@ func (a *Agent) handleSend(r *http.Request) (any, error) {
 }
 
 func (a *Agent) handleStatus(*http.Request) (any, error) {
-	st, err := a.xfers.status()
-	st.Alerts = a.alerts
+	st, err := a.view.status()
+	st.Paused, st.Alerts = a.sched.Paused(), a.alerts
 	return st, err
 }
 
@@ -491,16 +495,10 @@ func (a *Agent) handlePause(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if err := a.xfers.setPaused(req.Paused); err != nil {
+	if err := a.sched.SetPaused(req.Paused); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
-}
-
-// peerName is a peer's name, or empty for a node that is not a peer.
-func (a *Agent) peerName(id string) string {
-	p, _ := a.storedPeer(id)
-	return p.Name
 }
 
 func (a *Agent) controlMessage(m store.Message) control.Message {

@@ -40,7 +40,20 @@ type Config struct {
 	// MaxStagedPerPeer bounds what one peer may hold in unfinished
 	// incoming files, each counted at its full size.
 	MaxStagedPerPeer bytesize.Size `toml:"max_staged_per_peer"`
+	// HistoryDays is how long finished transfers are remembered.
+	HistoryDays int `toml:"history_days"`
 }
+
+// History kept of finished transfers, in days.
+const (
+	// DefaultHistoryDays is a month: long enough for any look back at
+	// what was sent, and for a sender that lost our confirmation of a
+	// file to finish without sending it again.
+	DefaultHistoryDays = 30
+	// maxHistoryDays is ten years: status shows a day, so a longer
+	// history is never read, only kept.
+	maxHistoryDays = 3650
+)
 
 // Duration is a time.Duration written as "60s" in the config.
 type Duration struct{ time.Duration }
@@ -111,6 +124,11 @@ min_free_space = "{{.MinFreeSpace}}"
 # The most one peer may have on its way to you at once: the full sizes of
 # its files not yet complete. Beyond it, its next file waits.
 max_staged_per_peer = "{{.MaxStagedPerPeer}}"
+
+# How many days finished transfers (sent, failed and received) are
+# remembered; older ones are forgotten, so the state file stops growing.
+# Files themselves are never touched.
+history_days = {{.HistoryDays}}
 `))
 
 // DefaultConfig returns the configuration of a new node.
@@ -123,6 +141,7 @@ func DefaultConfig() Config {
 		LogLevel:         "info",
 		MinFreeSpace:     bytesize.Size(transfer.DefaultMinFree),
 		MaxStagedPerPeer: bytesize.Size(transfer.DefaultMaxStagedPerPeer),
+		HistoryDays:      DefaultHistoryDays,
 	}
 }
 
@@ -184,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinFreeSpace < 0 || c.MaxStagedPerPeer < 0 {
 		return fmt.Errorf("config: min_free_space and max_staged_per_peer cannot be negative")
+	}
+	if c.HistoryDays < 1 || c.HistoryDays > maxHistoryDays {
+		return fmt.Errorf("config: history_days %d is outside 1..%d", c.HistoryDays, maxHistoryDays)
 	}
 	return nil
 }
@@ -252,7 +274,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers takes a comma-separated list; an empty value restores a
@@ -296,6 +318,8 @@ func (c *Config) Set(key, value string) error {
 		c.MinFreeSpace, err = bytesize.Parse(cmpOr(value, bytesize.Size(transfer.DefaultMinFree).String()))
 	case "max_staged_per_peer":
 		c.MaxStagedPerPeer, err = bytesize.Parse(cmpOr(value, bytesize.Size(transfer.DefaultMaxStagedPerPeer).String()))
+	case "history_days":
+		c.HistoryDays, err = strconv.Atoi(cmpOr(value, strconv.Itoa(DefaultHistoryDays)))
 	default:
 		return fmt.Errorf("config: unknown key %q; the keys are %s", key, strings.Join(ConfigKeys, ", "))
 	}
@@ -325,6 +349,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),
-		File: p.Config,
+		HistoryDays: c.HistoryDays,
+		File:        p.Config,
 	}
 }

@@ -16,6 +16,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.STUNServers = []string{"198.18.0.2:3478", "stun.example.net:3478"}
 	want.PunchTimeout = Duration{90 * time.Second}
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
+	want.HistoryDays = 7
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -27,11 +28,11 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
-		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer {
+		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
 	b, _ := os.ReadFile(path)
-	for _, line := range []string{"# UDP port punchdrop listens on", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`} {
+	for _, line := range []string{"# UDP port punchdrop listens on", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`, "# How many days finished transfers", "history_days = 7"} {
 		if !strings.Contains(string(b), line) {
 			t.Fatalf("saved config lacks %q:\n%s", line, b)
 		}
@@ -53,6 +54,17 @@ func TestConfigSizes(t *testing.T) {
 	info := cfg.Effective(Paths{})
 	if info.MinFreeSpace != "1MiB" || info.MaxStagedPerPeer != "100GiB" {
 		t.Fatalf("Effective shows %q and %q", info.MinFreeSpace, info.MaxStagedPerPeer)
+	}
+}
+
+// TestConfigFromBeforeHistoryDays: a config file written before
+// history_days existed keeps the default, and shows it.
+func TestConfigFromBeforeHistoryDays(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(path, []byte("name = \"old\"\n"), 0o600)
+	cfg, err := LoadConfig(path)
+	if err != nil || cfg.HistoryDays != DefaultHistoryDays || cfg.Effective(Paths{}).HistoryDays != DefaultHistoryDays {
+		t.Fatalf("LoadConfig = %+v, %v; want history_days %d", cfg, err, DefaultHistoryDays)
 	}
 }
 
@@ -171,6 +183,10 @@ func TestConfigSet(t *testing.T) {
 		{"max_staged_per_peer", "500MB", func(c Config) bool { return c.MaxStagedPerPeer == 500e6 }, false},
 		{"max_staged_per_peer", "", func(c Config) bool { return c.MaxStagedPerPeer == DefaultConfig().MaxStagedPerPeer }, false},
 		{"max_staged_per_peer", "-1", nil, true},
+		{"history_days", "7", func(c Config) bool { return c.HistoryDays == 7 }, false},
+		{"history_days", "", func(c Config) bool { return c.HistoryDays == DefaultHistoryDays }, false},
+		{"history_days", "0", nil, true},
+		{"history_days", "week", nil, true},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

@@ -177,28 +177,6 @@ func TestControlSocketFolder(t *testing.T) {
 	}
 }
 
-// A peer picks the IDs of the files it sends us; one that reuses the ID
-// of a file we send it must not mix the two files' progress.
-func TestProgressKeepsDirectionsApart(t *testing.T) {
-	tr := &transfers{
-		live:     map[liveKey]*liveTransfer{},
-		publish:  func(control.TransferInfo) {},
-		peerName: func(string) string { return "bob" },
-	}
-	out := store.Outgoing{ID: "0123", Peer: "BOB", Name: "mine.bin", Size: 100, State: store.StateSending}
-	tr.track(out)
-	in := store.Incoming{ID: "0123", Peer: "BOB", Name: "theirs.bin", Size: 1000, State: store.StateReceiving}
-	tr.receiveProgress(in, 500)
-	tr.progress(outKey(out), 10)
-	mine, theirs := tr.live[outKey(out)], tr.live[inKey(in)]
-	if len(tr.live) != 2 || mine == nil || theirs == nil {
-		t.Fatalf("%d live transfers, want ours and theirs apart", len(tr.live))
-	}
-	if mine.info.Name != "mine.bin" || mine.info.Done != 10 || theirs.info.Name != "theirs.bin" || theirs.info.Done != 500 {
-		t.Fatalf("ours %+v, theirs %+v", mine.info, theirs.info)
-	}
-}
-
 // Clients find connection strings by the scheme control names; it must be
 // the one session writes.
 func TestConnStringSchemeAgrees(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/store"
-	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // The outbox's own folder, and what is done with a file once every peer
@@ -52,7 +52,7 @@ const outboxRetry = 5 * time.Second
 type outbox struct {
 	dir      string
 	store    *store.Store
-	xfers    *transfers
+	sched    *scheduler.Scheduler
 	log      *slog.Logger
 	settings func() (quiet time.Duration, afterSend string)
 	rescanCh chan struct{}
@@ -77,7 +77,7 @@ type candidate struct {
 // newOutbox prepares a watcher of the configured outbox folder.
 func (a *Agent) newOutbox() *outbox {
 	return &outbox{
-		dir: cmpOr(a.cfg.Outbox, a.paths.Outbox), store: a.store, xfers: a.xfers, log: a.log,
+		dir: cmpOr(a.cfg.Outbox, a.paths.Outbox), store: a.store, sched: a.sched, log: a.log,
 		settings:   a.outboxSettings,
 		rescanCh:   make(chan struct{}, 1),
 		settleCh:   make(chan struct{}, 1),
@@ -431,10 +431,7 @@ func (o *outbox) queue(ready map[string]string) {
 		}}
 		for _, peer := range to {
 			for _, f := range files {
-				drop.Transfers = append(drop.Transfers, store.Outgoing{
-					ID: newTransferID().String(), Peer: peer, Path: f.path, Name: f.name,
-					Size: f.size, State: store.StateQueued, Queued: now, Updated: now,
-				})
+				drop.Transfers = append(drop.Transfers, f.outgoing(peer, now))
 			}
 		}
 		drops = append(drops, drop)
@@ -446,7 +443,7 @@ func (o *outbox) queue(ready map[string]string) {
 	}
 	for _, d := range queued {
 		o.log.Info("outbox: queued", "file", d.Entry.Key, "files", len(d.Transfers)/len(d.Entry.Peers), "peers", len(d.Entry.Peers))
-		o.xfers.queued(d.Transfers)
+		o.sched.Queued(d.Transfers)
 	}
 }
 
@@ -466,135 +463,6 @@ func temporary(name string) bool {
 	}
 	return strings.HasPrefix(name, "~$") || strings.HasPrefix(name, ".#") ||
 		strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#") || name == "4913"
-}
-
-// cancelGone fails the transfers of queued entries whose file was taken
-// out of the outbox before every peer had it: the entries with these
-// keys, or every entry when none is given.
-func (o *outbox) cancelGone(keys ...string) {
-	var entries []store.OutboxEntry
-	if len(keys) == 0 {
-		var err error
-		if entries, err = o.store.OutboxEntries(); err != nil {
-			o.log.Error("outbox: read entries", "err", err)
-			return
-		}
-	}
-	for _, key := range keys {
-		if e, err := o.store.OutboxEntry(key); err == nil {
-			entries = append(entries, e)
-		}
-	}
-	var gone []string
-	for _, e := range entries {
-		if _, err := os.Stat(e.Path); !errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if e.State == store.OutboxQueued {
-			o.log.Info("outbox: taken out before it was sent; cancelled", "file", e.Key)
-			o.xfers.cancel(e.Transfers, "taken out of the outbox")
-		}
-		gone = append(gone, e.Key)
-	}
-	if err := o.store.SettleOutbox(gone, nil); err != nil {
-		o.log.Error("outbox: forget entries", "err", err)
-	}
-}
-
-// settleAll settles every entry: after a crash some may have been
-// delivered without their after-send action done.
-func (o *outbox) settleAll() {
-	entries, err := o.store.OutboxEntries()
-	if err != nil {
-		o.log.Error("outbox: read entries", "err", err)
-		return
-	}
-	o.settleMu.Lock()
-	for _, e := range entries {
-		o.toSettle[e.Key] = true
-	}
-	o.settleMu.Unlock()
-	o.settlePending()
-}
-
-// settle notes that a transfer of an outbox entry is done; run then
-// applies the after-send action if it was the entry's last. Many
-// entries settle in one go, sharing a commit.
-func (o *outbox) settle(key string) {
-	o.settleMu.Lock()
-	o.toSettle[key] = true
-	o.settleMu.Unlock()
-	select {
-	case o.settleCh <- struct{}{}:
-	default:
-	}
-}
-
-// settlePending applies the after-send action to the noted entries each
-// of whose transfers is done, that is, whose every receiver confirmed
-// its file.
-func (o *outbox) settlePending() {
-	o.settleMu.Lock()
-	keys := o.toSettle
-	o.toSettle = map[string]bool{}
-	o.settleMu.Unlock()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	_, after := o.settings()
-	var forget, kept []string
-	for key := range keys {
-		e, delivered, err := o.store.OutboxProgress(key)
-		if err != nil || !delivered || e.State == store.OutboxKept {
-			continue
-		}
-		st, err := stampOf(e.Path)
-		switch {
-		case err != nil: // moved or deleted already
-			forget = append(forget, key)
-		case st != e.Stamp || after == AfterSendKeep:
-			// Kept, or replaced by a new version since it was queued: the
-			// next look at the outbox queues that version.
-			kept = append(kept, key)
-			if st != e.Stamp {
-				o.addCandidate(e.Path)
-			}
-		case after == AfterSendDelete:
-			if err = os.RemoveAll(e.Path); err != nil {
-				o.log.Error("outbox: delete after sending", "file", key, "err", err)
-				continue
-			}
-			forget = append(forget, key)
-		default:
-			dst, err := o.moveToSent(e.Path, key)
-			if err != nil {
-				o.log.Error("outbox: move after sending", "file", key, "err", err)
-				continue
-			}
-			o.log.Info("outbox: sent to every peer; moved", "file", key, "to", dst)
-			forget = append(forget, key)
-		}
-	}
-	if err := o.store.SettleOutbox(forget, kept); err != nil {
-		o.log.Error("outbox: record after sending", "err", err)
-	}
-}
-
-// moveToSent moves path to Outbox/Sent/<key>, never replacing anything
-// there: a taken name becomes "name (1).ext".
-func (o *outbox) moveToSent(path, key string) (string, error) {
-	dst := filepath.Join(o.dir, sentFolder, filepath.FromSlash(key))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	base := filepath.Base(dst)
-	for n := range 10000 {
-		try := filepath.Join(filepath.Dir(dst), transfer.NumberedName(base, n))
-		err := renameNoReplace(path, try)
-		if !errors.Is(err, fs.ErrExist) {
-			return try, err
-		}
-	}
-	return "", fmt.Errorf("move %s to %s: every name is taken", key, sentFolder)
 }
 
 // renamePeer renames a peer's folder along with its queued entries.

@@ -31,19 +31,7 @@ func (n *testNode) downloads() string { return ResolvePaths(n.home).Downloads }
 // ("key", "value", ...).
 func startNode(t *testing.T, name, home string, set ...string) *testNode {
 	t.Helper()
-	path := ResolvePaths(home).Config
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(set); i += 2 {
-		if err := cfg.Set(set[i], set[i+1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cfg.Save(path); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, home, set...)
 	c, stop := startAgent(t, name, home)
 	id, err := c.ID(t.Context())
 	if err != nil {
@@ -414,17 +402,7 @@ func TestOutboxAfterSendKeepAndDelete(t *testing.T) {
 // setConfig changes one key and reloads the agent, as `config set` does.
 func setConfig(t *testing.T, n *testNode, key, value string) {
 	t.Helper()
-	path := ResolvePaths(n.home).Config
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Set(key, value); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Save(path); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, n.home, key, value)
 	if res, err := n.client.ReloadConfig(t.Context()); err != nil || !slices.Contains(res.Applied, key) {
 		t.Fatalf("reload after setting %s: %+v, %v", key, res, err)
 	}

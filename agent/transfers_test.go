@@ -26,21 +26,27 @@ func connectPairTB(t testing.TB, ctx context.Context) (alice, bob *control.Clien
 	t.Helper()
 	alice, _ = runAgent(t, "alice")
 	bob, bobHome = runAgent(t, "bob")
-	aliceID, err := alice.ID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobID, err := bob.ID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Connect(ctx, bobID.ConnectionString); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Connect(ctx, aliceID.ConnectionString); err != nil {
-		t.Fatal(err)
-	}
+	connectAgents(t, ctx, alice, bob)
 	return alice, bob, bobHome
+}
+
+// connectAgents makes two running agents peers.
+func connectAgents(t testing.TB, ctx context.Context, x, y *control.Client) {
+	t.Helper()
+	xID, err := x.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yID, err := y.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Connect(ctx, yID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.Connect(ctx, xID.ConnectionString); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeFile(t testing.TB, path string, data []byte) {
@@ -141,24 +147,6 @@ func TestExpand(t *testing.T) {
 		if err != nil || !slices.Equal(names, tt.want) {
 			t.Errorf("expand(%q) = %q, %v; want %q", tt.path, names, err, tt.want)
 		}
-	}
-}
-
-func TestLiveTransferRate(t *testing.T) {
-	start := time.Now()
-	l := &liveTransfer{info: control.TransferInfo{Size: 100 << 20}, lastTime: start, published: start}
-	// A resumed transfer starts with 50 MiB held: that is not speed.
-	if l.update(50<<20, start.Add(10*time.Millisecond)) {
-		t.Fatal("published sooner than progressInterval")
-	}
-	if !l.update(60<<20, start.Add(1010*time.Millisecond)) {
-		t.Fatal("not published after a second")
-	}
-	if l.info.RateBps != 10<<20 || l.info.ETASec != 4 {
-		t.Fatalf("rate %v B/s, eta %v s; want 10 MiB/s, 4 s", l.info.RateBps, l.info.ETASec)
-	}
-	if !l.update(100<<20, start.Add(1100*time.Millisecond)) {
-		t.Fatal("completion must always be published")
 	}
 }
 
@@ -359,19 +347,7 @@ func TestRenameAndRemovePeer(t *testing.T) {
 // it; it returns the keys the agent applied.
 func reloadWith(t testing.TB, ctx context.Context, c *control.Client, home string, kv ...string) []string {
 	t.Helper()
-	path := ResolvePaths(home).Config
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if err := cfg.Set(kv[i], kv[i+1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cfg.Save(path); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, home, kv...)
 	res, err := c.ReloadConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -423,5 +399,18 @@ func TestDiskLimitsApplyOnReload(t *testing.T) {
 	waitAllDone(t, ctx, alice)
 	if _, err := os.Stat(filepath.Join(ResolvePaths(bobHome).Downloads, "later.bin")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTransferIDsSortByTime: IDs made later sort after earlier ones, and
+// two made in the same millisecond differ.
+func TestTransferIDsSortByTime(t *testing.T) {
+	now := time.Now()
+	a, b, later := newTransferID(now), newTransferID(now), newTransferID(now.Add(time.Millisecond))
+	if a == b {
+		t.Fatal("two IDs of one millisecond are equal")
+	}
+	if max(a.String(), b.String()) >= later.String() {
+		t.Fatalf("%s and %s do not sort before %s, made a millisecond later", a, b, later)
 	}
 }

@@ -110,7 +110,9 @@ type ConfigInfo struct {
 	// them ("2GiB").
 	MinFreeSpace     string `json:"min_free_space"`
 	MaxStagedPerPeer string `json:"max_staged_per_peer"`
-	File             string `json:"file"` // where it is kept
+	// HistoryDays is how long finished transfers are remembered.
+	HistoryDays int    `json:"history_days"`
+	File        string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied.

@@ -52,8 +52,11 @@ func safely(fn func() error) (err error) {
 func (s *Store) verify() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			if string(name) == string(bucketMeta) {
+			switch {
+			case string(name) == string(bucketMeta):
 				return nil // raw values, checked by init
+			case indexKeyShapes[string(name)] != nil:
+				return verifyIndex(b, string(name))
 			}
 			return verifyBucket(b, string(name))
 		})

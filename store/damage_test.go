@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // fillState writes a database with every kind of record the agent keeps,
@@ -37,13 +40,14 @@ func fillState(t *testing.T, dir string) string {
 	}
 	var out []Outgoing
 	for i := range 400 {
-		out = append(out, Outgoing{ID: fmt.Sprintf("%032x", i), Peer: "PEER01", Path: fmt.Sprintf("/home/u/Outbox/file-%d.bin", i), Name: fmt.Sprintf("file-%d.bin", i), Size: int64(i), State: StateQueued, Queued: now})
+		state := []OutgoingState{OutgoingQueued, OutgoingDone, OutgoingFailed}[i%3]
+		out = append(out, Outgoing{ID: fmt.Sprintf("%032x", i), Peer: "PEER01", Path: fmt.Sprintf("/home/u/Outbox/file-%d.bin", i), Name: fmt.Sprintf("file-%d.bin", i), Size: int64(i), State: state, Queued: now, Updated: now})
 	}
 	if err := s.AddOutgoing(out...); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 30 {
-		in := Incoming{ID: fmt.Sprintf("%032x", i), Peer: "PEER02", Name: fmt.Sprintf("in-%d", i), Size: 1 << 30, ChunkSize: 1 << 20, State: StateReceiving, Staging: ".punchdrop/x.part"}
+		in := transfer.Record{ID: fmt.Sprintf("%032x", i), Peer: "PEER02", Name: fmt.Sprintf("in-%d", i), Size: 1 << 30, ChunkSize: 1 << 20, State: transfer.Receiving, Staging: ".punchdrop/x.part"}
 		if err := s.StartIncoming(in); err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +58,11 @@ func fillState(t *testing.T, dir string) string {
 		if err := s.RecordChunks("PEER02", in.ID, idx, hashes); err != nil {
 			t.Fatal(err)
 		}
+		if i%2 == 0 {
+			if err := s.FinishIncoming("PEER02", in.ID, in.Name, now); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return path
 }
@@ -63,11 +72,14 @@ func useAll(s *Store) {
 	s.Peers()
 	s.Requests()
 	s.Messages()
-	s.OutgoingTransfers()
-	s.IncomingTransfers()
+	s.Activity(time.Time{})
+	s.PendingOutgoing("PEER01")
+	s.QueuedPeers()
+	s.UnfinishedIncoming("")
 	s.OutboxEntries()
 	s.Paused()
 	s.PutPeer(Peer{ID: "NEW", Name: "new"})
+	s.PruneHistory(context.Background(), time.Now())
 	s.AddMessage(Message{From: "NEW", Text: "hello"})
 }
 
@@ -161,7 +173,7 @@ func TestResetKeepsPeersAndPause(t *testing.T) {
 	if paused, _ := s.Paused(); !paused {
 		t.Fatal("pause was not carried over")
 	}
-	if out, _ := s.OutgoingTransfers(); len(out) != 0 {
+	if out := allOutgoing(t, s); len(out) != 0 {
 		t.Fatalf("fresh store has %d transfers", len(out))
 	}
 }

@@ -51,7 +51,7 @@ func (s *Store) QueueOutbox(drops ...OutboxDrop) ([]OutboxDrop, error) {
 	var queued []OutboxDrop
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		queued = queued[:0]
-		b, out := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutgoing)
+		b := tx.Bucket(bucketOutbox)
 		for _, d := range drops {
 			e := d.Entry
 			var old OutboxEntry
@@ -67,7 +67,7 @@ func (s *Store) QueueOutbox(drops ...OutboxDrop) ([]OutboxDrop, error) {
 			e.Transfers = nil
 			for i := range d.Transfers {
 				d.Transfers[i].Outbox = e.Key
-				if err := putJSON(out, []byte(d.Transfers[i].ID), d.Transfers[i]); err != nil {
+				if err := putOutgoing(tx, d.Transfers[i]); err != nil {
 					return fmt.Errorf("queue %s: %w", e.Key, err)
 				}
 				e.Transfers = append(e.Transfers, d.Transfers[i].ID)
@@ -104,7 +104,7 @@ func (s *Store) OutboxProgress(key string) (e OutboxEntry, delivered bool, err e
 		delivered = true
 		for _, id := range e.Transfers {
 			var o Outgoing
-			if err := getJSON(out, []byte(id), &o); err != nil || o.State != StateDone {
+			if err := getJSON(out, []byte(id), &o); err != nil || o.State != OutgoingDone {
 				delivered = false
 				break
 			}
@@ -221,7 +221,7 @@ func (s *Store) MoveOutboxFolder(oldKey, oldPath, newKey, newPath string) error 
 					continue
 				}
 				o.Outbox, o.Path = e.Key, newPath+strings.TrimPrefix(o.Path, oldPath)
-				if err := putJSON(out, []byte(id), o); err != nil {
+				if err := putOutgoing(tx, o); err != nil {
 					return err
 				}
 			}

@@ -10,7 +10,7 @@ func TestOutboxQueueIsIdempotent(t *testing.T) {
 	s, _ := openTemp(t)
 	now := time.Now().UTC()
 	item := func(id string) Outgoing {
-		return Outgoing{ID: id, Peer: "P", Path: "/o/a.txt", Name: "a.txt", State: StateQueued, Queued: now}
+		return Outgoing{ID: id, Peer: "P", Path: "/o/a.txt", Name: "a.txt", State: OutgoingQueued, Queued: now}
 	}
 	entry := func(stamp string) OutboxEntry {
 		return OutboxEntry{Key: "a.txt", Path: "/o/a.txt", Stamp: stamp, Peers: []string{"P"}, State: OutboxQueued, Added: now}
@@ -41,8 +41,7 @@ func TestOutboxQueueIsIdempotent(t *testing.T) {
 		if err != nil || (len(got) == 1) != st.wantQueued {
 			t.Fatalf("%s: QueueOutbox = %v, %v; want %v", st.what, got, err, st.wantQueued)
 		}
-		all, _ := s.OutgoingTransfers()
-		if len(all) != st.wantIDs {
+		if all := allOutgoing(t, s); len(all) != st.wantIDs {
 			t.Fatalf("%s: %d outgoing rows, want %d", st.what, len(all), st.wantIDs)
 		}
 	}
@@ -53,7 +52,7 @@ func TestOutboxQueueIsIdempotent(t *testing.T) {
 	if o, err := s.OutgoingTransfer("05"); err != nil || o.Outbox != "a.txt" {
 		t.Fatalf("transfer 05 = %+v, %v; want it linked to its entry", o, err)
 	}
-	if err := s.UpdateOutgoing("05", func(o *Outgoing) { o.State = StateDone }); err != nil {
+	if err := s.UpdateOutgoing("05", func(o *Outgoing) { o.State = OutgoingDone }); err != nil {
 		t.Fatal(err)
 	}
 	if _, delivered, _ := s.OutboxProgress("a.txt"); !delivered {
@@ -66,7 +65,7 @@ func TestMoveOutboxFolder(t *testing.T) {
 	now := time.Now().UTC()
 	for _, key := range []string{"bob/x.txt", "bob/d", "bobby/y.txt"} {
 		path := "/o/" + key
-		o := Outgoing{ID: "id-" + key, Peer: "P", Path: path + "/f", Name: "f", State: StateQueued, Queued: now}
+		o := Outgoing{ID: "id-" + key, Peer: "P", Path: path + "/f", Name: "f", State: OutgoingQueued, Queued: now}
 		if _, err := s.QueueOutbox(OutboxDrop{OutboxEntry{Key: key, Path: path, Stamp: "s", State: OutboxQueued}, []Outgoing{o}}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +90,7 @@ func TestMoveOutboxFolder(t *testing.T) {
 
 func TestDropOutboxPeer(t *testing.T) {
 	s, _ := openTemp(t)
-	out := func(id, peer string) Outgoing { return Outgoing{ID: id, Peer: peer, State: StateQueued} }
+	out := func(id, peer string) Outgoing { return Outgoing{ID: id, Peer: peer, State: OutgoingQueued} }
 	_, err := s.QueueOutbox(
 		OutboxDrop{OutboxEntry{Key: "both.txt", Peers: []string{"P", "Q"}, State: OutboxQueued}, []Outgoing{out("1", "P"), out("2", "Q")}},
 		OutboxDrop{OutboxEntry{Key: "p/only.txt", Peers: []string{"P"}, State: OutboxQueued}, []Outgoing{out("3", "P")}},

@@ -1,7 +1,8 @@
 // Package store keeps the agent's durable state in one bbolt file: peers,
 // pending peer requests, received messages, and the state of file
 // transfers in both directions. Every exported method is one
-// all-or-nothing transaction.
+// all-or-nothing transaction, but PruneHistory, which forgets in many
+// small ones.
 package store
 
 import (
@@ -21,9 +22,10 @@ import (
 // older files and refuses newer ones.
 //
 // History: 1 peers, requests, messages; 2 adds outgoing and incoming
-// transfers; 3 adds the outbox. Each added buckets only, so older files
-// upgrade in place.
-const SchemaVersion = 3
+// transfers; 3 adds the outbox; 4 adds the indexes of transfers by peer,
+// state and time (index.go). Each added buckets only, so older files
+// upgrade in place: 4's indexes are made from the records there.
+const SchemaVersion = 4
 
 // fileMode keeps the database private: it names the user's peers.
 const fileMode = 0o600
@@ -91,53 +93,81 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
-	var db *bolt.DB
-	err := safely(func() (err error) {
-		db, err = bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
-		return err
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
-	}
-	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-		err = fmt.Errorf("%w: %w", ErrDamaged, err)
-	}
+	db, err := openBolt(path)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	// Concurrent transfers record their progress through Batch, which
-	// folds updates that arrive within this delay into one commit (one
-	// fsync); a lone update waits at most this long.
-	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db}
 	if err := safely(s.verify); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if s.db, err = compact(path, db, compactMinSize); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	if err := safely(s.init); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
 }
 
+// openBolt opens the bbolt file at path; an error says ErrLocked or
+// ErrDamaged when that is why it cannot.
+func openBolt(path string) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := safely(func() (err error) {
+		db, err = bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, ErrLocked
+	case errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+	case err != nil:
+		return nil, err
+	}
+	// Concurrent transfers record their progress through Batch, which
+	// folds updates that arrive within this delay into one commit (one
+	// fsync); a lone update waits at most this long.
+	db.MaxBatchDelay = batchDelay
+	return db, nil
+}
+
+// init creates the buckets a new file lacks and upgrades an older file.
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming, bucketOutbox} {
+	var version uint64 // the file's; 0 for a new one
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range append([][]byte{bucketMeta, bucketPeers, bucketRequests, bucketMessages, bucketOutgoing, bucketIncoming, bucketOutbox}, indexBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("%w: schema version is %d bytes", ErrDamaged, len(v))
-			}
-			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
-				return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, got, SchemaVersion)
-			}
+		v := meta.Get(keySchema)
+		switch {
+		case v == nil:
+			return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+		case len(v) != 8:
+			return fmt.Errorf("%w: schema version is %d bytes", ErrDamaged, len(v))
 		}
-		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+		version = binary.BigEndian.Uint64(v)
+		if version > SchemaVersion {
+			return fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, version, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil || version == 0 || version == SchemaVersion {
+		return err
+	}
+	if version < 4 {
+		if err := s.buildIndexes(); err != nil {
+			return fmt.Errorf("upgrade from schema %d: %w", version, err)
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion))
 	})
 }
 

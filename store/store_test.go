@@ -20,6 +20,16 @@ func openTemp(t testing.TB) (*Store, string) {
 	return s, path
 }
 
+// allOutgoing returns every outgoing record, ordered by ID.
+func allOutgoing(t testing.TB, s *Store) []Outgoing {
+	t.Helper()
+	all, err := list[Outgoing](s.db, bucketOutgoing, "outgoing transfer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
 func TestOpenIsPrivateAndExclusive(t *testing.T) {
 	_, path := openTemp(t)
 	fi, err := os.Stat(path)

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/punchdrop/punchdrop/transfer"
 )
 
 // Bounds on the finished incoming transfers remembered per peer. A done
@@ -24,28 +26,9 @@ const (
 	donePruneSlack = 256
 )
 
-// IncomingUsage sums up what one peer holds in incoming transfers. The
-// store keeps it up to date with every change to the peer's records, so
-// reading it costs the same however many records the peer has.
-type IncomingUsage struct {
-	Unfinished int   // transfers not done
-	Staged     int64 // their sizes added up: each reserves its whole size
-	Done       int   // finished transfers remembered
-}
-
-// count adds rec to the usage (sign +1) or takes it out (sign -1).
-func (u *IncomingUsage) count(rec Incoming, sign int) {
-	if rec.State == StateDone {
-		u.Done += sign
-		return
-	}
-	u.Unfinished += sign
-	u.Staged += int64(sign) * rec.Size
-}
-
 // IncomingUsage returns what peer holds in incoming transfers.
-func (s *Store) IncomingUsage(peer string) (IncomingUsage, error) {
-	var u IncomingUsage
+func (s *Store) IncomingUsage(peer string) (transfer.Usage, error) {
+	var u transfer.Usage
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		u, err = loadUsage(tx.Bucket(bucketIncoming), peer)
@@ -57,34 +40,7 @@ func (s *Store) IncomingUsage(peer string) (IncomingUsage, error) {
 	return u, nil
 }
 
-// UnfinishedIncoming returns peer's transfers that are not done, least
-// recently updated first. It reads every record of the peer: call it
-// when a limit is reached, not for every offer.
-func (s *Store) UnfinishedIncoming(peer string) ([]Incoming, error) {
-	var out []Incoming
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return forEachOfPeer(tx.Bucket(bucketIncoming), peer, func(_ []byte, b *bolt.Bucket) error {
-			if b.Bucket(keyChunks) == nil {
-				return nil // done: its chunk list went
-			}
-			var in Incoming
-			if err := getJSON(b, keyMeta, &in); err != nil {
-				return err
-			}
-			if in.State != StateDone {
-				out = append(out, in)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("unfinished incoming transfers of %s: %w", peer, err)
-	}
-	slices.SortStableFunc(out, func(a, b Incoming) int { return a.Updated.Compare(b.Updated) })
-	return out, nil
-}
-
-// usageKey is where a peer's IncomingUsage is kept in the incoming
+// usageKey is where a peer's transfer.Usage is kept in the incoming
 // bucket: a plain value beside the transfers' buckets, whose keys start
 // with a node ID, never with a NUL byte.
 func usageKey(peer string) []byte { return []byte("\x00usage/" + peer) }
@@ -95,8 +51,8 @@ const usageLen = 3 * 8
 // loadUsage reads peer's usage, or sums it up from the peer's records
 // when it was never kept (a database written before it was, or by a
 // test that wrote records by hand).
-func loadUsage(parent *bolt.Bucket, peer string) (IncomingUsage, error) {
-	var u IncomingUsage
+func loadUsage(parent *bolt.Bucket, peer string) (transfer.Usage, error) {
+	var u transfer.Usage
 	if v := parent.Get(usageKey(peer)); v != nil {
 		if len(v) != usageLen {
 			return u, fmt.Errorf("corrupt incoming usage of %s", peer)
@@ -106,29 +62,32 @@ func loadUsage(parent *bolt.Bucket, peer string) (IncomingUsage, error) {
 		u.Done = int(binary.BigEndian.Uint64(v[16:]))
 		return u, nil
 	}
-	err := forEachOfPeer(parent, peer, func(_ []byte, b *bolt.Bucket) error {
-		var in Incoming
-		if err := getJSON(b, keyMeta, &in); err != nil {
+	err := forEachIncoming(parent, peer, func(_ []byte, b *bolt.Bucket) error {
+		rec, err := getRecord(b)
+		if err != nil {
 			return err
 		}
-		u.count(in, +1)
+		u.Count(rec, +1)
 		return nil
 	})
 	return u, err
 }
 
-func putUsage(parent *bolt.Bucket, peer string, u IncomingUsage) error {
+func putUsage(parent *bolt.Bucket, peer string, u transfer.Usage) error {
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, usageLen), uint64(u.Unfinished))
 	v = binary.BigEndian.AppendUint64(v, uint64(u.Staged))
 	v = binary.BigEndian.AppendUint64(v, uint64(u.Done))
 	return parent.Put(usageKey(peer), v)
 }
 
-// forEachOfPeer calls fn with the key and bucket of each of peer's
-// incoming transfers; their keys start with the peer's ID and a slash.
-// The key is valid during fn only.
-func forEachOfPeer(parent *bolt.Bucket, peer string, fn func(key []byte, b *bolt.Bucket) error) error {
-	prefix := incomingKey(peer, "")
+// forEachIncoming calls fn with the key and bucket of each of peer's
+// incoming transfers (their keys start with the peer's ID and a slash),
+// or of every peer's when peer is "". The key is valid during fn only.
+func forEachIncoming(parent *bolt.Bucket, peer string, fn func(key []byte, b *bolt.Bucket) error) error {
+	prefix := []byte(nil)
+	if peer != "" {
+		prefix = incomingKey(peer, "")
+	}
 	c := parent.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if v != nil {
@@ -143,19 +102,20 @@ func forEachOfPeer(parent *bolt.Bucket, peer string, fn func(key []byte, b *bolt
 
 // pruneDone forgets peer's least recently updated done records, down
 // to keep, and counts them out of u.
-func pruneDone(parent *bolt.Bucket, peer string, u *IncomingUsage, keep int) error {
+func pruneDone(tx *bolt.Tx, peer string, u *transfer.Usage, keep int) error {
+	parent := tx.Bucket(bucketIncoming)
 	type done struct {
 		key []byte
-		rec Incoming
+		rec transfer.Record
 	}
 	var all []done
-	err := forEachOfPeer(parent, peer, func(k []byte, b *bolt.Bucket) error {
-		var in Incoming
-		if err := getJSON(b, keyMeta, &in); err != nil {
+	err := forEachIncoming(parent, peer, func(k []byte, b *bolt.Bucket) error {
+		rec, err := getRecord(b)
+		if err != nil {
 			return err
 		}
-		if in.State == StateDone {
-			all = append(all, done{bytes.Clone(k), in})
+		if rec.State == transfer.Received {
+			all = append(all, done{bytes.Clone(k), rec})
 		}
 		return nil
 	})
@@ -164,10 +124,13 @@ func pruneDone(parent *bolt.Bucket, peer string, u *IncomingUsage, keep int) err
 	}
 	slices.SortStableFunc(all, func(a, b done) int { return a.rec.Updated.Compare(b.rec.Updated) })
 	for _, d := range all[:max(len(all)-keep, 0)] {
+		if err := incomingEntry(d.rec).delete(tx); err != nil {
+			return err
+		}
 		if err := parent.DeleteBucket(d.key); err != nil {
 			return fmt.Errorf("forget done incoming %s: %w", d.key, err)
 		}
-		u.count(d.rec, -1)
+		u.Count(d.rec, -1)
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/bytesize"
-	"github.com/punchdrop/punchdrop/store"
 )
 
 // Admission: what happens between an OFFER and its ACCEPT. Nothing is
@@ -24,9 +23,9 @@ import (
 // reserved on disk, its record written and its receive buffer counted
 // against the memory budget; a file received already needs none of it.
 func (in *incoming) prepare(name string) error {
-	rec, err := in.rc.Store.IncomingTransfer(in.peer, in.offer.ID.String(), nil)
+	rec, err := in.rc.Journal.IncomingTransfer(in.peer, in.offer.ID.String())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, ErrNoRecord):
 		return in.start(name)
 	case err != nil:
 		return &Error{Code: CodeIO, Reason: err.Error()}
@@ -36,13 +35,13 @@ func (in *incoming) prepare(name string) error {
 		return in.start(name)
 	}
 	in.rec = rec
-	if rec.State == store.StateDone {
+	if rec.State == Received {
 		return nil
 	}
 	return in.resume(name)
 }
 
-func sameVersion(rec store.Incoming, o Offer) bool {
+func sameVersion(rec Record, o Offer) bool {
 	return rec.Size == int64(o.Size) && rec.ChunkSize == int(o.ChunkSize) && rec.ModTime.Equal(o.ModTime)
 }
 
@@ -56,18 +55,18 @@ func (in *incoming) start(name string) error {
 	}
 	defer q.settle(in.peer, size)
 	now := time.Now()
-	rec := store.Incoming{
+	rec := Record{
 		ID: in.offer.ID.String(), Peer: in.peer, Name: name,
 		Size: size, ChunkSize: int(in.offer.ChunkSize),
 		ModTime: in.offer.ModTime, Mode: uint32(in.offer.Mode.Perm()),
 		Staging: path.Join(StagingDir, shortPeer(in.peer)+"-"+in.offer.ID.String()+".part"),
-		State:   store.StateReceiving, Started: now, Updated: now,
+		State:   Receiving, Started: now, Updated: now,
 	}
 	f, err := in.createStaging(rec)
 	if err != nil {
 		return err
 	}
-	if err := in.rc.Store.StartIncoming(rec); err != nil {
+	if err := in.rc.Journal.StartIncoming(rec); err != nil {
 		giveBack(in.rc.Downloads, f, rec.Staging)
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
@@ -108,7 +107,7 @@ func (in *incoming) admit(q *Quota, size int64) error {
 // count, no space for the bytes: both retryable, as the peer's
 // transfers finish).
 func (in *incoming) makeRoom(q *Quota, size int64) error {
-	usage, err := in.rc.Store.IncomingUsage(in.peer)
+	usage, err := in.rc.Journal.IncomingUsage(in.peer)
 	if err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
@@ -117,7 +116,7 @@ func (in *incoming) makeRoom(q *Quota, size int64) error {
 	count, staged := usage.Unfinished+pending.transfers, usage.Staged+pending.bytes
 	fits := func() bool { return count < MaxUnfinishedPerPeer && staged <= limit && size <= limit-staged }
 	if !fits() && q.mayBeStale(in.peer, time.Now()) {
-		err := in.evictStale(q, func(old store.Incoming) bool {
+		err := in.evictStale(q, func(old Record) bool {
 			count, staged = count-1, staged-old.Size
 			return fits()
 		})
@@ -142,8 +141,8 @@ func (in *incoming) makeRoom(q *Quota, size int64) error {
 // evict what it is still sending. When it meets a transfer too recent,
 // it notes when that one may become stale, so that offers until then
 // need not read the peer's transfers again.
-func (in *incoming) evictStale(q *Quota, evicted func(store.Incoming) (enough bool)) error {
-	open, err := in.rc.Store.UnfinishedIncoming(in.peer)
+func (in *incoming) evictStale(q *Quota, evicted func(Record) (enough bool)) error {
+	open, err := in.rc.Journal.UnfinishedIncoming(in.peer)
 	if err != nil {
 		return &Error{Code: CodeIO, Reason: err.Error()}
 	}
@@ -212,7 +211,7 @@ func (in *incoming) takeMemory(q *Quota) error {
 // size on disk, so a lack of space shows now, as a clear refusal, rather
 // than halfway through. On error nothing is left: the file is gone with
 // whatever a failed reservation allocated.
-func (in *incoming) createStaging(rec store.Incoming) (*os.File, error) {
+func (in *incoming) createStaging(rec Record) (*os.File, error) {
 	if err := in.rc.Downloads.MkdirAll(StagingDir, 0o700); err != nil {
 		return nil, &Error{Code: CodeIO, Reason: fmt.Sprintf("create staging folder: %v", err)}
 	}
@@ -296,12 +295,12 @@ func (in *incoming) reserveRest(q *Quota) error {
 	return nil
 }
 
-// loadChunks marks the chunks the store holds as had; the have-bitmap
+// loadChunks marks the chunks the journal holds as had; the have-bitmap
 // is the one allocation an admitted transfer makes besides its receive
 // buffer (at most MaxChunks/8, 1 MiB).
 func (in *incoming) loadChunks() error {
 	in.have, in.done = NewBitmap(in.offer.Chunks()), 0
-	err := in.rc.Store.IncomingChunks(in.peer, in.rec.ID, func(i uint32, h []byte) error {
+	err := in.rc.Journal.IncomingChunks(in.peer, in.rec.ID, func(i uint32, h []byte) error {
 		if int(i) < in.have.Len() && len(h) == HashLen && !in.have.Has(int(i)) {
 			in.have.Set(int(i))
 			in.done += int64(in.offer.ChunkLen(int(i)))
@@ -315,9 +314,9 @@ func (in *incoming) loadChunks() error {
 }
 
 // forget drops an incoming transfer's staging file and record.
-func (rc *Receiver) forget(rec store.Incoming) {
+func (rc *Receiver) forget(rec Record) {
 	rc.Downloads.Remove(rec.Staging)
-	if err := rc.Store.DeleteIncoming(rec.Peer, rec.ID); err != nil {
+	if err := rc.Journal.DeleteIncoming(rec.Peer, rec.ID); err != nil {
 		rc.logger().Error("forget transfer", "file", rec.Name, "err", err)
 	}
 }

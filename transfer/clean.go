@@ -7,33 +7,30 @@ import (
 	"path"
 	"strings"
 	"time"
-
-	"github.com/punchdrop/punchdrop/store"
 )
 
 // StaleAfter is how long an interrupted incoming transfer waits for its
-// sender to resume it, and how long a finished one is remembered (to
-// answer a sender that missed our END_ACK), before Clean forgets it.
+// sender to resume it before Clean forgets it. (How long a finished one
+// is remembered, to answer a sender that missed our END_ACK, is the
+// journal's to decide: the agent keeps its history for history_days.)
 const StaleAfter = 30 * 24 * time.Hour
 
 // Clean tidies the staging folder at start-up, before any Receive: it
 // removes staging files no transfer claims (a crash between creating one
-// and recording it) and forgets transfers untouched for StaleAfter,
-// removing their staging files.
+// and recording it) and forgets unfinished transfers untouched for
+// StaleAfter, removing their staging files.
 func (rc *Receiver) Clean(now time.Time) error {
-	records, err := rc.Store.IncomingTransfers()
+	records, err := rc.Journal.UnfinishedIncoming("")
 	if err != nil {
 		return fmt.Errorf("clean staging: %w", err)
 	}
 	claimed := map[string]bool{}
 	for _, rec := range records {
 		if now.Sub(rec.Updated) < StaleAfter {
-			if rec.State != store.StateDone {
-				claimed[path.Base(rec.Staging)] = true
-			}
+			claimed[path.Base(rec.Staging)] = true
 			continue
 		}
-		if err := rc.Store.DeleteIncoming(rec.Peer, rec.ID); err != nil {
+		if err := rc.Journal.DeleteIncoming(rec.Peer, rec.ID); err != nil {
 			return fmt.Errorf("clean staging: %w", err)
 		}
 		rc.logger().Info("forgot a stale incoming transfer", "file", rec.Name, "state", rec.State, "updated", rec.Updated)

@@ -18,7 +18,7 @@
 // Chunks are pipelined: the sender never waits for an ACK before the
 // next CHUNK, so QUIC's flow control is the only window. ACKs come in
 // batches, each sent only after the chunks it names are durable on the
-// receiver's disk and recorded in its state database, so an ACKed
+// receiver's disk and recorded in its Journal, so an ACKed
 // chunk is never sent again, even after a crash.
 //
 // The whole-file hash ("root") is SHA-256 over the concatenated SHA-256
@@ -39,5 +39,5 @@
 // admitted transfer holds at most a chunk of the size its OFFER declared
 // (the Reader refuses larger CHUNK frames from their header) and a
 // have-bitmap of at most 1 MiB; the whole-file hash is computed from the
-// chunk hashes in the state database.
+// chunk hashes in the Journal.
 package transfer

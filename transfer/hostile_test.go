@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-
-	"github.com/punchdrop/punchdrop/store"
 )
 
 // hostileTimeout bounds one wait for the receiver in a hostile test: it
@@ -36,7 +34,7 @@ type hostilePeer struct {
 
 // received is what one Receive returned.
 type received struct {
-	rec store.Incoming
+	rec Record
 	err error
 }
 
@@ -194,13 +192,9 @@ func mustRefuse(t testing.TB, what string, f Frame, code Code) {
 }
 
 // incoming lists the receiver's incoming records.
-func (r *rig) incoming() []store.Incoming {
+func (r *rig) incoming() []Record {
 	r.t.Helper()
-	recs, err := r.recv.Store.IncomingTransfers()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return recs
+	return r.journal.all()
 }
 
 // mustBeClean fails the test if the receiver holds any record or staged

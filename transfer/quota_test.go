@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/punchdrop/punchdrop/store"
 )
 
 // hugeSize is an offer no disk here holds: 128 TiB, MaxChunks chunks of
@@ -59,11 +57,11 @@ func TestRefusedOffersLeaveNothing(t *testing.T) {
 
 // unfinished records an interrupted transfer from testPeer, last
 // touched at updated, with its staging file.
-func (r *rig) unfinished(name string, size int64, updated time.Time) store.Incoming {
+func (r *rig) unfinished(name string, size int64, updated time.Time) Record {
 	r.t.Helper()
-	rec := store.Incoming{
+	rec := Record{
 		ID: newID().String(), Peer: testPeer, Name: name, Size: size, ChunkSize: MinChunkSize,
-		Staging: path.Join(StagingDir, name+".part"), State: store.StateReceiving, Started: updated, Updated: updated,
+		Staging: path.Join(StagingDir, name+".part"), State: Receiving, Started: updated, Updated: updated,
 	}
 	if err := os.MkdirAll(filepath.Join(r.downloads, StagingDir), 0o700); err != nil {
 		r.t.Fatal(err)
@@ -71,16 +69,16 @@ func (r *rig) unfinished(name string, size int64, updated time.Time) store.Incom
 	if err := os.WriteFile(filepath.Join(r.downloads, rec.Staging), []byte("x"), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.recv.Store.StartIncoming(rec); err != nil {
+	if err := r.journal.StartIncoming(rec); err != nil {
 		r.t.Fatal(err)
 	}
 	return rec
 }
 
 // mustBeGone fails unless rec's record and staging file are gone.
-func (r *rig) mustBeGone(rec store.Incoming) {
+func (r *rig) mustBeGone(rec Record) {
 	r.t.Helper()
-	if _, err := r.recv.Store.IncomingTransfer(rec.Peer, rec.ID, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.journal.IncomingTransfer(rec.Peer, rec.ID); !errors.Is(err, ErrNoRecord) {
 		r.t.Fatalf("%s: record still there (%v)", rec.Name, err)
 	}
 	if _, err := os.Stat(filepath.Join(r.downloads, rec.Staging)); !errors.Is(err, os.ErrNotExist) {
@@ -107,7 +105,7 @@ func TestUnfinishedPerPeerBounded(t *testing.T) {
 	r := newRig(t)
 	h := r.hostile()
 	now := time.Now()
-	stale := []store.Incoming{
+	stale := []Record{
 		r.unfinished("stale-3h", 10, now.Add(-3*time.Hour)),
 		r.unfinished("stale-2h", 10, now.Add(-2*time.Hour)),
 	}
@@ -121,7 +119,7 @@ func TestUnfinishedPerPeerBounded(t *testing.T) {
 		r.mustBeGone(old)
 	}
 	mustRefuse(t, "an offer beyond the limit", h.interrupt(hostileOffer(10, MinChunkSize)), CodeBusy)
-	if u, _ := r.recv.Store.IncomingUsage(testPeer); u.Unfinished != MaxUnfinishedPerPeer {
+	if u, _ := r.journal.IncomingUsage(testPeer); u.Unfinished != MaxUnfinishedPerPeer {
 		t.Fatalf("%d unfinished transfers, want %d", u.Unfinished, MaxUnfinishedPerPeer)
 	}
 }
@@ -140,7 +138,7 @@ func TestStagedPerPeerBounded(t *testing.T) {
 	}
 	r.mustBeGone(stale)
 	mustRefuse(t, "an offer beyond the share", h.interrupt(hostileOffer(100<<10, MinChunkSize)), CodeNoSpace)
-	if _, err := r.recv.Store.IncomingTransfer(testPeer, recent.ID, nil); err != nil {
+	if _, err := r.journal.IncomingTransfer(testPeer, recent.ID); err != nil {
 		t.Fatalf("a recent transfer went: %v", err)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/punchdrop/punchdrop/store"
 )
 
 // StagingDir is the folder inside downloads where files grow until they
@@ -23,11 +21,11 @@ const StagingDir = ".punchdrop"
 
 // Receiver takes files from peers into one downloads folder.
 type Receiver struct {
-	Store     *store.Store
+	Journal   Journal  // what survives a restart
 	Downloads *os.Root // the downloads folder; nothing is written outside it
 	Log       *slog.Logger
 	// Progress, if not nil, is told about bytes held durably.
-	Progress func(in store.Incoming, done int64)
+	Progress func(rec Record, done int64)
 	// Folder, if not nil, names the subfolder of Downloads that a peer's
 	// files go into, or "" for Downloads itself.
 	Folder func(peer string) string
@@ -46,7 +44,7 @@ type Receiver struct {
 // returns the transfer's record; on success its Final is the file's name
 // relative to the downloads folder. Unless the sender refused for good,
 // what arrived stays staged for the next offer to resume.
-func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (store.Incoming, error) {
+func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (Record, error) {
 	defer guard(ctx, stream)()
 	r := NewReader(stream)
 	// Until an offer names its chunk size, a CHUNK has no room at all;
@@ -60,21 +58,21 @@ func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (st
 			code = CodeVersion
 		}
 		reject(stream, code, err.Error())
-		return store.Incoming{}, fmt.Errorf("read offer: %w", err)
+		return Record{}, fmt.Errorf("read offer: %w", err)
 	}
 	offer, ok := first.(Offer)
 	if !ok {
 		if a, isAbort := first.(Abort); isAbort {
-			return store.Incoming{}, remoteError(a.Code, a.Reason)
+			return Record{}, remoteError(a.Code, a.Reason)
 		}
 		err := protocolError("first frame", first)
 		reject(stream, err.Code, err.Reason)
-		return store.Incoming{}, err
+		return Record{}, err
 	}
 	key := peer + "/" + offer.ID.String()
 	if !rc.claim(key) {
 		reject(stream, CodeBusy, "this file is already being received")
-		return store.Incoming{}, fmt.Errorf("offer %s: already being received", offer.Name)
+		return Record{}, fmt.Errorf("offer %s: already being received", offer.Name)
 	}
 	defer rc.release(key)
 
@@ -151,7 +149,7 @@ type incoming struct {
 	offer    Offer
 	name     string // the safe name it will get: messages never show the offered one
 	log      *slog.Logger
-	rec      store.Incoming
+	rec      Record
 	file     *os.File
 	have     Bitmap
 	done     int64 // bytes held durably
@@ -176,7 +174,7 @@ func (in *incoming) run(r *Reader) error {
 	if err := in.prepare(name); err != nil {
 		return err
 	}
-	if in.rec.State == store.StateDone {
+	if in.rec.State == Received {
 		return in.confirmDone(r)
 	}
 	r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
@@ -358,7 +356,7 @@ func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	for k, c := range batch {
 		indexes[k], hashes[k] = c.index, c.hash[:]
 	}
-	if err := in.rc.Store.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
+	if err := in.rc.Journal.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
 		return nil, &Error{Code: CodeIO, Reason: err.Error()}
 	}
 	for _, c := range batch {
@@ -396,13 +394,10 @@ func (in *incoming) finish(end End) error {
 	// The new name must survive a crash; the staging name need not stay
 	// gone: Clean removes a staging file no transfer claims.
 	syncDir(in.rc.Downloads, path.Dir(final))
-	err = in.rc.Store.UpdateIncoming(in.peer, in.rec.ID, func(r *store.Incoming) {
-		r.State, r.Final, r.Updated = store.StateDone, final, time.Now()
-	})
-	if err != nil {
+	if err := in.rc.Journal.FinishIncoming(in.peer, in.rec.ID, final, time.Now()); err != nil {
 		in.log.Error("file received but not recorded", "file", final, "err", err)
 	}
-	in.rec.State, in.rec.Final = store.StateDone, final
+	in.rec.State, in.rec.Final = Received, final
 	in.log.Info("file received", "file", final, "size", in.offer.Size, "peer", shortPeer(in.peer))
 	return in.writeFrame(EndAck{Name: final})
 }
@@ -417,12 +412,12 @@ const (
 )
 
 // storedRoot computes the whole-file hash from the chunk hashes the
-// store recorded, in index order: no list of hashes is kept in memory
+// journal recorded, in index order: no list of hashes is kept in memory
 // (for MaxChunks chunks it would take 256 MiB).
 func (in *incoming) storedRoot() (Hash, error) {
 	h := sha256.New()
 	next := uint32(0)
-	err := in.rc.Store.IncomingChunks(in.peer, in.rec.ID, func(i uint32, hash []byte) error {
+	err := in.rc.Journal.IncomingChunks(in.peer, in.rec.ID, func(i uint32, hash []byte) error {
 		if i != next || len(hash) != HashLen {
 			return fmt.Errorf("chunk %d recorded out of order or damaged", i)
 		}
@@ -486,7 +481,7 @@ func (in *incoming) discard() {
 		in.file = nil
 	}
 	in.rc.Downloads.Remove(in.rec.Staging)
-	if err := in.rc.Store.DeleteIncoming(in.peer, in.rec.ID); err != nil {
+	if err := in.rc.Journal.DeleteIncoming(in.peer, in.rec.ID); err != nil {
 		in.log.Error("forget transfer", "file", in.rec.Name, "err", err)
 	}
 }
@@ -500,7 +495,7 @@ func (in *incoming) writeFrame(f Frame) error {
 	return nil
 }
 
-func (rc *Receiver) reportProgress(rec store.Incoming, done int64) {
+func (rc *Receiver) reportProgress(rec Record, done int64) {
 	if rc.Progress != nil {
 		rc.Progress(rec, done)
 	}

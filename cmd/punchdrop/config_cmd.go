@@ -19,9 +19,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Show the configuration, or change it with config set",
 		Long: `Show the configuration punchdrop uses: the config file's values with the
 defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
-running agent picks the change up (the name, log level, chunk size and disk
-limits at once; the port, STUN servers, folders and punch timeout at its
-next start).`,
+running agent picks the change up (the name, log level, chunk size, disk
+limits and history_days at once; the port, STUN servers, folders and punch
+timeout at its next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			paths := g.paths()
@@ -43,6 +43,7 @@ next start).`,
 				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
 				{"log_level", info.LogLevel},
 				{"min_free_space", info.MinFreeSpace}, {"max_staged_per_peer", info.MaxStagedPerPeer},
+				{"history_days", fmt.Sprint(info.HistoryDays)},
 			} {
 				fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 			}
@@ -67,7 +68,8 @@ restores a key's default.`,
   punchdrop config set after_send keep        # leave sent files in the outbox
   punchdrop config set quiet_period 5s        # wait longer for slow copies
   punchdrop config set log_level debug
-  punchdrop config set min_free_space 10GiB   # keep more of the disk free`,
+  punchdrop config set min_free_space 10GiB   # keep more of the disk free
+  punchdrop config set history_days 7         # remember finished transfers for a week`,
 		Args: exactArgs(2, "a key and a value"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			paths := g.paths()

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/punchdrop/punchdrop/agent/scheduler"
+	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/session"
+	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/transfer"
+)
+
+// sessionWait bounds one wait for a session before the attempt counts as
+// failed and backs off; the node keeps punching meanwhile.
+const sessionWait = 90 * time.Second
+
+// queueFiles adds files and folders for peer and starts sending them. A
+// non-empty as renames a single file for the receiver.
+func (a *Agent) queueFiles(peer session.NodeID, paths []string, as string) ([]control.TransferInfo, error) {
+	var items []store.Outgoing
+	now := time.Now().UTC()
+	for _, p := range paths {
+		files, err := expand(p, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			items = append(items, f.outgoing(peer.String(), now))
+		}
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: nothing to send (empty folders only)", errBadRequest)
+	}
+	if as != "" {
+		if len(items) != 1 {
+			return nil, fmt.Errorf("%w: a new name is for a single file", errBadRequest)
+		}
+		items[0].Name = as // the receiver makes it safe, or refuses it
+	}
+	if err := a.store.AddOutgoing(items...); err != nil {
+		return nil, err
+	}
+	a.log.Info("queued", "files", len(items), "peer", peer.Short())
+	a.sched.Queued(items)
+	return a.view.outgoingInfos(items), nil
+}
+
+// nodeSender makes the scheduler's attempts over the node's sessions.
+type nodeSender struct{ node *session.Node }
+
+func (n nodeSender) Send(ctx context.Context, o store.Outgoing, chunkSize int, progress transfer.Progress) (transfer.Result, error) {
+	id, err := transfer.ParseID(o.ID)
+	if err != nil {
+		return transfer.Result{}, &transfer.Error{Code: transfer.CodeRefused, Reason: err.Error()}
+	}
+	peer, err := session.ParseNodeID(o.Peer)
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, sessionWait)
+	sess, err := n.node.WaitSession(waitCtx, peer)
+	cancel()
+	if errors.Is(err, session.ErrNoPeer) {
+		return transfer.Result{}, noPeer{err}
+	}
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	stream, err := sess.OpenTransferStream(ctx)
+	if err != nil {
+		return transfer.Result{}, err
+	}
+	return transfer.Send(ctx, stream, transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize}, progress)
+}
+
+// noPeer is session.ErrNoPeer as the scheduler knows it, in its words.
+type noPeer struct{ error }
+
+func (noPeer) Is(target error) bool { return target == scheduler.ErrNoPeer }
+func (e noPeer) Unwrap() error      { return e.error }
+
+// sendObserver is the scheduler's Observer: the view shows every change,
+// and a file sent from the outbox is settled there.
+type sendObserver struct {
+	view   *transferView
+	outbox func() *outbox
+}
+
+func (s sendObserver) Attempting(o store.Outgoing) { s.view.sendAttempting(o) }
+
+func (s sendObserver) Progress(o store.Outgoing, done int64) { s.view.sendProgress(o, done) }
+
+func (s sendObserver) Stored(o store.Outgoing) {
+	s.view.sendStored(o)
+	if o.State == store.OutgoingDone && o.Outbox != "" {
+		s.outbox().settle(o.Outbox)
+	}
+}
