@@ -59,9 +59,9 @@ func TestParseURL(t *testing.T) {
 // says how the server is reached.
 func TestServerString(t *testing.T) {
 	for in, want := range map[string]string{
-		"turn:alice:pw@relay.example.com":              "turn:alice@relay.example.com:3478",
+		"turn:alice:pw@relay.example.com":               "turn:alice@relay.example.com:3478",
 		"turn:relay.example.com?transport=tcp&secret=s": "turn:relay.example.com:3478?transport=tcp",
-		"turns:u:p@[2001:db8::1]:443":                  "turns:u@[2001:db8::1]:443",
+		"turns:u:p@[2001:db8::1]:443":                   "turns:u@[2001:db8::1]:443",
 	} {
 		srv, err := ParseURL(in)
 		if err != nil {
