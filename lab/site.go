@@ -209,6 +209,23 @@ func (s *Site) SetLoss(p float64) error {
 	return s.iptables([]string{"-I", "FORWARD", "1", "-m", "statistic", "--mode", "random", "--probability", s.loss, "-j", "DROP"})
 }
 
+// BlockUDP makes the router drop all UDP to and from the internet, as
+// some office and hotel networks do (false lets it through again). TCP
+// still passes.
+func (s *Site) BlockUDP(block bool) error {
+	if s.router == "" {
+		return fmt.Errorf("block UDP: a %s site has no router", s.kind)
+	}
+	op := "-I"
+	if !block {
+		op = "-D"
+	}
+	return s.iptables(
+		[]string{op, "FORWARD", "-o", "wan0", "-p", "udp", "-j", "DROP"},
+		[]string{op, "FORWARD", "-i", "wan0", "-p", "udp", "-j", "DROP"},
+	)
+}
+
 // SetRate limits the router's traffic each way to mbit Mbit/s with a token
 // bucket (tc tbf), like a home uplink; 0 removes the limit.
 func (s *Site) SetRate(mbit int) error {
@@ -251,3 +268,7 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 
 // Exec runs a command in the host's namespace.
 func (h *Host) Exec(args ...string) ([]byte, error) { return execIn(h.name, args...) }
+
+// Do runs fn in the host's namespace: sockets fn opens stay there for
+// their whole life, whichever goroutine uses them later.
+func (h *Host) Do(fn func() error) error { return inNamespace(h.name, fn) }
