@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os/exec"
 	"strconv"
+
+	"github.com/punchdrop/punchdrop/lab/linkem"
 )
 
 // Site is a router of one NAT kind and the hosts on its LAN. For None
@@ -17,7 +19,8 @@ type Site struct {
 	router string // router namespace; empty for None
 	public netip.Addr
 	hosts  []*Host
-	loss   string // probability of the current loss rule, or ""
+	loss   string       // probability of the current loss rule, or ""
+	link   *linkem.Link // the emulated link to the internet, or nil
 }
 
 // Host is a namespace with one interface, where programs under test run.
@@ -27,7 +30,20 @@ type Host struct {
 }
 
 // NewSite adds a site with a router of the given kind.
-func (l *Lab) NewSite(kind NATKind) (*Site, error) {
+func (l *Lab) NewSite(kind NATKind) (*Site, error) { return l.newSite(kind, false) }
+
+// NewLinkedSite adds a site whose router reaches the internet through an
+// emulated link (package linkem) that SetLink shapes: delay, jitter,
+// loss, reordering and rate, each way. Until then the link passes
+// everything at once.
+func (l *Lab) NewLinkedSite(kind NATKind) (*Site, error) {
+	if kind == None {
+		return nil, fmt.Errorf("add linked site: a %s site has no router to link", kind)
+	}
+	return l.newSite(kind, true)
+}
+
+func (l *Lab) newSite(kind NATKind, linked bool) (*Site, error) {
 	l.mu.Lock()
 	n := len(l.sites) + 1
 	if n > maxSites {
@@ -44,8 +60,13 @@ func (l *Lab) NewSite(kind NATKind) (*Site, error) {
 	default:
 		return nil, fmt.Errorf("add site: unknown NAT kind %q", kind)
 	}
-	if err := s.buildRouter(); err != nil {
+	if err := s.buildRouter(linked); err != nil {
 		return nil, fmt.Errorf("add %s site: %w", kind, err)
+	}
+	if linked {
+		if err := s.waitOnline(); err != nil {
+			return nil, fmt.Errorf("add %s site: %w", kind, err)
+		}
 	}
 	return s, nil
 }
@@ -60,21 +81,28 @@ func (s *Site) lanIP(host int) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 19, byte(s.n), byte(host)})
 }
 
-// buildRouter makes the router namespace: wan0 on the internet bridge,
-// br-lan for the hosts, forwarding on, and the NAT rules of its kind.
-func (s *Site) buildRouter() error {
+// buildRouter makes the router namespace: wan0 on the internet bridge
+// (through an emulated link when linked), br-lan for the hosts,
+// forwarding on, and the NAT rules of its kind.
+func (s *Site) buildRouter(linked bool) error {
 	l := s.lab
 	s.router = fmt.Sprintf("%s-r%d", l.prefix, s.n)
 	if err := l.addNamespace(s.router); err != nil {
 		return err
 	}
 	port := fmt.Sprintf("r%d", s.n)
+	if linked {
+		if err := s.buildLink(port); err != nil {
+			return err
+		}
+	} else if err := ipIn(s.router, "link", "add", "wan0", "type", "veth", "peer", "name", port, "netns", l.inet); err != nil {
+		return err
+	}
 	lan := netip.PrefixFrom(s.lanIP(1), 24).String()
 	steps := []struct {
 		ns   string
 		args []string
 	}{
-		{s.router, []string{"link", "add", "wan0", "type", "veth", "peer", "name", port, "netns", l.inet}},
 		{l.inet, []string{"link", "set", port, "master", "br0", "up"}},
 		{s.router, []string{"addr", "add", prefixed(s.public), "dev", "wan0"}},
 		{s.router, []string{"link", "set", "wan0", "up"}},

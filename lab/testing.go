@@ -11,7 +11,7 @@ import (
 )
 
 // tools the lab runs; .ci/run installs them.
-var tools = []string{"ip", "iptables", "conntrack", "turnserver", "tc"}
+var tools = []string{"ip", "iptables", "conntrack", "turnserver", "tc", "ethtool", "ping"}
 
 // Available says why labs cannot be built here, or nil when they can.
 func Available() error {
@@ -20,7 +20,7 @@ func Available() error {
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables conntrack coturn", tool)
+			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables conntrack coturn ethtool iputils-ping", tool)
 		}
 	}
 	var id [4]byte
