@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
-	"github.com/pion/stun/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/agent"
@@ -64,8 +62,8 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 	return cmd
 }
 
-// classifyOnce runs NAT classification on a fresh socket, with its own
-// reader feeding the STUN client as the agent's socket reader does.
+// classifyOnce runs NAT classification on a fresh socket and reports
+// the buffers the OS gave it.
 func classifyOnce(ctx context.Context, servers []string) (nat.Report, nat.SocketBuffers, error) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {
@@ -76,20 +74,6 @@ func classifyOnce(ctx context.Context, servers []string) (nat.Report, nat.Socket
 	if err != nil {
 		return nat.Report{}, buffers, err
 	}
-	client := nat.NewSTUNClient(conn)
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if stun.IsMessage(buf[:n]) {
-				client.HandleSTUN(buf[:n], from)
-			}
-		}
-	}()
-	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	report, err := nat.Classify(ctx, client, local, servers)
+	report, err := nat.ClassifyOnce(ctx, conn, servers)
 	return report, buffers, err
 }
