@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 )
 
 // Timings of the node. Each is a trade between reacting fast and sending
@@ -289,7 +290,7 @@ func (n *Node) readNonQUIC(ctx context.Context) {
 		}
 		b := buf[:size]
 		switch {
-		case nat.IsProbe(b):
+		case probe.Is(b):
 			n.handleProbe(b, addrPort(from))
 		case stun.IsMessage(b):
 			if !n.stun.HandleSTUN(b, from) {

@@ -42,7 +42,7 @@ func (n *Node) admitProbe(b []byte, from netip.AddrPort) bool {
 // claimedPeer returns the configured peer that b says it comes from,
 // without checking the signature, or nil.
 func (n *Node) claimedPeer(b []byte) *peer {
-	const fromOffset = 5 // nat.Probe.From on the wire
+	const fromOffset = 5 // probe.Probe.From on the wire
 	if len(b) < fromOffset+NodeIDLen {
 		return nil
 	}
