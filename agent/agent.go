@@ -146,25 +146,26 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if a.cfg.Name == "" {
 		a.cfg.Name = defaultName()
 	}
-	nodeCfg := session.NodeConfig{
+	conn, err := session.ListenUDP(cfg.ListenPort)
+	if errors.Is(err, syscall.EADDRINUSE) && portMayMove && cfg.ListenPort != 0 {
+		// Peers still find us: our probes reach them from the new port.
+		if conn, err = session.ListenUDP(0); err == nil {
+			log.Warn("the saved UDP port is taken by another program; using another until the next start",
+				"saved", cfg.ListenPort, "port", conn.LocalAddr())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.node, err = session.NewNode(session.NodeConfig{
 		Identity:     ident,
 		Name:         a.cfg.Name,
-		Port:         cfg.ListenPort,
+		Conn:         conn,
 		STUNServers:  stun,
 		PunchTimeout: cfg.PunchTimeout.Duration,
 		Logger:       log,
 		Events:       a.nodeEvents(),
-	}
-	a.node, err = session.NewNode(nodeCfg)
-	if errors.Is(err, syscall.EADDRINUSE) && portMayMove && cfg.ListenPort != 0 {
-		// Peers still find us: our probes reach them from the new port.
-		nodeCfg.Port = 0
-		a.node, err = session.NewNode(nodeCfg)
-		if err == nil {
-			log.Warn("the saved UDP port is taken by another program; using another until the next start",
-				"saved", cfg.ListenPort, "port", a.node.Port())
-		}
-	}
+	})
 	if err != nil {
 		return nil, err
 	}

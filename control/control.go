@@ -6,7 +6,7 @@ package control
 import (
 	"time"
 
-	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session"
 )
 
 // API routes. All bodies are JSON; errors come back as ErrorBody with a
@@ -38,7 +38,7 @@ type NATInfo struct {
 	Summary    string `json:"summary"` // the same in plain words
 	// UDPBuffers are the socket's kernel buffers; Limited means the OS
 	// capped them below what fast transfers want.
-	UDPBuffers nat.SocketBuffers `json:"udp_buffers"`
+	UDPBuffers session.SocketBuffers `json:"udp_buffers"`
 }
 
 // IDInfo answers RouteID: who this node is and how to reach it.

@@ -78,9 +78,11 @@ var ErrNoPeer = errors.New("not a configured peer")
 
 // NodeConfig configures a Node. Zero values pick the documented defaults.
 type NodeConfig struct {
-	Identity    Identity
-	Name        string   // display name sent in probes and the connection string
-	Port        int      // UDP port to listen on; 0 picks a random one
+	Identity Identity
+	Name     string // display name sent in probes and the connection string
+	// Conn is the node's socket, which carries STUN, probes and QUIC; the
+	// node owns it from NewNode on and closes it. ListenUDP opens one.
+	Conn        net.PacketConn
 	STUNServers []string // "host:port"; empty means nat.DefaultSTUNServers
 	// PunchTimeout is how long to probe before declaring a peer
 	// unreachable; zero means DefaultPunchTimeout.
@@ -127,8 +129,8 @@ type Node struct {
 	cfg      NodeConfig
 	log      *slog.Logger
 	cert     tls.Certificate
-	udp      *net.UDPConn
-	buffers  nat.SocketBuffers // what the OS granted the socket
+	conn     net.PacketConn
+	buffers  SocketBuffers // what the OS granted the socket
 	tr       *quic.Transport
 	ln       *quic.Listener
 	stun     *nat.STUNClient
@@ -153,9 +155,12 @@ type Node struct {
 	refusedHandshakes atomic.Int64 // verified sources refused for dialing too often
 }
 
-// NewNode binds the node's UDP socket and prepares QUIC on it. Call Run to
-// start serving and Close when done.
+// NewNode prepares QUIC on the node's socket. Call Run to start serving
+// and Close when done. On error, cfg.Conn is closed.
 func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("new node: no socket")
+	}
 	if cfg.PunchTimeout == 0 {
 		cfg.PunchTimeout = DefaultPunchTimeout
 	}
@@ -168,13 +173,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	cert, err := selfSignedCert(cfg.Identity)
 	if err != nil {
+		cfg.Conn.Close()
 		return nil, err
 	}
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: cfg.Port})
-	if err != nil {
-		return nil, fmt.Errorf("listen on UDP port %d: %w", cfg.Port, err)
-	}
-	buffers, err := nat.TuneSocketBuffers(udp)
+	buffers, err := ReadSocketBuffers(cfg.Conn)
 	if err != nil {
 		log.Warn("UDP socket buffers", "err", err)
 	} else if buffers.Limited {
@@ -189,9 +191,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		cfg:     cfg,
 		log:     log,
 		cert:    cert,
-		udp:     udp,
+		conn:    cfg.Conn,
 		buffers: buffers,
-		tr:      &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
+		tr:      &quic.Transport{Conn: cfg.Conn, StatelessResetKey: &resetKey},
 		quicConf: &quic.Config{
 			HandshakeIdleTimeout: dialTimeout,
 			MaxIdleTimeout:       idleTimeout,
@@ -212,7 +214,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
 	if err != nil {
-		udp.Close()
+		cfg.Conn.Close()
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
@@ -224,25 +226,28 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.tr.ReadNonQUICPacket(done, nil)
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
-	n.lan = lanCandidates(n.Port())
+	n.lan = n.lanCandidates()
 	return n, nil
 }
 
 // SocketBuffers reports the UDP socket's kernel buffer sizes.
-func (n *Node) SocketBuffers() nat.SocketBuffers { return n.buffers }
+func (n *Node) SocketBuffers() SocketBuffers { return n.buffers }
 
 // ID returns the node's ID.
 func (n *Node) ID() NodeID { return n.cfg.Identity.ID }
 
 // Port returns the UDP port the node listens on.
-func (n *Node) Port() int { return n.udp.LocalAddr().(*net.UDPAddr).Port }
+func (n *Node) Port() int { return int(n.localAddr().Port()) }
+
+// localAddr is the socket's own address.
+func (n *Node) localAddr() netip.AddrPort { return addrPort(n.conn.LocalAddr()) }
 
 // Close stops the node and closes its socket and sessions.
 func (n *Node) Close() error {
 	n.ln.Close()
 	n.closeSessions("shutting down")
 	err := n.tr.Close()
-	n.udp.Close()
+	n.conn.Close()
 	return err
 }
 
@@ -349,7 +354,7 @@ func (n *Node) watchNetwork(ctx context.Context) {
 		case <-refresh.C:
 			n.refreshNAT(ctx)
 		case <-ifaces.C:
-			lan := lanCandidates(n.Port())
+			lan := n.lanCandidates()
 			n.mu.Lock()
 			changed := !equalAddrs(lan, n.lan)
 			n.mu.Unlock()
@@ -364,7 +369,7 @@ func (n *Node) watchNetwork(ctx context.Context) {
 
 // refreshNAT re-runs STUN discovery and NAT classification.
 func (n *Node) refreshNAT(ctx context.Context) {
-	lan := lanCandidates(n.Port())
+	lan := n.lanCandidates()
 	n.mu.Lock()
 	n.lan = lan
 	n.mu.Unlock()
@@ -389,8 +394,7 @@ func (n *Node) refreshNAT(ctx context.Context) {
 func (n *Node) ClassifyNAT(ctx context.Context) (nat.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, classifyTimeout)
 	defer cancel()
-	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(n.Port()))
-	return nat.Classify(ctx, n.stun, local, n.cfg.STUNServers)
+	return nat.Classify(ctx, n.stun, n.localAddr(), n.cfg.STUNServers)
 }
 
 // NAT returns the latest NAT report.
@@ -428,9 +432,15 @@ func (n *Node) name() string {
 	return n.cfg.Name
 }
 
-// lanCandidates lists this host's IPv4 unicast addresses with the node's
-// port: the addresses a peer behind the same NAT can reach us on.
-func lanCandidates(port int) []netip.AddrPort {
+// lanCandidates lists the addresses a peer behind the same NAT can reach
+// us on: the socket's own address if it is bound to one, else this host's
+// IPv4 unicast addresses with the socket's port.
+func (n *Node) lanCandidates() []netip.AddrPort {
+	local := n.localAddr()
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		return []netip.AddrPort{local}
+	}
+	port := local.Port()
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil
@@ -445,7 +455,7 @@ func lanCandidates(port int) []netip.AddrPort {
 		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
 			continue
 		}
-		out = append(out, netip.AddrPortFrom(ip, uint16(port)))
+		out = append(out, netip.AddrPortFrom(ip, port))
 		if len(out) == MaxLANCandidates {
 			break
 		}

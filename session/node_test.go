@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
 	n, err := NewNode(NodeConfig{
 		Identity:     ident,
 		Name:         name,
+		Conn:         listenUDP(t, 0),
 		STUNServers:  unusedSTUN,
 		PunchTimeout: 5 * time.Second,
 		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -72,6 +74,16 @@ func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
 	go func() { n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return n
+}
+
+// listenUDP opens a node's socket on port (0: any).
+func listenUDP(t testing.TB, port int) net.PacketConn {
+	t.Helper()
+	conn, err := ListenUDP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // testLogger sends a node's log to the test log, shown only on failure.
@@ -217,7 +229,7 @@ func TestOfflinePeerReportsUnreachable(t *testing.T) {
 // as its peer, until the returned stop is called; stop waits for it.
 func runBob(t *testing.T, ident Identity, port int, alice *testNode) (*Node, func()) {
 	t.Helper()
-	n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Port: port, STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
+	n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Conn: listenUDP(t, port), STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session"
 )
 
 // natTimeout bounds the one-shot NAT check; the slowest part is waiting
@@ -64,13 +64,13 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 
 // classifyOnce runs NAT classification on a fresh socket and reports
 // the buffers the OS gave it.
-func classifyOnce(ctx context.Context, servers []string) (nat.Report, nat.SocketBuffers, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+func classifyOnce(ctx context.Context, servers []string) (nat.Report, session.SocketBuffers, error) {
+	conn, err := session.ListenUDP(0)
 	if err != nil {
-		return nat.Report{}, nat.SocketBuffers{}, fmt.Errorf("open UDP socket: %w", err)
+		return nat.Report{}, session.SocketBuffers{}, err
 	}
 	defer conn.Close()
-	buffers, err := nat.TuneSocketBuffers(conn)
+	buffers, err := session.ReadSocketBuffers(conn)
 	if err != nil {
 		return nat.Report{}, buffers, err
 	}
