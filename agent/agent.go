@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/control"
@@ -348,7 +347,7 @@ func (a *Agent) nodeEvents() session.Events {
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
-		Transfer: func(ctx context.Context, sess *session.Session, stream *quic.Stream) {
+		Transfer: func(ctx context.Context, sess *session.Session, stream *session.Stream) {
 			a.xfers.serveIncoming(ctx, sess, stream)
 		},
 		NAT: func(r nat.Report) {

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
@@ -693,7 +691,7 @@ func (t *transfers) forget(o store.Outgoing) {
 
 // serveIncoming receives a file a peer offers on stream, until ctx (the
 // session's) ends.
-func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, stream *quic.Stream) {
+func (t *transfers) serveIncoming(ctx context.Context, sess *session.Session, stream *session.Stream) {
 	peer := sess.Peer.String()
 	t.mu.Lock()
 	recv := t.recv

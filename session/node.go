@@ -23,17 +23,10 @@ import (
 	"github.com/punchdrop/punchdrop/session/probe"
 )
 
-// Timings of the node. Each is a trade between reacting fast and sending
-// little; the reason for each value is next to it.
+// Timings of the node's sessions and its view of the network. Each is a
+// trade between reacting fast and sending little; the reason for each
+// value is next to it. Punching has its own, in punch.go.
 const (
-	// DefaultPunchTimeout is how long a node probes a peer before it says
-	// the peer cannot be reached directly. A minute covers a peer that
-	// pastes our string a little after we pasted theirs.
-	DefaultPunchTimeout = time.Minute
-	// probeInterval is the gap between probe rounds: fast enough that a
-	// hole opens within a fraction of a second once both sides probe,
-	// slow enough to be a trickle (a few hundred bytes per round).
-	probeInterval = 200 * time.Millisecond
 	// dialTimeout bounds one QUIC handshake over a path that just
 	// answered a probe; such a path has a round trip far below this.
 	dialTimeout = 5 * time.Second
@@ -48,22 +41,6 @@ const (
 	// expire after 30 s or more) and lets idleTimeout trip only on a
 	// really dead path.
 	keepAlivePeriod = 5 * time.Second
-	// minRetry and maxRetry bound the back-off between punch attempts to
-	// an unreachable peer.
-	minRetry = 2 * time.Second
-	maxRetry = 5 * time.Minute
-	// redialInterval limits how often a probe from a peer we believe is
-	// connected makes us dial again (it restarted and lost the session).
-	redialInterval = 3 * time.Second
-	// natRefreshInterval re-runs NAT classification; mappings and
-	// routers change rarely, and a change of local address triggers a
-	// run sooner.
-	natRefreshInterval = 5 * time.Minute
-	// ifaceCheckInterval is how often local addresses are compared to
-	// notice a network change (new Wi-Fi, cable plugged in).
-	ifaceCheckInterval = 10 * time.Second
-	// classifyTimeout bounds one NAT classification.
-	classifyTimeout = 10 * time.Second
 	// maxDatagram is the receive buffer for non-QUIC datagrams; larger
 	// ones are truncated and then rejected by the decoders.
 	maxDatagram = 2048
@@ -75,6 +52,16 @@ var ErrUnreachable = errors.New("cannot reach peer directly")
 // ErrNoPeer is returned when an operation names a node that is not a
 // configured peer.
 var ErrNoPeer = errors.New("not a configured peer")
+
+// ErrPeerRemoved is returned when the peer that an operation waits for,
+// or a session is being made with, is removed meanwhile. It matches
+// ErrNoPeer too.
+var ErrPeerRemoved error = peerRemoved{}
+
+type peerRemoved struct{}
+
+func (peerRemoved) Error() string        { return "peer removed" }
+func (peerRemoved) Is(target error) bool { return target == ErrNoPeer }
 
 // NodeConfig configures a Node. Zero values pick the documented defaults.
 type NodeConfig struct {
@@ -107,7 +94,7 @@ type Events struct {
 	// runs on its own goroutine, owns the stream, and must return soon
 	// after ctx ends: ctx ends with the session, which ends when the peer
 	// is removed or the Node stops. Nil refuses such streams.
-	Transfer func(ctx context.Context, sess *Session, stream *quic.Stream)
+	Transfer func(ctx context.Context, sess *Session, stream *Stream)
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
@@ -338,141 +325,6 @@ func (n *Node) peer(id NodeID) *peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.peers[id]
-}
-
-// watchNetwork keeps the NAT report and LAN candidates current.
-func (n *Node) watchNetwork(ctx context.Context) {
-	n.refreshNAT(ctx)
-	refresh := time.NewTicker(natRefreshInterval)
-	defer refresh.Stop()
-	ifaces := time.NewTicker(ifaceCheckInterval)
-	defer ifaces.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-refresh.C:
-			n.refreshNAT(ctx)
-		case <-ifaces.C:
-			lan := n.lanCandidates()
-			n.mu.Lock()
-			changed := !equalAddrs(lan, n.lan)
-			n.mu.Unlock()
-			if changed {
-				n.log.Info("local addresses changed", "lan", lan)
-				n.refreshNAT(ctx)
-				n.wakeAll()
-			}
-		}
-	}
-}
-
-// refreshNAT re-runs STUN discovery and NAT classification.
-func (n *Node) refreshNAT(ctx context.Context) {
-	lan := n.lanCandidates()
-	n.mu.Lock()
-	n.lan = lan
-	n.mu.Unlock()
-	report, err := n.ClassifyNAT(ctx)
-	if err != nil && ctx.Err() == nil {
-		n.log.Warn("NAT discovery failed", "err", err)
-	}
-	n.mu.Lock()
-	old := n.report
-	n.report = report
-	n.mu.Unlock()
-	if err == nil {
-		n.log.Info("NAT discovered", "public", report.PublicAddr, "mapping", report.Mapping, "filtering", report.Filtering)
-	}
-	changed := report.PublicAddr != old.PublicAddr || report.Mapping != old.Mapping || report.Filtering != old.Filtering
-	if changed && n.cfg.Events.NAT != nil {
-		n.cfg.Events.NAT(report)
-	}
-}
-
-// ClassifyNAT runs STUN against the configured servers on the node's socket.
-func (n *Node) ClassifyNAT(ctx context.Context) (nat.Report, error) {
-	ctx, cancel := context.WithTimeout(ctx, classifyTimeout)
-	defer cancel()
-	return nat.Classify(ctx, n.stun, n.localAddr(), n.cfg.STUNServers)
-}
-
-// NAT returns the latest NAT report.
-func (n *Node) NAT() nat.Report {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.report
-}
-
-// ConnString returns the node's current connection string.
-func (n *Node) ConnString() ConnString {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
-	for _, a := range n.lan {
-		// A host with no NAT sees its public address among its own; it is
-		// not a LAN candidate, and a path to it is direct.
-		if a != cs.Public {
-			cs.LAN = append(cs.LAN, a)
-		}
-	}
-	return cs
-}
-
-// SetName changes the display name sent to peers from now on.
-func (n *Node) SetName(name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.cfg.Name = name
-}
-
-func (n *Node) name() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cfg.Name
-}
-
-// lanCandidates lists the addresses a peer behind the same NAT can reach
-// us on: the socket's own address if it is bound to one, else this host's
-// IPv4 unicast addresses with the socket's port.
-func (n *Node) lanCandidates() []netip.AddrPort {
-	local := n.localAddr()
-	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
-		return []netip.AddrPort{local}
-	}
-	port := local.Port()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	var out []netip.AddrPort
-	for _, a := range addrs {
-		prefix, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
-		}
-		ip := prefix.Addr().Unmap()
-		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
-			continue
-		}
-		out = append(out, netip.AddrPortFrom(ip, port))
-		if len(out) == MaxLANCandidates {
-			break
-		}
-	}
-	return out
-}
-
-func equalAddrs(a, b []netip.AddrPort) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // addrPort converts a socket address to netip form.

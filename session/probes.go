@@ -39,12 +39,12 @@ type sentProbe struct {
 	at time.Time
 }
 
-// sendProbes sends one probe to every candidate of p.
-func (n *Node) sendProbes(p *peer) {
-	for _, a := range p.candidates() {
+// sendProbes sends one probe request to p on each of paths.
+func (n *Node) sendProbes(p *peer, paths []Path) {
+	for _, path := range paths {
 		nonce := randomNonce()
-		p.noteSent(nonce, a)
-		n.sendProbe(probe.Request, p.info.ID, a, nonce)
+		p.noteSent(nonce, path.Addr)
+		n.sendProbe(probe.Request, p.id, path.Addr, nonce)
 	}
 }
 
@@ -124,7 +124,7 @@ func (n *Node) peerProbed(p *peer, pr probe.Probe, from netip.AddrPort) {
 		return
 	}
 	p.addReflexive(from)
-	n.sendProbe(probe.Ack, p.info.ID, from, pr.Nonce)
+	n.sendProbe(probe.Ack, p.id, from, pr.Nonce)
 	if p.session() != nil {
 		offer(p.probed, from)
 	}
@@ -153,15 +153,18 @@ func (p *peer) noteSent(nonce uint64, addr netip.AddrPort) {
 }
 
 // takeSent reports whether nonce is a probe we sent to from within
-// sentProbeTTL, and forgets it: a probe is acknowledged once.
+// sentProbeTTL, and forgets it: a probe is acknowledged once. The round
+// trip is the path's latest.
 func (p *peer) takeSent(nonce uint64, from netip.AddrPort) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.sent.get(nonce)
-	if !ok || s.to != from || time.Since(s.at) > sentProbeTTL {
+	rtt := time.Since(s.at)
+	if !ok || s.to != from || rtt > sentProbeTTL {
 		return false
 	}
 	p.sent.remove(nonce)
+	p.paths.noteRTT(from, rtt)
 	return true
 }
 
