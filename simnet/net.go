@@ -83,8 +83,9 @@ type Site struct {
 	net    *Net
 	nat    *table     // nil: no NAT
 	public netip.Addr // the router's address; zero without NAT
-	lan    netip.Prefix
-	link   Link
+	prefix netip.Prefix
+	link   Link // the uplink
+	lan    Link // between hosts of the site
 	hosts  map[netip.Addr]*Host
 	next   netip.Addr // the next LAN address to hand out
 }
@@ -100,8 +101,8 @@ func (n *Net) AddSite(nat *NAT) *Site {
 		s.nat = newTable(*nat, s.public)
 		b := lanBase.As4()
 		b[1], b[2] = byte(n.sites>>8), byte(n.sites)
-		s.lan = netip.PrefixFrom(netip.AddrFrom4(b), 24)
-		s.next = s.lan.Addr().Next().Next() // .1 is the router
+		s.prefix = netip.PrefixFrom(netip.AddrFrom4(b), 24)
+		s.next = s.prefix.Addr().Next().Next() // .1 is the router
 	}
 	n.sites++
 	return s
@@ -122,6 +123,14 @@ func (s *Site) SetLink(l Link) {
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
 	s.link = l
+}
+
+// SetLANLink sets what the LAN does to packets between hosts of the site
+// from now on (not to those that hairpin through the router).
+func (s *Site) SetLANLink(l Link) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	s.lan = l
 }
 
 // Flush forgets every NAT mapping, as a router reboot does.
@@ -210,7 +219,11 @@ func (n *Net) send(c *Conn, dst netip.AddrPort, b []byte) {
 func (n *Net) routeLocked(h *Host, src, dst netip.AddrPort, now time.Time) (to *Conn, from netip.AddrPort, delay time.Duration, drop string) {
 	s := h.site
 	if peer := s.hosts[dst.Addr()]; peer != nil { // on the same LAN
-		return peer.socketLocked(dst.Port(), src)
+		if n.rng.Float64() < s.lan.Loss {
+			return nil, src, 0, "lost on the LAN"
+		}
+		to, from, _, drop = peer.socketLocked(dst.Port(), src)
+		return to, from, s.lan.Delay, drop
 	}
 	from = src
 	if s.nat != nil {

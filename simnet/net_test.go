@@ -212,10 +212,21 @@ func TestHairpin(t *testing.T) {
 				if ok && from != netip.AddrPortFrom(site.PublicIP(), 5000) {
 					t.Fatalf("seen from %s, want c1's mapping", from)
 				}
-				// The LAN works either way.
+				// The LAN works either way, unless it drops everything.
 				send(t, c1, c2.AddrPort(), "lan")
 				if _, from, ok := recv(t, c2, wait); !ok || from != c1.AddrPort() {
 					t.Fatalf("over the LAN: %v from %s", ok, from)
+				}
+				site.SetLANLink(Link{Delay: 3 * time.Millisecond, Loss: 1})
+				send(t, c1, c2.AddrPort(), "lost")
+				if _, _, ok := recv(t, c2, wait); ok {
+					t.Fatal("a LAN with 100% loss delivered")
+				}
+				site.SetLANLink(Link{Delay: 3 * time.Millisecond})
+				start := time.Now()
+				send(t, c1, c2.AddrPort(), "slow")
+				if _, _, ok := recv(t, c2, wait); !ok || time.Since(start) != 3*time.Millisecond {
+					t.Fatalf("over a slow LAN: %v after %s", ok, time.Since(start))
 				}
 			})
 		})
