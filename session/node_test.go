@@ -26,8 +26,14 @@ type testNode struct {
 
 func newTestNode(t testing.TB, name string) *testNode {
 	t.Helper()
+	return recordingNode(t, NodeConfig{Name: name})
+}
+
+// recordingNode runs a testNode with cfg (see startNode).
+func recordingNode(t testing.TB, cfg NodeConfig) *testNode {
+	t.Helper()
 	tn := &testNode{}
-	tn.Node = runNode(t, name, Events{
+	cfg.Events = Events{
 		Message: func(_ NodeID, text string) error {
 			tn.mu.Lock()
 			defer tn.mu.Unlock()
@@ -39,7 +45,8 @@ func newTestNode(t testing.TB, name string) *testNode {
 			defer tn.mu.Unlock()
 			tn.requests = append(tn.requests, r)
 		},
-	})
+	}
+	tn.Node = startNode(t, cfg)
 	return tn
 }
 
@@ -47,25 +54,40 @@ func newTestNode(t testing.TB, name string) *testNode {
 // callbacks until the test ends.
 func runNode(t testing.TB, name string, ev Events) *Node {
 	t.Helper()
-	return runNodeLogging(t, name, io.Discard, ev)
+	return startNode(t, NodeConfig{Name: name, Events: ev})
 }
 
 // runNodeLogging is runNode with the node's log also written to w.
 func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
 	t.Helper()
-	ident, err := NewIdentity()
-	if err != nil {
-		t.Fatal(err)
+	return startNode(t, NodeConfig{Name: name, Events: ev, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+}
+
+// startNode runs a node until the test ends. Fields of cfg left unset
+// get test defaults: a new identity, a UDP socket on any port, no STUN
+// server, a 5 s punch timeout, a debug log in the test's log.
+func startNode(t testing.TB, cfg NodeConfig) *Node {
+	t.Helper()
+	if cfg.Identity.Key == nil {
+		ident, err := NewIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Identity = ident
 	}
-	n, err := NewNode(NodeConfig{
-		Identity:     ident,
-		Name:         name,
-		Conn:         listenUDP(t, 0),
-		STUNServers:  unusedSTUN,
-		PunchTimeout: 5 * time.Second,
-		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Events:       ev,
-	})
+	if cfg.Conn == nil {
+		cfg.Conn = listenUDP(t, 0)
+	}
+	if cfg.STUNServers == nil {
+		cfg.STUNServers = unusedSTUN
+	}
+	if cfg.PunchTimeout == 0 {
+		cfg.PunchTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	n, err := NewNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,17 +135,18 @@ func bestAnswer(p *peer, first netip.AddrPort) netip.AddrPort {
 func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 	dialer := n.ID().Less(p.id)
 	// Probes that were in flight while the session was made are no sign
-	// of a lost session; only probes that keep coming are.
-	lastDial := time.Now()
+	// of a lost session; only probes that keep coming are. A better path
+	// may be taken at once.
+	lastRedial, lastMove := time.Now(), time.Time{}
 	n.connected(p, sess)
 	gap := minUpgradeProbe
 	upgrade := time.NewTimer(gap)
 	defer upgrade.Stop()
-	redial := func(addr netip.AddrPort, why string) {
-		if !dialer || time.Since(lastDial) < redialInterval {
+	redial := func(addr netip.AddrPort, why string, last *time.Time) {
+		if !dialer || time.Since(*last) < redialInterval {
 			return
 		}
-		lastDial = time.Now()
+		*last = time.Now()
 		newer, err := n.dial(ctx, p, addr)
 		if err != nil {
 			n.log.Debug("dial failed", "peer", p.id.Short(), "addr", addr, "why", why, "err", err)
@@ -172,16 +173,16 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			upgrade.Reset(gap)
 		case addr := <-p.acks:
 			if p.pathTo(addr).Better(sess.Path) {
-				redial(addr, "moved to a better path")
+				redial(addr, "moved to a better path", &lastMove)
 			}
 		case addr := <-p.probed:
-			// From a better path the peer looks for an upgrade; from
-			// another, it lost the session and punches.
-			why := "the peer lost the session"
+			// From a better path the peer looks for one; from another,
+			// it lost the session and punches.
 			if p.pathTo(addr).Better(sess.Path) {
-				why = "moved to a better path"
+				redial(addr, "moved to a better path", &lastMove)
+			} else {
+				redial(addr, "the peer lost the session", &lastRedial)
 			}
-			redial(addr, why)
 		}
 	}
 }
