@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -326,5 +327,44 @@ func TestDuplicateMessagesAreDropped(t *testing.T) {
 		if got := n.firstDelivery(tc.peer, tc.id); got != tc.want {
 			t.Errorf("step %d: firstDelivery(%s, %q) = %v, want %v", i, tc.peer.Short(), tc.id, got, tc.want)
 		}
+	}
+}
+
+// TestWaitSessionWakesOnChange: WaitSession returns as soon as a session
+// is up, and as soon as the peer is removed.
+func TestWaitSessionWakesOnChange(t *testing.T) {
+	a, b := newTestNode(t, "alice"), newTestNode(t, "bob")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	wait := func(id NodeID) <-chan error {
+		got := make(chan error, 1)
+		go func() {
+			_, err := a.WaitSession(ctx, id)
+			got <- err
+		}()
+		return got
+	}
+	a.AddPeer(b.info())
+	got := wait(b.ID())
+	b.AddPeer(a.info()) // only now can they connect
+	if err := <-got; err != nil {
+		t.Fatalf("WaitSession: %v", err)
+	}
+
+	ghost, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AddPeer(PeerInfo{ID: ghost.ID, Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	got = wait(ghost.ID)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	a.RemovePeer(ghost.ID)
+	err = <-got
+	if !errors.Is(err, ErrPeerRemoved) || !errors.Is(err, ErrNoPeer) || err.Error() != "peer removed" {
+		t.Fatalf("WaitSession for a removed peer: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("WaitSession noticed the removal after %s", took)
 	}
 }

@@ -52,8 +52,8 @@ func (k PathKind) Priority() int {
 type Path struct {
 	Kind PathKind
 	Addr netip.AddrPort
-	// RTT is the round trip of the last probe the peer answered on this
-	// path; zero until one was answered.
+	// RTT is the last round trip measured on this path, by a probe the
+	// peer answered or a session's handshake; zero until one was.
 	RTT time.Duration
 }
 
@@ -82,7 +82,7 @@ const maxReflexive = 4
 // candidate is an address of a peer and what probing it showed.
 type candidate struct {
 	addr netip.AddrPort
-	rtt  time.Duration // of the last answered probe; zero if none
+	rtt  time.Duration // last measured; zero if never
 }
 
 // pathSet is what a node knows of the ways to one peer. Its peer's mu
@@ -129,7 +129,7 @@ func (s *pathSet) find(a netip.AddrPort) *candidate {
 	return nil
 }
 
-// noteRTT records the round trip of a probe answered from a.
+// noteRTT records a round trip measured on the path to a.
 func (s *pathSet) noteRTT(a netip.AddrPort, rtt time.Duration) {
 	if c := s.find(a); c != nil {
 		c.rtt = rtt

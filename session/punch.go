@@ -197,8 +197,12 @@ func (n *Node) replace(p *peer, old, newer *Session, why string) *Session {
 	return newer
 }
 
-// connected makes sess the peer's session and says so.
+// connected makes sess the peer's session and says so. The handshake
+// measured its path's round trip.
 func (n *Node) connected(p *peer, sess *Session) {
+	p.mu.Lock()
+	p.paths.noteRTT(sess.Path.Addr, sess.RTT())
+	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
 	if n.cfg.Events.PeerAddr != nil {

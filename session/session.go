@@ -34,16 +34,16 @@ type Session struct {
 }
 
 // String describes the session in one log-ready token: the peer, the
-// path it is on, and the round trip QUIC measures.
+// path it is on, and the round trip QUIC measures on it, e.g.
+// "KXQ2RM4B via lan 192.168.1.20:41641 P10 rtt=1.2ms".
 func (s *Session) String() string {
-	return fmt.Sprintf("%s via %s %s P%d rtt=%s", s.Peer.Short(), s.Path.Kind, s.Path.Addr, s.Path.Priority(), s.RTT().Round(time.Microsecond))
+	path := s.Path
+	path.RTT = s.RTT()
+	return s.Peer.Short() + " via " + path.String()
 }
 
 // RTT is the smoothed round-trip time QUIC measured.
 func (s *Session) RTT() time.Duration { return s.conn.ConnectionStats().SmoothedRTT }
-
-// Context ends when the session ends.
-func (s *Session) Context() context.Context { return s.conn.Context() }
 
 func (s *Session) close(reason string) { s.conn.CloseWithError(closeNormal, reason) }
 

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -229,8 +228,11 @@ func TestSimulatedMoveToLAN(t *testing.T) {
 			tc.after(site, a, b)
 			for _, side := range [][2]*testNode{{a, b}, {b, a}} {
 				st := waitPath(t, side[0], side[1].ID(), PathLAN, 3*maxUpgradeProbe/4)
-				if st.Addr != netip.AddrPortFrom(side[1].localAddr().Addr(), uint16(side[1].Port())) {
+				if st.Addr != side[1].localAddr() {
 					t.Fatalf("%s's LAN session is with %s, not %s's host address", side[0].name(), st.Addr, side[1].name())
+				}
+				if best := st.Paths[0]; best.Kind != PathLAN || best.RTT == 0 {
+					t.Fatalf("%s's best path to %s is %s, want a measured LAN path", side[0].name(), side[1].name(), best)
 				}
 			}
 			took := time.Since(start)
