@@ -12,8 +12,8 @@
 // round trip its last probe took. The peer's loop (punch.go) probes them
 // all, the node with the smaller ID dials the best that answered, and the
 // session that results (session.go) carries messages and transfer streams
-// (stream.go). While a session runs on a worse path, the better candidates
-// are still probed now and then, and once one answers the dialer makes a
-// new session on it, which replaces the old: what ran on the old one (a
+// (stream.go). While a session runs on a worse path, the dialer still
+// probes the better candidates now and then, and once one answers it makes
+// a new session there, which replaces the old: what ran on the old one (a
 // transfer) fails and is resumed by its owner on the new one.
 package session

@@ -137,6 +137,7 @@ type Node struct {
 	runCtx    context.Context         // set by Run; peers added before Run start then
 
 	// Counters, read by tests.
+	probesSent        atomic.Int64 // probe requests sent
 	sigChecks         atomic.Int64 // probe signatures checked
 	retries           atomic.Int64 // handshakes asked to prove their address first
 	refusedHandshakes atomic.Int64 // verified sources refused for dialing too often

@@ -368,3 +368,40 @@ func TestWaitSessionWakesOnChange(t *testing.T) {
 		t.Fatalf("WaitSession noticed the removal after %s", took)
 	}
 }
+
+// TestOnlyTheDialerLooksForBetterPaths: connected over a direct path with
+// a better candidate that never answers, the dialer probes it at a low
+// rate and the acceptor stays quiet (a probe from a connected peer tells
+// the dialer the peer lost its session), so the session is never
+// replaced.
+func TestOnlyTheDialerLooksForBetterPaths(t *testing.T) {
+	a, b := newTestNode(t, "alice"), newTestNode(t, "bob")
+	if b.ID().Less(a.ID()) {
+		a, b = b, a // a dials
+	}
+	silent := netip.MustParseAddrPort("127.0.0.1:9") // nothing answers there
+	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
+		pair[0].AddPeer(PeerInfo{ID: pair[1].ID(), Candidates: []netip.AddrPort{pair[1].addr(), silent}, LAN: []netip.AddrPort{silent}})
+	}
+	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
+		waitFor(t, "a direct session", 5*time.Second, func() bool {
+			st := stateOf(pair[0], pair[1].ID())
+			return st.State == StateConnected && st.Path == PathDirect
+		})
+	}
+	first := a.peer(b.ID()).session()
+	dialerBefore, acceptorBefore := a.probesSent.Load(), b.probesSent.Load()
+	const watch = 2*minUpgradeProbe + minUpgradeProbe/2
+	time.Sleep(watch)
+	dialer, acceptor := a.probesSent.Load()-dialerBefore, b.probesSent.Load()-acceptorBefore
+	if acceptor != 0 {
+		t.Errorf("the acceptor sent %d probes while connected", acceptor)
+	}
+	// At minUpgradeProbe, then twice that: two rounds of one probe.
+	if dialer < 1 || dialer > 2 {
+		t.Errorf("the dialer sent %d probes to the better candidate in %s; want 1 or 2", dialer, watch)
+	}
+	if now := a.peer(b.ID()).session(); now != first {
+		t.Errorf("the session was replaced: %s, then %s", first, now)
+	}
+}

@@ -45,6 +45,7 @@ func (n *Node) sendProbes(p *peer, paths []Path) {
 		nonce := randomNonce()
 		p.noteSent(nonce, path.Addr)
 		n.sendProbe(probe.Request, p.id, path.Addr, nonce)
+		n.probesSent.Add(1)
 	}
 }
 

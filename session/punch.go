@@ -127,23 +127,21 @@ func bestAnswer(p *peer, first netip.AddrPort) netip.AddrPort {
 	}
 }
 
-// hold keeps a session as the peer's until it dies. Meanwhile it probes
-// the peer's better candidates now and then, and the dialer moves the
-// session to one that answers; it replaces the session when the peer
-// dials again, or, when we are the dialer, when the peer's probes say it
-// lost the session.
+// hold keeps a session as the peer's until it dies, and replaces it when
+// the peer dials again. The dialer also moves it: to a better path that
+// answers the probes it sends now and then to the peer's better
+// candidates, and to where the peer's probes come from once they say it
+// lost the session. Only the dialer probes while connected, so that a
+// probe from a connected peer always means that.
 func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
+	n.connected(p, sess)
 	dialer := n.ID().Less(p.id)
 	// Probes that were in flight while the session was made are no sign
 	// of a lost session; only probes that keep coming are. A better path
 	// may be taken at once.
 	lastRedial, lastMove := time.Now(), time.Time{}
-	n.connected(p, sess)
-	gap := minUpgradeProbe
-	upgrade := time.NewTimer(gap)
-	defer upgrade.Stop()
 	redial := func(addr netip.AddrPort, why string, last *time.Time) {
-		if !dialer || time.Since(*last) < redialInterval {
+		if time.Since(*last) < redialInterval {
 			return
 		}
 		*last = time.Now()
@@ -153,6 +151,14 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			return
 		}
 		sess = n.replace(p, sess, newer, why)
+	}
+	gap := minUpgradeProbe
+	upgrade := time.NewTimer(gap)
+	defer upgrade.Stop()
+	var upgradeDue <-chan time.Time // the acceptor leaves these nil
+	var acks, probed <-chan netip.AddrPort
+	if dialer {
+		upgradeDue, acks, probed = upgrade.C, p.acks, p.probed
 	}
 	for {
 		select {
@@ -164,25 +170,21 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 		case newer := <-p.arrived:
 			sess = n.replace(p, sess, newer, "replaced by a newer session")
 		case <-p.wake: // new candidates, or our network changed
-			gap = minUpgradeProbe
-			n.sendProbes(p, p.betterThan(sess.Path))
-			upgrade.Reset(gap)
-		case <-upgrade.C:
+			if dialer {
+				gap = minUpgradeProbe
+				n.sendProbes(p, p.betterThan(sess.Path))
+				upgrade.Reset(gap)
+			}
+		case <-upgradeDue:
 			n.sendProbes(p, p.betterThan(sess.Path))
 			gap = min(2*gap, maxUpgradeProbe)
 			upgrade.Reset(gap)
-		case addr := <-p.acks:
+		case addr := <-acks:
 			if p.pathTo(addr).Better(sess.Path) {
 				redial(addr, "moved to a better path", &lastMove)
 			}
-		case addr := <-p.probed:
-			// From a better path the peer looks for one; from another,
-			// it lost the session and punches.
-			if p.pathTo(addr).Better(sess.Path) {
-				redial(addr, "moved to a better path", &lastMove)
-			} else {
-				redial(addr, "the peer lost the session", &lastRedial)
-			}
+		case addr := <-probed:
+			redial(addr, "the peer lost the session", &lastRedial)
 		}
 	}
 }
