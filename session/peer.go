@@ -255,15 +255,14 @@ func (n *Node) setState(p *peer, state PeerState, sess *Session, reason string) 
 	}
 }
 
-// WaitSession returns the peer's session, waking its loop and waiting for
-// one until ctx ends.
+// WaitSession returns the peer's session; without one, it wakes the
+// peer's loop (to punch now) and waits for one until ctx ends.
 func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
 	p := n.peer(id)
 	if p == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
 	}
-	offer(p.wake, struct{}{})
-	for {
+	for woken := false; ; woken = true {
 		p.mu.Lock()
 		sess, changed := p.sess, p.changed
 		p.mu.Unlock()
@@ -271,6 +270,9 @@ func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
 		// once and changes the state, which wakes this loop.
 		if sess != nil && sess.conn.Context().Err() == nil {
 			return sess, nil
+		}
+		if !woken {
+			offer(p.wake, struct{}{})
 		}
 		select {
 		case <-ctx.Done():
