@@ -38,7 +38,7 @@ bench: build
 
 # Each network decoder gets a short fuzz run.
 fuzz:
-	$(GO) test ./nat -run '^$$' -fuzz '^FuzzParseProbe$$' -fuzztime 30s
+	$(GO) test ./session/probe -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./nat -run '^$$' -fuzz '^FuzzHandleSTUN$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzParseConnString$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 30s

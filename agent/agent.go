@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/agent/scheduler"
@@ -155,25 +154,26 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if a.cfg.Name == "" {
 		a.cfg.Name = defaultName()
 	}
-	nodeCfg := session.NodeConfig{
+	conn, err := session.ListenUDP(cfg.ListenPort)
+	if errors.Is(err, syscall.EADDRINUSE) && portMayMove && cfg.ListenPort != 0 {
+		// Peers still find us: our probes reach them from the new port.
+		if conn, err = session.ListenUDP(0); err == nil {
+			log.Warn("the saved UDP port is taken by another program; using another until the next start",
+				"saved", cfg.ListenPort, "port", conn.LocalAddr())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.node, err = session.NewNode(session.NodeConfig{
 		Identity:     ident,
 		Name:         a.cfg.Name,
-		Port:         cfg.ListenPort,
+		Conn:         conn,
 		STUNServers:  stun,
 		PunchTimeout: cfg.PunchTimeout.Duration,
 		Logger:       log,
 		Events:       a.nodeEvents(),
-	}
-	a.node, err = session.NewNode(nodeCfg)
-	if errors.Is(err, syscall.EADDRINUSE) && portMayMove && cfg.ListenPort != 0 {
-		// Peers still find us: our probes reach them from the new port.
-		nodeCfg.Port = 0
-		a.node, err = session.NewNode(nodeCfg)
-		if err == nil {
-			log.Warn("the saved UDP port is taken by another program; using another until the next start",
-				"saved", cfg.ListenPort, "port", a.node.Port())
-		}
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func (a *Agent) nodeEvents() session.Events {
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
-		Transfer: func(ctx context.Context, sess *session.Session, stream *quic.Stream) {
+		Transfer: func(ctx context.Context, sess *session.Session, stream *session.Stream) {
 			a.serveIncoming(ctx, sess.Peer, stream)
 		},
 		NAT: func(r nat.Report) {

@@ -102,7 +102,7 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 }
 
 // NATInfo converts a NAT report for the control API.
-func NATInfo(r nat.Report, buffers nat.SocketBuffers) control.NATInfo {
+func NATInfo(r nat.Report, buffers session.SocketBuffers) control.NATInfo {
 	orUnknown := func(b nat.Behavior) string {
 		if b == "" {
 			return string(nat.Unknown)

@@ -122,13 +122,6 @@ type BindingResult struct {
 	RTT time.Duration
 }
 
-// STUNOptions configures a STUNClient.
-type STUNOptions struct {
-	// Logger receives debug logs about dropped datagrams and
-	// retransmissions; nil means slog.Default().
-	Logger *slog.Logger
-}
-
 // STUNClient runs STUN transactions over a socket it does not own.
 type STUNClient struct {
 	w   PacketWriter
@@ -147,18 +140,9 @@ type stunReply struct {
 
 // NewSTUNClient returns a client that sends with w and logs to slog.Default().
 func NewSTUNClient(w PacketWriter) *STUNClient {
-	return NewSTUNClientWithOptions(w, STUNOptions{})
-}
-
-// NewSTUNClientWithOptions returns a client that sends with w.
-func NewSTUNClientWithOptions(w PacketWriter, o STUNOptions) *STUNClient {
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	return &STUNClient{
 		w:       w,
-		log:     log.With("component", "stun"),
+		log:     slog.Default().With("component", "stun"),
 		pending: make(map[[stun.TransactionIDSize]byte]chan<- stunReply),
 	}
 }

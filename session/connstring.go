@@ -42,15 +42,6 @@ type ConnString struct {
 	Name   string           // display name; may be empty
 }
 
-// Candidates returns every address in the string, public first.
-func (c ConnString) Candidates() []netip.AddrPort {
-	var out []netip.AddrPort
-	if c.Public.IsValid() {
-		out = append(out, c.Public)
-	}
-	return append(out, c.LAN...)
-}
-
 // String prints the one canonical form that ParseConnString reads back.
 func (c ConnString) String() string {
 	var b strings.Builder

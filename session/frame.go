@@ -24,10 +24,10 @@ type FrameType uint8
 
 // Frame types. Values are on the wire: never renumber.
 const (
-	FrameHello   FrameType = 1 // first exchange on a new connection
-	FrameMsg     FrameType = 2 // a text message
-	FrameMsgAck  FrameType = 3 // the message was stored
-	FramePing    FrameType = 4 // keep the control stream exercised
+	FrameHello  FrameType = 1 // first exchange on a new connection
+	FrameMsg    FrameType = 2 // a text message
+	FrameMsgAck FrameType = 3 // the message was stored
+	// 4 was a ping that no version sent; it stays unused.
 	FrameError   FrameType = 5 // the request failed; payload says why
 	maxFrameType           = FrameError
 )

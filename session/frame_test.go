@@ -58,7 +58,7 @@ func TestReadFrameRejects(t *testing.T) {
 	if err := DecodeFrame(bytes.NewReader(bad), FrameMsg, &m); !errors.Is(err, ErrBadFrame) {
 		t.Fatalf("DecodeFrame of bad JSON = %v", err)
 	}
-	wrong := append(header(byte(FramePing), 2), "{}"...)
+	wrong := append(header(byte(FrameMsgAck), 2), "{}"...)
 	if err := DecodeFrame(bytes.NewReader(wrong), FrameMsg, &m); !errors.Is(err, ErrBadFrame) {
 		t.Fatalf("DecodeFrame of wrong type = %v", err)
 	}

@@ -52,6 +52,7 @@ func TestNATEventOnDiscovery(t *testing.T) {
 	n, err := NewNode(NodeConfig{
 		Identity:    ident,
 		Name:        "alice",
+		Conn:        listenUDP(t, 0),
 		STUNServers: []string{serveSTUN(t)},
 		Logger:      testLogger(t),
 		Events:      Events{NAT: func(r nat.Report) { reports <- r }},

@@ -20,19 +20,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 )
 
-// Timings of the node. Each is a trade between reacting fast and sending
-// little; the reason for each value is next to it.
+// Timings of the node's sessions and its view of the network. Each is a
+// trade between reacting fast and sending little; the reason for each
+// value is next to it. Punching has its own, in punch.go.
 const (
-	// DefaultPunchTimeout is how long a node probes a peer before it says
-	// the peer cannot be reached directly. A minute covers a peer that
-	// pastes our string a little after we pasted theirs.
-	DefaultPunchTimeout = time.Minute
-	// probeInterval is the gap between probe rounds: fast enough that a
-	// hole opens within a fraction of a second once both sides probe,
-	// slow enough to be a trickle (a few hundred bytes per round).
-	probeInterval = 200 * time.Millisecond
 	// dialTimeout bounds one QUIC handshake over a path that just
 	// answered a probe; such a path has a round trip far below this.
 	dialTimeout = 5 * time.Second
@@ -47,22 +41,6 @@ const (
 	// expire after 30 s or more) and lets idleTimeout trip only on a
 	// really dead path.
 	keepAlivePeriod = 5 * time.Second
-	// minRetry and maxRetry bound the back-off between punch attempts to
-	// an unreachable peer.
-	minRetry = 2 * time.Second
-	maxRetry = 5 * time.Minute
-	// redialInterval limits how often a probe from a peer we believe is
-	// connected makes us dial again (it restarted and lost the session).
-	redialInterval = 3 * time.Second
-	// natRefreshInterval re-runs NAT classification; mappings and
-	// routers change rarely, and a change of local address triggers a
-	// run sooner.
-	natRefreshInterval = 5 * time.Minute
-	// ifaceCheckInterval is how often local addresses are compared to
-	// notice a network change (new Wi-Fi, cable plugged in).
-	ifaceCheckInterval = 10 * time.Second
-	// classifyTimeout bounds one NAT classification.
-	classifyTimeout = 10 * time.Second
 	// maxDatagram is the receive buffer for non-QUIC datagrams; larger
 	// ones are truncated and then rejected by the decoders.
 	maxDatagram = 2048
@@ -75,11 +53,23 @@ var ErrUnreachable = errors.New("cannot reach peer directly")
 // configured peer.
 var ErrNoPeer = errors.New("not a configured peer")
 
+// ErrPeerRemoved is returned when the peer that an operation waits for,
+// or a session is being made with, is removed meanwhile. It matches
+// ErrNoPeer too.
+var ErrPeerRemoved error = peerRemoved{}
+
+type peerRemoved struct{}
+
+func (peerRemoved) Error() string        { return "peer removed" }
+func (peerRemoved) Is(target error) bool { return target == ErrNoPeer }
+
 // NodeConfig configures a Node. Zero values pick the documented defaults.
 type NodeConfig struct {
-	Identity    Identity
-	Name        string   // display name sent in probes and the connection string
-	Port        int      // UDP port to listen on; 0 picks a random one
+	Identity Identity
+	Name     string // display name sent in probes and the connection string
+	// Conn is the node's socket, which carries STUN, probes and QUIC; the
+	// node owns it from NewNode on and closes it. ListenUDP opens one.
+	Conn        net.PacketConn
 	STUNServers []string // "host:port"; empty means nat.DefaultSTUNServers
 	// PunchTimeout is how long to probe before declaring a peer
 	// unreachable; zero means DefaultPunchTimeout.
@@ -104,7 +94,7 @@ type Events struct {
 	// runs on its own goroutine, owns the stream, and must return soon
 	// after ctx ends: ctx ends with the session, which ends when the peer
 	// is removed or the Node stops. Nil refuses such streams.
-	Transfer func(ctx context.Context, sess *Session, stream *quic.Stream)
+	Transfer func(ctx context.Context, sess *Session, stream *Stream)
 	// PeerAddr reports the address a session with a peer was made on, so
 	// the owner can remember it for the next start.
 	PeerAddr func(id NodeID, addr netip.AddrPort)
@@ -126,8 +116,8 @@ type Node struct {
 	cfg      NodeConfig
 	log      *slog.Logger
 	cert     tls.Certificate
-	udp      *net.UDPConn
-	buffers  nat.SocketBuffers // what the OS granted the socket
+	conn     net.PacketConn
+	buffers  SocketBuffers // what the OS granted the socket
 	tr       *quic.Transport
 	ln       *quic.Listener
 	stun     *nat.STUNClient
@@ -147,14 +137,18 @@ type Node struct {
 	runCtx    context.Context         // set by Run; peers added before Run start then
 
 	// Counters, read by tests.
+	probesSent        atomic.Int64 // probe requests sent
 	sigChecks         atomic.Int64 // probe signatures checked
 	retries           atomic.Int64 // handshakes asked to prove their address first
 	refusedHandshakes atomic.Int64 // verified sources refused for dialing too often
 }
 
-// NewNode binds the node's UDP socket and prepares QUIC on it. Call Run to
-// start serving and Close when done.
+// NewNode prepares QUIC on the node's socket. Call Run to start serving
+// and Close when done. On error, cfg.Conn is closed.
 func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("new node: no socket")
+	}
 	if cfg.PunchTimeout == 0 {
 		cfg.PunchTimeout = DefaultPunchTimeout
 	}
@@ -167,13 +161,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	cert, err := selfSignedCert(cfg.Identity)
 	if err != nil {
+		cfg.Conn.Close()
 		return nil, err
 	}
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: cfg.Port})
-	if err != nil {
-		return nil, fmt.Errorf("listen on UDP port %d: %w", cfg.Port, err)
-	}
-	buffers, err := nat.TuneSocketBuffers(udp)
+	buffers, err := ReadSocketBuffers(cfg.Conn)
 	if err != nil {
 		log.Warn("UDP socket buffers", "err", err)
 	} else if buffers.Limited {
@@ -188,9 +179,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		cfg:     cfg,
 		log:     log,
 		cert:    cert,
-		udp:     udp,
+		conn:    cfg.Conn,
 		buffers: buffers,
-		tr:      &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
+		tr:      &quic.Transport{Conn: cfg.Conn, StatelessResetKey: &resetKey},
 		quicConf: &quic.Config{
 			HandshakeIdleTimeout: dialTimeout,
 			MaxIdleTimeout:       idleTimeout,
@@ -211,7 +202,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
 	if err != nil {
-		udp.Close()
+		cfg.Conn.Close()
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
@@ -223,25 +214,28 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.tr.ReadNonQUICPacket(done, nil)
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
-	n.lan = lanCandidates(n.Port())
+	n.lan = n.lanCandidates()
 	return n, nil
 }
 
 // SocketBuffers reports the UDP socket's kernel buffer sizes.
-func (n *Node) SocketBuffers() nat.SocketBuffers { return n.buffers }
+func (n *Node) SocketBuffers() SocketBuffers { return n.buffers }
 
 // ID returns the node's ID.
 func (n *Node) ID() NodeID { return n.cfg.Identity.ID }
 
 // Port returns the UDP port the node listens on.
-func (n *Node) Port() int { return n.udp.LocalAddr().(*net.UDPAddr).Port }
+func (n *Node) Port() int { return int(n.localAddr().Port()) }
+
+// localAddr is the socket's own address.
+func (n *Node) localAddr() netip.AddrPort { return addrPort(n.conn.LocalAddr()) }
 
 // Close stops the node and closes its socket and sessions.
 func (n *Node) Close() error {
 	n.ln.Close()
 	n.closeSessions("shutting down")
 	err := n.tr.Close()
-	n.udp.Close()
+	n.conn.Close()
 	return err
 }
 
@@ -289,7 +283,7 @@ func (n *Node) readNonQUIC(ctx context.Context) {
 		}
 		b := buf[:size]
 		switch {
-		case nat.IsProbe(b):
+		case probe.Is(b):
 			n.handleProbe(b, addrPort(from))
 		case stun.IsMessage(b):
 			if !n.stun.HandleSTUN(b, from) {
@@ -332,136 +326,6 @@ func (n *Node) peer(id NodeID) *peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.peers[id]
-}
-
-// watchNetwork keeps the NAT report and LAN candidates current.
-func (n *Node) watchNetwork(ctx context.Context) {
-	n.refreshNAT(ctx)
-	refresh := time.NewTicker(natRefreshInterval)
-	defer refresh.Stop()
-	ifaces := time.NewTicker(ifaceCheckInterval)
-	defer ifaces.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-refresh.C:
-			n.refreshNAT(ctx)
-		case <-ifaces.C:
-			lan := lanCandidates(n.Port())
-			n.mu.Lock()
-			changed := !equalAddrs(lan, n.lan)
-			n.mu.Unlock()
-			if changed {
-				n.log.Info("local addresses changed", "lan", lan)
-				n.refreshNAT(ctx)
-				n.wakeAll()
-			}
-		}
-	}
-}
-
-// refreshNAT re-runs STUN discovery and NAT classification.
-func (n *Node) refreshNAT(ctx context.Context) {
-	lan := lanCandidates(n.Port())
-	n.mu.Lock()
-	n.lan = lan
-	n.mu.Unlock()
-	report, err := n.ClassifyNAT(ctx)
-	if err != nil && ctx.Err() == nil {
-		n.log.Warn("NAT discovery failed", "err", err)
-	}
-	n.mu.Lock()
-	old := n.report
-	n.report = report
-	n.mu.Unlock()
-	if err == nil {
-		n.log.Info("NAT discovered", "public", report.PublicAddr, "mapping", report.Mapping, "filtering", report.Filtering)
-	}
-	changed := report.PublicAddr != old.PublicAddr || report.Mapping != old.Mapping || report.Filtering != old.Filtering
-	if changed && n.cfg.Events.NAT != nil {
-		n.cfg.Events.NAT(report)
-	}
-}
-
-// ClassifyNAT runs STUN against the configured servers on the node's socket.
-func (n *Node) ClassifyNAT(ctx context.Context) (nat.Report, error) {
-	ctx, cancel := context.WithTimeout(ctx, classifyTimeout)
-	defer cancel()
-	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(n.Port()))
-	return nat.Classify(ctx, n.stun, local, n.cfg.STUNServers)
-}
-
-// NAT returns the latest NAT report.
-func (n *Node) NAT() nat.Report {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.report
-}
-
-// ConnString returns the node's current connection string.
-func (n *Node) ConnString() ConnString {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
-	for _, a := range n.lan {
-		// A host with no NAT sees its public address among its own; it is
-		// not a LAN candidate, and a path to it is direct.
-		if a != cs.Public {
-			cs.LAN = append(cs.LAN, a)
-		}
-	}
-	return cs
-}
-
-// SetName changes the display name sent to peers from now on.
-func (n *Node) SetName(name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.cfg.Name = name
-}
-
-func (n *Node) name() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cfg.Name
-}
-
-// lanCandidates lists this host's IPv4 unicast addresses with the node's
-// port: the addresses a peer behind the same NAT can reach us on.
-func lanCandidates(port int) []netip.AddrPort {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	var out []netip.AddrPort
-	for _, a := range addrs {
-		prefix, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
-		}
-		ip := prefix.Addr().Unmap()
-		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
-			continue
-		}
-		out = append(out, netip.AddrPortFrom(ip, uint16(port)))
-		if len(out) == MaxLANCandidates {
-			break
-		}
-	}
-	return out
-}
-
-func equalAddrs(a, b []netip.AddrPort) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // addrPort converts a socket address to netip form.

@@ -2,8 +2,10 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -25,8 +27,14 @@ type testNode struct {
 
 func newTestNode(t testing.TB, name string) *testNode {
 	t.Helper()
+	return recordingNode(t, NodeConfig{Name: name})
+}
+
+// recordingNode runs a testNode with cfg (see startNode).
+func recordingNode(t testing.TB, cfg NodeConfig) *testNode {
+	t.Helper()
 	tn := &testNode{}
-	tn.Node = runNode(t, name, Events{
+	cfg.Events = Events{
 		Message: func(_ NodeID, text string) error {
 			tn.mu.Lock()
 			defer tn.mu.Unlock()
@@ -38,7 +46,8 @@ func newTestNode(t testing.TB, name string) *testNode {
 			defer tn.mu.Unlock()
 			tn.requests = append(tn.requests, r)
 		},
-	})
+	}
+	tn.Node = startNode(t, cfg)
 	return tn
 }
 
@@ -46,24 +55,40 @@ func newTestNode(t testing.TB, name string) *testNode {
 // callbacks until the test ends.
 func runNode(t testing.TB, name string, ev Events) *Node {
 	t.Helper()
-	return runNodeLogging(t, name, io.Discard, ev)
+	return startNode(t, NodeConfig{Name: name, Events: ev})
 }
 
 // runNodeLogging is runNode with the node's log also written to w.
 func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
 	t.Helper()
-	ident, err := NewIdentity()
-	if err != nil {
-		t.Fatal(err)
+	return startNode(t, NodeConfig{Name: name, Events: ev, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+}
+
+// startNode runs a node until the test ends. Fields of cfg left unset
+// get test defaults: a new identity, a UDP socket on any port, no STUN
+// server, a 5 s punch timeout, a debug log in the test's log.
+func startNode(t testing.TB, cfg NodeConfig) *Node {
+	t.Helper()
+	if cfg.Identity.Key == nil {
+		ident, err := NewIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Identity = ident
 	}
-	n, err := NewNode(NodeConfig{
-		Identity:     ident,
-		Name:         name,
-		STUNServers:  unusedSTUN,
-		PunchTimeout: 5 * time.Second,
-		Logger:       slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, w), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Events:       ev,
-	})
+	if cfg.Conn == nil {
+		cfg.Conn = listenUDP(t, 0)
+	}
+	if cfg.STUNServers == nil {
+		cfg.STUNServers = unusedSTUN
+	}
+	if cfg.PunchTimeout == 0 {
+		cfg.PunchTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	n, err := NewNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +97,16 @@ func runNodeLogging(t testing.TB, name string, w io.Writer, ev Events) *Node {
 	go func() { n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return n
+}
+
+// listenUDP opens a node's socket on port (0: any).
+func listenUDP(t testing.TB, port int) net.PacketConn {
+	t.Helper()
+	conn, err := ListenUDP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // testLogger sends a node's log to the test log, shown only on failure.
@@ -217,7 +252,7 @@ func TestOfflinePeerReportsUnreachable(t *testing.T) {
 // as its peer, until the returned stop is called; stop waits for it.
 func runBob(t *testing.T, ident Identity, port int, alice *testNode) (*Node, func()) {
 	t.Helper()
-	n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Port: port, STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
+	n, err := NewNode(NodeConfig{Identity: ident, Name: "bob", Conn: listenUDP(t, port), STUNServers: unusedSTUN, PunchTimeout: 5 * time.Second, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +327,81 @@ func TestDuplicateMessagesAreDropped(t *testing.T) {
 		if got := n.firstDelivery(tc.peer, tc.id); got != tc.want {
 			t.Errorf("step %d: firstDelivery(%s, %q) = %v, want %v", i, tc.peer.Short(), tc.id, got, tc.want)
 		}
+	}
+}
+
+// TestWaitSessionWakesOnChange: WaitSession returns as soon as a session
+// is up, and as soon as the peer is removed.
+func TestWaitSessionWakesOnChange(t *testing.T) {
+	a, b := newTestNode(t, "alice"), newTestNode(t, "bob")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	wait := func(id NodeID) <-chan error {
+		got := make(chan error, 1)
+		go func() {
+			_, err := a.WaitSession(ctx, id)
+			got <- err
+		}()
+		return got
+	}
+	a.AddPeer(b.info())
+	got := wait(b.ID())
+	b.AddPeer(a.info()) // only now can they connect
+	if err := <-got; err != nil {
+		t.Fatalf("WaitSession: %v", err)
+	}
+
+	ghost, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AddPeer(PeerInfo{ID: ghost.ID, Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	got = wait(ghost.ID)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	a.RemovePeer(ghost.ID)
+	err = <-got
+	if !errors.Is(err, ErrPeerRemoved) || !errors.Is(err, ErrNoPeer) || err.Error() != "peer removed" {
+		t.Fatalf("WaitSession for a removed peer: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("WaitSession noticed the removal after %s", took)
+	}
+}
+
+// TestOnlyTheDialerLooksForBetterPaths: connected over a direct path with
+// a better candidate that never answers, the dialer probes it at a low
+// rate and the acceptor stays quiet (a probe from a connected peer tells
+// the dialer the peer lost its session), so the session is never
+// replaced.
+func TestOnlyTheDialerLooksForBetterPaths(t *testing.T) {
+	a, b := newTestNode(t, "alice"), newTestNode(t, "bob")
+	if b.ID().Less(a.ID()) {
+		a, b = b, a // a dials
+	}
+	silent := netip.MustParseAddrPort("127.0.0.1:9") // nothing answers there
+	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
+		pair[0].AddPeer(PeerInfo{ID: pair[1].ID(), Candidates: []netip.AddrPort{pair[1].addr(), silent}, LAN: []netip.AddrPort{silent}})
+	}
+	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
+		waitFor(t, "a direct session", 5*time.Second, func() bool {
+			st := stateOf(pair[0], pair[1].ID())
+			return st.State == StateConnected && st.Path == PathDirect
+		})
+	}
+	first := a.peer(b.ID()).session()
+	dialerBefore, acceptorBefore := a.probesSent.Load(), b.probesSent.Load()
+	const watch = 2*minUpgradeProbe + minUpgradeProbe/2
+	time.Sleep(watch)
+	dialer, acceptor := a.probesSent.Load()-dialerBefore, b.probesSent.Load()-acceptorBefore
+	if acceptor != 0 {
+		t.Errorf("the acceptor sent %d probes while connected", acceptor)
+	}
+	// At minUpgradeProbe, then twice that: two rounds of one probe.
+	if dialer < 1 || dialer > 2 {
+		t.Errorf("the dialer sent %d probes to the better candidate in %s; want 1 or 2", dialer, watch)
+	}
+	if now := a.peer(b.ID()).session(); now != first {
+		t.Errorf("the session was replaced: %s, then %s", first, now)
 	}
 }

@@ -1,5 +1,3 @@
-// Package session holds a node's identity, connection strings, and the
-// authenticated QUIC sessions between peers.
 package session
 
 import (
@@ -38,9 +36,6 @@ func NodeIDFromKey(pub ed25519.PublicKey) (NodeID, error) {
 	copy(id[:], pub)
 	return id, nil
 }
-
-// PublicKey returns the Ed25519 public key the ID stands for.
-func (id NodeID) PublicKey() ed25519.PublicKey { return ed25519.PublicKey(id[:]) }
 
 // String returns the strict printed form: 52 upper-case base32 characters.
 func (id NodeID) String() string { return nodeIDEncoding.EncodeToString(id[:]) }

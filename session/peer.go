@@ -2,10 +2,8 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 )
@@ -20,31 +18,6 @@ const (
 	StateOffline    PeerState = "offline"    // no path now; retried with back-off
 )
 
-// Path says how a session reaches its peer. Lower Priority is better.
-type Path string
-
-// Paths.
-const (
-	PathLAN    Path = "lan"    // a host candidate: same network
-	PathDirect Path = "direct" // through the NATs, punched
-)
-
-// Priority ranks paths; lower is better, as in syncthing's dialers.
-func (p Path) Priority() int {
-	switch p {
-	case PathLAN:
-		return 10
-	case PathDirect:
-		return 30
-	}
-	return 100
-}
-
-// maxReflexive bounds the peer-reflexive addresses kept per peer: the
-// addresses its probes really came from. A symmetric NAT shows a new one per
-// destination, but only the latest few matter.
-const maxReflexive = 4
-
 // PeerInfo is what a Node needs to know about a peer.
 type PeerInfo struct {
 	ID         NodeID
@@ -58,42 +31,51 @@ type PeerStatus struct {
 	ID    NodeID
 	Name  string
 	State PeerState
-	Path  Path           // empty unless connected
+	Path  PathKind       // the session's path; empty unless connected
 	Addr  netip.AddrPort // the session's remote address, or zero
-	RTT   time.Duration
-	Error string // why the peer is offline, in words
+	RTT   time.Duration  // the session's round trip, as QUIC measures it
+	Error string         // why the peer is offline, in words
+	Paths []Path         // every candidate path, best first
 }
 
 // peer is a Node's view of one peer and the loop that connects to it.
 type peer struct {
-	info PeerInfo
+	id NodeID
 
-	wake    chan struct{}       // something changed: punch now
+	wake    chan struct{}       // something changed: probe now
 	acks    chan netip.AddrPort // a path answered our probe
-	probed  chan netip.AddrPort // the peer probes us although we think we are connected
+	probed  chan netip.AddrPort // the peer probes us although we are connected
 	arrived chan *Session       // it dialed us and the handshake is done
+	gone    chan struct{}       // closed when the peer is removed
 	stop    context.CancelFunc  // ends the loop; nil until started
 
-	mu        sync.Mutex // guards following
-	reflexive []netip.AddrPort
-	sess      *Session
-	state     PeerState
-	lastErr   string
-	sent      *lru[uint64, sentProbe] // our recent probe requests, by nonce
-	seen      *lru[uint64, time.Time] // its recent request nonces, until when they count
+	mu      sync.Mutex // guards following
+	name    string
+	paths   pathSet
+	sess    *Session
+	state   PeerState
+	lastErr string
+	changed chan struct{}           // closed, and replaced, when state or sess changes
+	sent    *lru[uint64, sentProbe] // our recent probe requests, by nonce
+	seen    *lru[uint64, time.Time] // its recent request nonces, until when they count
 }
 
 func newPeer(info PeerInfo) *peer {
-	return &peer{
-		info:    info,
+	p := &peer{
+		id:      info.ID,
+		name:    info.Name,
 		wake:    make(chan struct{}, 1),
 		acks:    make(chan netip.AddrPort, 8),
 		probed:  make(chan netip.AddrPort, 1),
 		arrived: make(chan *Session, 1),
+		gone:    make(chan struct{}),
 		state:   StateConnecting, // the loop starts punching at once
+		changed: make(chan struct{}),
 		sent:    newLRU[uint64, sentProbe](maxSentProbes),
 		seen:    newLRU[uint64, time.Time](maxSeenRequests),
 	}
+	p.paths.add(info.Candidates, info.LAN)
+	return p
 }
 
 // offer sends v on ch unless ch is full: the loop already has work queued.
@@ -115,41 +97,37 @@ func drain[T any](ch chan T) {
 	}
 }
 
-func (p *peer) candidates() []netip.AddrPort {
+// candidates lists every path to the peer, best first.
+func (p *peer) candidates() []Path {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := slices.Clone(p.info.Candidates)
-	for _, a := range p.reflexive {
-		if !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
+	return p.paths.all()
+}
+
+// betterThan lists the paths to the peer of a better kind than current.
+func (p *peer) betterThan(current Path) []Path {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths.betterThan(current)
+}
+
+// pathTo describes the path to the peer at a.
+func (p *peer) pathTo(a netip.AddrPort) Path {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths.path(a)
 }
 
 func (p *peer) addReflexive(a netip.AddrPort) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if slices.Contains(p.reflexive, a) || slices.Contains(p.info.Candidates, a) {
-		return
-	}
-	p.reflexive = append(p.reflexive, a)
-	if len(p.reflexive) > maxReflexive {
-		p.reflexive = p.reflexive[1:]
-	}
+	p.paths.addReflexive(a)
 }
 
 func (p *peer) session() *Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sess
-}
-
-func (p *peer) pathOf(a netip.AddrPort) Path {
-	if slices.Contains(p.info.LAN, a) {
-		return PathLAN
-	}
-	return PathDirect
 }
 
 // AddPeer configures a peer (or updates its name and candidates) and starts
@@ -159,17 +137,8 @@ func (n *Node) AddPeer(info PeerInfo) {
 	defer n.mu.Unlock()
 	if p, ok := n.peers[info.ID]; ok {
 		p.mu.Lock()
-		p.info.Name = info.Name
-		for _, a := range info.Candidates {
-			if !slices.Contains(p.info.Candidates, a) {
-				p.info.Candidates = append(p.info.Candidates, a)
-			}
-		}
-		for _, a := range info.LAN {
-			if !slices.Contains(p.info.LAN, a) {
-				p.info.LAN = append(p.info.LAN, a)
-			}
-		}
+		p.name = info.Name
+		p.paths.add(info.Candidates, info.LAN)
 		p.mu.Unlock()
 		offer(p.wake, struct{}{})
 		return
@@ -193,8 +162,11 @@ func (n *Node) RemovePeer(id NodeID) {
 	delete(n.peers, id)
 	sessions := n.sessionsWithLocked(id)
 	n.mu.Unlock()
-	if ok && p.stop != nil {
-		p.stop()
+	if ok {
+		close(p.gone)
+		if p.stop != nil {
+			p.stop()
+		}
 	}
 	closeAll(sessions, "peer removed")
 	if ok {
@@ -258,135 +230,60 @@ func (n *Node) Peers() []PeerStatus {
 func (p *peer) status() PeerStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PeerStatus{ID: p.info.ID, Name: p.info.Name, State: p.state, Error: p.lastErr}
+	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all()}
 	if p.sess != nil {
-		st.Path = p.sess.Path
-		st.Addr = p.sess.Addr
+		st.Path = p.sess.Path.Kind
+		st.Addr = p.sess.Path.Addr
 		st.RTT = p.sess.RTT()
 	}
 	return st
 }
 
+// setState records where the peer stands, wakes WaitSession, and tells
+// the owner if anything changed.
 func (n *Node) setState(p *peer, state PeerState, sess *Session, reason string) {
 	p.mu.Lock()
 	changed := p.state != state || p.sess != sess
 	p.state, p.sess, p.lastErr = state, sess, reason
+	if changed {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
 	p.mu.Unlock()
 	if changed && n.cfg.Events.PeerState != nil {
 		n.cfg.Events.PeerState(p.status())
 	}
 }
 
-// runPeer keeps one peer connected for as long as ctx lives: punch, dial
-// or accept, hold the session, and start over when it dies.
-func (n *Node) runPeer(ctx context.Context, p *peer) {
-	retry := minRetry
-	for ctx.Err() == nil {
-		n.setState(p, StateConnecting, nil, "")
-		sess, err := n.punch(ctx, p)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			n.log.Info("peer unreachable", "peer", p.info.ID.Short(), "err", err, "retry", retry)
-			n.setState(p, StateOffline, nil, err.Error())
-			select {
-			case <-ctx.Done():
-			case <-p.wake:
-			case <-time.After(retry):
-			case sess := <-p.arrived:
-				retry = minRetry
-				n.hold(ctx, p, sess)
-				continue
-			}
-			retry = min(retry*2, maxRetry)
-			continue
+// WaitSession returns the peer's session; without one, it wakes the
+// peer's loop (to punch now) and waits for one until ctx ends.
+func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
+	p := n.peer(id)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
+	}
+	for woken := false; ; woken = true {
+		p.mu.Lock()
+		sess, changed := p.sess, p.changed
+		p.mu.Unlock()
+		// A session that ended is not returned: the peer loop notices at
+		// once and changes the state, which wakes this loop.
+		if sess != nil && sess.conn.Context().Err() == nil {
+			return sess, nil
 		}
-		retry = minRetry
-		n.hold(ctx, p, sess)
-	}
-	if s := p.session(); s != nil {
-		s.close("shutting down")
-	}
-}
-
-// hold keeps a session as the peer's until it dies, replacing it when the
-// peer dials again or, when we are the dialer, when the peer's probes say it
-// lost the session.
-func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
-	// Probes that were in flight while the session was made are no sign
-	// of a lost session; only probes that keep coming are.
-	lastRedial := time.Now()
-	n.connected(p, sess)
-	for {
+		if !woken {
+			offer(p.wake, struct{}{})
+		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-sess.Conn.Context().Done():
-			n.log.Info("session ended", "session", sess, "err", context.Cause(sess.Conn.Context()))
-			return
-		case newer := <-p.arrived:
-			sess.close("replaced by a newer session")
-			sess = newer
-			n.connected(p, sess)
-		case addr := <-p.probed:
-			if !n.ID().Less(p.info.ID) || time.Since(lastRedial) < redialInterval {
-				continue
+			st := p.status()
+			if st.Error != "" {
+				return nil, fmt.Errorf("%s is %s: %s", id.Short(), st.State, st.Error)
 			}
-			lastRedial = time.Now()
-			if newer, err := n.dial(ctx, p, addr); err == nil {
-				sess.close("replaced by a newer session")
-				sess = newer
-				n.connected(p, sess)
-			}
-		}
-	}
-}
-
-// connected makes sess the peer's session and says so.
-func (n *Node) connected(p *peer, sess *Session) {
-	n.setState(p, StateConnected, sess, "")
-	n.log.Info("peer connected", "session", sess)
-	if n.cfg.Events.PeerAddr != nil {
-		n.cfg.Events.PeerAddr(p.info.ID, sess.Addr)
-	}
-}
-
-// punch probes every candidate of p until a session is up or the punch
-// timeout passes. The node with the smaller ID dials the first path that
-// acknowledges a probe; the other waits for that dial.
-func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.PunchTimeout)
-	defer cancel()
-	tick := time.NewTicker(probeInterval)
-	defer tick.Stop()
-	dialer := n.ID().Less(p.info.ID)
-	drain(p.acks) // answers to an earlier round may name a dead path
-	n.sendProbes(p)
-	for {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				cands := p.candidates()
-				return nil, fmt.Errorf("%w: no answer from %d address(es) in %s; both NATs may be symmetric or strict", ErrUnreachable, len(cands), n.cfg.PunchTimeout)
-			}
-			return nil, ctx.Err()
-		case sess := <-p.arrived:
-			return sess, nil
-		case addr := <-p.acks:
-			if !dialer {
-				continue
-			}
-			sess, err := n.dial(ctx, p, addr)
-			if err != nil {
-				n.log.Debug("dial failed", "peer", p.info.ID.Short(), "addr", addr, "err", err)
-				continue
-			}
-			return sess, nil
-		case <-p.wake:
-			n.sendProbes(p)
-		case <-tick.C:
-			n.sendProbes(p)
+			return nil, fmt.Errorf("%s is %s: %w", id.Short(), st.State, ctx.Err())
+		case <-p.gone:
+			return nil, ErrPeerRemoved
+		case <-changed:
 		}
 	}
 }

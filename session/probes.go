@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 )
 
 // Probe freshness and the memory that stops replays.
@@ -39,17 +39,18 @@ type sentProbe struct {
 	at time.Time
 }
 
-// sendProbes sends one probe to every candidate of p.
-func (n *Node) sendProbes(p *peer) {
-	for _, a := range p.candidates() {
+// sendProbes sends one probe request to p on each of paths.
+func (n *Node) sendProbes(p *peer, paths []Path) {
+	for _, path := range paths {
 		nonce := randomNonce()
-		p.noteSent(nonce, a)
-		n.sendProbe(nat.ProbeRequest, p.info.ID, a, nonce)
+		p.noteSent(nonce, path.Addr)
+		n.sendProbe(probe.Request, p.id, path.Addr, nonce)
+		n.probesSent.Add(1)
 	}
 }
 
-func (n *Node) sendProbe(t nat.ProbeType, to NodeID, addr netip.AddrPort, nonce uint64) {
-	pr := nat.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Time: time.Now(), Name: n.name()}
+func (n *Node) sendProbe(t probe.Type, to NodeID, addr netip.AddrPort, nonce uint64) {
+	pr := probe.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Time: time.Now(), Name: n.name()}
 	b, err := pr.Marshal(n.cfg.Identity.Key)
 	if err != nil {
 		n.log.Error("encode probe", "err", err)
@@ -77,7 +78,7 @@ func (n *Node) handleProbe(b []byte, from netip.AddrPort) {
 		return
 	}
 	n.sigChecks.Add(1)
-	pr, err := nat.ParseProbe(b)
+	pr, err := probe.Parse(b)
 	if err != nil {
 		n.junk(from, "bad probe", err)
 		return
@@ -91,13 +92,13 @@ func (n *Node) handleProbe(b []byte, from netip.AddrPort) {
 	}
 	p := n.peer(NodeID(pr.From))
 	switch {
-	case p == nil && pr.Type == nat.ProbeRequest:
+	case p == nil && pr.Type == probe.Request:
 		n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: from})
 	case p == nil:
 		n.junk(from, "ack from a stranger", nil)
-	case pr.Type == nat.ProbeRequest:
+	case pr.Type == probe.Request:
 		n.peerProbed(p, pr, from)
-	case pr.Type == nat.ProbeAck:
+	case pr.Type == probe.Ack:
 		n.peerAcked(p, pr, from)
 	}
 }
@@ -105,7 +106,7 @@ func (n *Node) handleProbe(b []byte, from netip.AddrPort) {
 // timely reports whether the probe's time is within probeClockWindow of
 // ours. A probe outside is dropped, with a rate-limited warning: it is a
 // recording played back, or one of the two clocks is wrong.
-func (n *Node) timely(pr nat.Probe, from netip.AddrPort) bool {
+func (n *Node) timely(pr probe.Probe, from netip.AddrPort) bool {
 	offset := time.Until(pr.Time)
 	if offset.Abs() <= probeClockWindow {
 		return true
@@ -118,13 +119,13 @@ func (n *Node) timely(pr nat.Probe, from netip.AddrPort) bool {
 }
 
 // peerProbed answers a peer's probe request, once per nonce.
-func (n *Node) peerProbed(p *peer, pr nat.Probe, from netip.AddrPort) {
+func (n *Node) peerProbed(p *peer, pr probe.Probe, from netip.AddrPort) {
 	if !p.firstRequest(pr.Nonce, pr.Time) {
 		n.junk(from, "replayed probe", nil)
 		return
 	}
 	p.addReflexive(from)
-	n.sendProbe(nat.ProbeAck, p.info.ID, from, pr.Nonce)
+	n.sendProbe(probe.Ack, p.id, from, pr.Nonce)
 	if p.session() != nil {
 		offer(p.probed, from)
 	}
@@ -135,7 +136,7 @@ func (n *Node) peerProbed(p *peer, pr nat.Probe, from netip.AddrPort) {
 // sent, recently, to exactly the address it came from; anything else
 // (a recorded ack played back from elsewhere) would make us dial an
 // address nobody proved is the peer's.
-func (n *Node) peerAcked(p *peer, pr nat.Probe, from netip.AddrPort) {
+func (n *Node) peerAcked(p *peer, pr probe.Probe, from netip.AddrPort) {
 	if !p.takeSent(pr.Nonce, from) {
 		n.junk(from, "ack for no probe we sent there", nil)
 		return
@@ -153,15 +154,18 @@ func (p *peer) noteSent(nonce uint64, addr netip.AddrPort) {
 }
 
 // takeSent reports whether nonce is a probe we sent to from within
-// sentProbeTTL, and forgets it: a probe is acknowledged once.
+// sentProbeTTL, and forgets it: a probe is acknowledged once. The round
+// trip is the path's latest.
 func (p *peer) takeSent(nonce uint64, from netip.AddrPort) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.sent.get(nonce)
-	if !ok || s.to != from || time.Since(s.at) > sentProbeTTL {
+	rtt := time.Since(s.at)
+	if !ok || s.to != from || rtt > sentProbeTTL {
 		return false
 	}
 	p.sent.remove(nonce)
+	p.paths.noteRTT(from, rtt)
 	return true
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 )
 
 // rawPeer plays a peer by hand: its key, and sockets on loopback
@@ -48,15 +48,15 @@ func (r *rawPeer) addr(ip string) netip.AddrPort {
 }
 
 // probe makes a signed probe from the raw peer to n.
-func (r *rawPeer) probe(t testing.TB, n *Node, typ nat.ProbeType, nonce uint64, at time.Time) []byte {
+func (r *rawPeer) probe(t testing.TB, n *Node, typ probe.Type, nonce uint64, at time.Time) []byte {
 	t.Helper()
 	return r.probeNamed(t, n, typ, nonce, at, "bob")
 }
 
 // probeNamed is probe with the given display name.
-func (r *rawPeer) probeNamed(t testing.TB, n *Node, typ nat.ProbeType, nonce uint64, at time.Time, name string) []byte {
+func (r *rawPeer) probeNamed(t testing.TB, n *Node, typ probe.Type, nonce uint64, at time.Time, name string) []byte {
 	t.Helper()
-	b, err := nat.Probe{Type: typ, From: r.ident.ID, To: n.ID(), Nonce: nonce, Time: at, Name: name}.Marshal(r.ident.Key)
+	b, err := probe.Probe{Type: typ, From: r.ident.ID, To: n.ID(), Nonce: nonce, Time: at, Name: name}.Marshal(r.ident.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +99,12 @@ func (r *rawPeer) watchFor(ip string, d time.Duration, max int, match func([]byt
 }
 
 // nextRequest waits for a probe request from n on the socket of ip.
-func (r *rawPeer) nextRequest(t testing.TB, ip string) nat.Probe {
+func (r *rawPeer) nextRequest(t testing.TB, ip string) probe.Probe {
 	t.Helper()
-	var pr nat.Probe
+	var pr probe.Probe
 	got := r.watchFor(ip, 3*time.Second, 1, func(b []byte) bool {
-		p, err := nat.ParseProbe(b)
-		if err == nil && p.Type == nat.ProbeRequest {
+		p, err := probe.Parse(b)
+		if err == nil && p.Type == probe.Request {
 			pr = p
 			return true
 		}
@@ -122,8 +122,8 @@ func isQUICInitial(b []byte) bool { return len(b) > 0 && b[0]&0xc0 == 0xc0 }
 // acksOf matches acks of nonce.
 func acksOf(nonce uint64) func([]byte) bool {
 	return func(b []byte) bool {
-		p, err := nat.ParseProbe(b)
-		return err == nil && p.Type == nat.ProbeAck && p.Nonce == nonce
+		p, err := probe.Parse(b)
+		return err == nil && p.Type == probe.Ack && p.Nonce == nonce
 	}
 }
 
@@ -162,7 +162,7 @@ func TestOnlyAnAckOfOurProbeMakesUsDial(t *testing.T) {
 			t.Parallel()
 			alice, bob := aliceDials(t)
 			sent := bob.nextRequest(t, "127.0.0.1")
-			ack := bob.probe(t, alice, nat.ProbeAck, tc.nonce(sent.Nonce), time.Now().Add(-tc.age))
+			ack := bob.probe(t, alice, probe.Ack, tc.nonce(sent.Nonce), time.Now().Add(-tc.age))
 			bob.send(t, tc.from, ack, alice)
 			dials := bob.watch(tc.from, time.Second, isQUICInitial)
 			if got := len(dials) > 0; got != tc.wantDial {
@@ -202,8 +202,8 @@ func TestProbeOutsideClockWindowIsRefused(t *testing.T) {
 			bob, stranger := newRawPeer(t, "127.0.0.1"), newRawPeer(t, "127.0.0.1")
 			alice.AddPeer(PeerInfo{ID: bob.ident.ID, Name: "bob", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
 			at := time.Now().Add(tc.offset)
-			bob.send(t, "127.0.0.1", bob.probe(t, alice, nat.ProbeRequest, 42, at), alice)
-			stranger.send(t, "127.0.0.1", stranger.probe(t, alice, nat.ProbeRequest, 43, at), alice)
+			bob.send(t, "127.0.0.1", bob.probe(t, alice, probe.Request, 42, at), alice)
+			stranger.send(t, "127.0.0.1", stranger.probe(t, alice, probe.Request, 43, at), alice)
 			acks := bob.watch("127.0.0.1", 500*time.Millisecond, acksOf(42))
 			if got := len(acks) > 0; got != tc.want {
 				t.Fatalf("probe %s answered: %v, want %v", tc.name, got, tc.want)
@@ -228,7 +228,7 @@ func TestReplayedRequestIsAnsweredOnce(t *testing.T) {
 	alice := runNode(t, "alice", Events{})
 	bob := newRawPeer(t, "127.0.0.1", "127.0.0.2")
 	alice.AddPeer(PeerInfo{ID: bob.ident.ID, Name: "bob", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
-	req := bob.probe(t, alice, nat.ProbeRequest, 77, time.Now())
+	req := bob.probe(t, alice, probe.Request, 77, time.Now())
 	for range 3 {
 		bob.send(t, "127.0.0.1", req, alice)
 	}
@@ -243,7 +243,7 @@ func TestReplayedRequestIsAnsweredOnce(t *testing.T) {
 		t.Fatal("the played-back request's address became a candidate")
 	}
 	// A new request, with a nonce of its own, is answered.
-	bob.send(t, "127.0.0.1", bob.probe(t, alice, nat.ProbeRequest, 78, time.Now()), alice)
+	bob.send(t, "127.0.0.1", bob.probe(t, alice, probe.Request, 78, time.Now()), alice)
 	if acks := bob.watch("127.0.0.1", 500*time.Millisecond, acksOf(78)); len(acks) != 1 {
 		t.Fatalf("%d acks for a fresh request; want 1", len(acks))
 	}

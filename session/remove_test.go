@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/quic-go/quic-go"
 )
 
 // cutOffWatch counts what a node delivers after RemovePeer returned: while
@@ -37,7 +35,7 @@ func (w *cutOffWatch) events() Events {
 			w.delivered.Add(1)
 			return nil
 		},
-		Transfer: func(ctx context.Context, _ *Session, stream *quic.Stream) {
+		Transfer: func(ctx context.Context, _ *Session, stream *Stream) {
 			w.check()
 			w.offers.Add(1)
 			stop := context.AfterFunc(ctx, func() { stream.CancelRead(0) })
@@ -77,7 +75,7 @@ func flood(ctx context.Context, bob *testNode, alice NodeID, aliceAddr netip.Add
 			for i := 0; ctx.Err() == nil; i++ {
 				p := bob.peer(alice)
 				sess := p.session()
-				if sess == nil || sess.Conn.Context().Err() != nil {
+				if sess == nil || sess.conn.Context().Err() != nil {
 					pause()
 					continue
 				}
@@ -135,7 +133,7 @@ func TestRemovedPeerIsCutOff(t *testing.T) {
 		removeTook = append(removeTook, time.Since(start))
 		for _, s := range bobs {
 			select {
-			case <-s.Conn.Context().Done():
+			case <-s.conn.Context().Done():
 			case <-time.After(idleTimeout):
 				t.Fatalf("iteration %d: bob's session %s still open", i, s)
 			}

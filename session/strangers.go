@@ -42,7 +42,7 @@ func (n *Node) admitProbe(b []byte, from netip.AddrPort) bool {
 // claimedPeer returns the configured peer that b says it comes from,
 // without checking the signature, or nil.
 func (n *Node) claimedPeer(b []byte) *peer {
-	const fromOffset = 5 // nat.Probe.From on the wire
+	const fromOffset = 5 // probe.Probe.From on the wire
 	if len(b) < fromOffset+NodeIDLen {
 		return nil
 	}
@@ -55,17 +55,7 @@ func (p *peer) knowsIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sess != nil && p.sess.Addr.Addr() == ip {
-		return true
-	}
-	for _, list := range [][]netip.AddrPort{p.info.Candidates, p.reflexive} {
-		for _, a := range list {
-			if a.Addr().Unmap() == ip {
-				return true
-			}
-		}
-	}
-	return false
+	return p.sess != nil && p.sess.Path.Addr.Addr() == ip || p.paths.knowsIP(ip)
 }
 
 // strangerProbed turns a stranger's probe into a PeerRequest event, within
@@ -118,7 +108,7 @@ func (n *Node) unclaimedNameLocked(name string) string {
 func (n *Node) peerNamedLocked(name string) bool {
 	for _, p := range n.peers {
 		p.mu.Lock()
-		same := strings.EqualFold(p.info.Name, name)
+		same := strings.EqualFold(p.name, name)
 		p.mu.Unlock()
 		if same {
 			return true

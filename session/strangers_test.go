@@ -12,7 +12,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 	"github.com/punchdrop/punchdrop/session/sessiontest"
 )
 
@@ -148,7 +148,7 @@ func TestStrangerNamedLikeAPeer(t *testing.T) {
 	}})
 	alice.AddPeer(PeerInfo{ID: mustID(t, 1), Name: "bob"})
 	mallory := newRawPeer(t, "127.0.0.1")
-	mallory.send(t, "127.0.0.1", mallory.probeNamed(t, alice, nat.ProbeRequest, 5, time.Now(), "Bob"), alice)
+	mallory.send(t, "127.0.0.1", mallory.probeNamed(t, alice, probe.Request, 5, time.Now(), "Bob"), alice)
 	waitFor(t, "mallory's request", 5*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()

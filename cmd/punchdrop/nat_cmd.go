@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"time"
 
-	"github.com/pion/stun/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session"
 )
 
 // natTimeout bounds the one-shot NAT check; the slowest part is waiting
@@ -64,32 +62,18 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 	return cmd
 }
 
-// classifyOnce runs NAT classification on a fresh socket, with its own
-// reader feeding the STUN client as the agent's socket reader does.
-func classifyOnce(ctx context.Context, servers []string) (nat.Report, nat.SocketBuffers, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+// classifyOnce runs NAT classification on a fresh socket and reports
+// the buffers the OS gave it.
+func classifyOnce(ctx context.Context, servers []string) (nat.Report, session.SocketBuffers, error) {
+	conn, err := session.ListenUDP(0)
 	if err != nil {
-		return nat.Report{}, nat.SocketBuffers{}, fmt.Errorf("open UDP socket: %w", err)
+		return nat.Report{}, session.SocketBuffers{}, err
 	}
 	defer conn.Close()
-	buffers, err := nat.TuneSocketBuffers(conn)
+	buffers, err := session.ReadSocketBuffers(conn)
 	if err != nil {
 		return nat.Report{}, buffers, err
 	}
-	client := nat.NewSTUNClient(conn)
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if stun.IsMessage(buf[:n]) {
-				client.HandleSTUN(buf[:n], from)
-			}
-		}
-	}()
-	local := netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	report, err := nat.Classify(ctx, client, local, servers)
+	report, err := nat.ClassifyOnce(ctx, conn, servers)
 	return report, buffers, err
 }

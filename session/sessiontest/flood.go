@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/session/probe"
 )
 
 // Sources opens a UDP socket on each of the loopback addresses
@@ -56,7 +56,7 @@ func (p Prober) Request(c *net.UDPConn, key ed25519.PrivateKey) error {
 }
 
 func (p Prober) send(c *net.UDPConn, from [32]byte, key ed25519.PrivateKey) error {
-	pr := nat.Probe{Type: nat.ProbeRequest, From: from, To: p.To, Nonce: nonce(), Time: time.Now(), Name: p.Name}
+	pr := probe.Probe{Type: probe.Request, From: from, To: p.To, Nonce: nonce(), Time: time.Now(), Name: p.Name}
 	b, err := pr.Marshal(key)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package nat
+package probe
 
 import (
 	"crypto/ed25519"
@@ -25,19 +25,19 @@ var probeTime = time.UnixMilli(1_800_000_000_123)
 func TestProbeRoundTrip(t *testing.T) {
 	key, from := testKey(t, 1)
 	_, to := testKey(t, 2)
-	for _, name := range []string{"", "alice", "Zoë", strings.Repeat("x", MaxProbeName)} {
-		for _, typ := range []ProbeType{ProbeRequest, ProbeAck} {
+	for _, name := range []string{"", "alice", "Zoë", strings.Repeat("x", MaxName)} {
+		for _, typ := range []Type{Request, Ack} {
 			want := Probe{Type: typ, From: from, To: to, Nonce: 0xdeadbeef01, Time: probeTime, Name: name}
 			b, err := want.Marshal(key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !IsProbe(b) || b[0] >= 0x40 || b[0] <= 0x01 {
+			if !Is(b) || b[0] >= 0x40 || b[0] <= 0x01 {
 				t.Fatalf("probe must start below 0x40 and above STUN's 0x00/0x01, got %#x", b[0])
 			}
-			got, err := ParseProbe(b)
+			got, err := Parse(b)
 			if err != nil {
-				t.Fatalf("ParseProbe(%q, %v): %v", name, typ, err)
+				t.Fatalf("Parse(%q, %v): %v", name, typ, err)
 			}
 			if !got.Time.Equal(want.Time) {
 				t.Fatalf("round trip: time %s, want %s", got.Time, want.Time)
@@ -54,11 +54,11 @@ func TestProbeRejects(t *testing.T) {
 	key, from := testKey(t, 1)
 	otherKey, _ := testKey(t, 3)
 	_, to := testKey(t, 2)
-	good, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(key)
+	good, err := Probe{Type: Request, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := Probe{Type: ProbeRequest, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(otherKey)
+	forged, err := Probe{Type: Request, From: from, To: to, Nonce: 7, Time: probeTime, Name: "bob"}.Marshal(otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestProbeRejects(t *testing.T) {
 		{"version 3", mutate(offVersion, 3)},
 		{"truncated", good[:len(good)-1]},
 		{"extra byte", append(append([]byte(nil), good...), 0)},
-		{"oversized", make([]byte, MaxProbeLen+1)},
+		{"oversized", make([]byte, MaxLen+1)},
 		{"wrong magic", mutate(1, 'X')},
 		{"unknown type", mutate(4, 9)},
 		{"name length past end", mutate(offNameLen, 200)},
@@ -89,12 +89,12 @@ func TestProbeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := ParseProbe(tc.in); !errors.Is(err, ErrBadProbe) {
-				t.Fatalf("ParseProbe = %v, want ErrBadProbe", err)
+			if _, err := Parse(tc.in); !errors.Is(err, ErrBad) {
+				t.Fatalf("Parse = %v, want ErrBad", err)
 			}
 		})
 	}
-	if _, err := (Probe{Time: probeTime, Name: strings.Repeat("x", MaxProbeName+1)}).Marshal(key); err == nil {
+	if _, err := (Probe{Time: probeTime, Name: strings.Repeat("x", MaxName+1)}).Marshal(key); err == nil {
 		t.Fatal("Marshal accepted an over-long name")
 	}
 	if _, err := (Probe{Name: "bob"}).Marshal(key); err == nil {
@@ -102,11 +102,29 @@ func TestProbeRejects(t *testing.T) {
 	}
 }
 
+func TestClaimedSender(t *testing.T) {
+	key, from := testKey(t, 1)
+	_, to := testKey(t, 2)
+	b, err := Probe{Type: Request, From: from, To: to, Time: probeTime}.Marshal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 1 // a bad signature: the claim is read all the same
+	if got, ok := ClaimedSender(b); !ok || got != from {
+		t.Fatalf("ClaimedSender = %x, %v; want %x", got, ok, from)
+	}
+	for _, short := range [][]byte{nil, b[:offFrom+keyLen-1], append([]byte{0x20}, b[1:]...)} {
+		if _, ok := ClaimedSender(short); ok {
+			t.Fatalf("ClaimedSender(%x) claims a sender", short)
+		}
+	}
+}
+
 // version1Probe is a correctly signed probe in the old format, which had
 // no time field: the name length sat at offset 77.
 func version1Probe(t testing.TB, key ed25519.PrivateKey, from, to [keyLen]byte) []byte {
 	t.Helper()
-	b := []byte{0x1f, 'P', 'D', 0x01, byte(ProbeRequest)}
+	b := []byte{0x1f, 'P', 'D', 0x01, byte(Request)}
 	b = append(b, from[:]...)
 	b = append(b, to[:]...)
 	b = binary.BigEndian.AppendUint64(b, 7)
@@ -115,26 +133,29 @@ func version1Probe(t testing.TB, key ed25519.PrivateKey, from, to [keyLen]byte) 
 	return append(b, ed25519.Sign(key, b)...)
 }
 
-func FuzzParseProbe(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	key, from := testKey(f, 1)
 	_, to := testKey(f, 2)
-	good, _ := Probe{Type: ProbeAck, From: from, To: to, Nonce: 1, Time: probeTime, Name: "fuzz"}.Marshal(key)
+	good, _ := Probe{Type: Ack, From: from, To: to, Nonce: 1, Time: probeTime, Name: "fuzz"}.Marshal(key)
 	f.Add(good)
 	f.Add(good[:40])
 	f.Add([]byte{})
 	f.Add(probeMarker[:])
 	f.Add(version1Probe(f, key, from, to))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ParseProbe(b)
+		p, err := Parse(b)
 		if err != nil {
 			return
 		}
 		// Whatever parses was signed by its sender, so only an exact
 		// copy of a signed probe can parse.
-		if len(b) != probeHeaderLen+len(p.Name)+probeSigLen || len(p.Name) > MaxProbeName {
+		if len(b) != probeHeaderLen+len(p.Name)+probeSigLen || len(p.Name) > MaxName {
 			t.Fatalf("parsed %d bytes into a probe with a %d-byte name", len(b), len(p.Name))
 		}
-		if b[offVersion] != ProbeVersion || p.Time.UnixMilli() != int64(binary.BigEndian.Uint64(b[offTime:])) {
+		if from, ok := ClaimedSender(b); !ok || from != p.From {
+			t.Fatalf("ClaimedSender = %x, %v; the probe is from %x", from, ok, p.From)
+		}
+		if b[offVersion] != Version || p.Time.UnixMilli() != int64(binary.BigEndian.Uint64(b[offTime:])) {
 			t.Fatalf("parsed version %d, time %s from %x", b[offVersion], p.Time, b)
 		}
 	})

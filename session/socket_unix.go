@@ -1,6 +1,6 @@
 //go:build unix
 
-package nat
+package session
 
 import "syscall"
 

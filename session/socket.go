@@ -1,4 +1,4 @@
-package nat
+package session
 
 import (
 	"fmt"
@@ -9,6 +9,20 @@ import (
 // WantedSocketBuffer is the UDP socket buffer size quic-go asks for (7
 // MiB) so that a fast transfer does not drop packets between reads.
 const WantedSocketBuffer = 7 << 20
+
+// ListenUDP opens the UDP socket a node runs on: IPv4, every local
+// address, port (0 picks a free one), with its buffers raised towards
+// WantedSocketBuffer as far as the OS allows. quic-go makes the same
+// request; asking first lets SocketBuffers report the outcome.
+func ListenUDP(port int) (*net.UDPConn, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("listen on UDP port %d: %w", port, err)
+	}
+	conn.SetReadBuffer(WantedSocketBuffer)
+	conn.SetWriteBuffer(WantedSocketBuffer)
+	return conn, nil
+}
 
 // SocketBuffers says how large a UDP socket's kernel buffers are.
 type SocketBuffers struct {
@@ -26,13 +40,14 @@ func (b SocketBuffers) Advice() string {
 		b.Receive>>10, b.Send>>10, WantedSocketBuffer, WantedSocketBuffer)
 }
 
-// TuneSocketBuffers raises conn's buffers to WantedSocketBuffer, as far
-// as the OS allows, and reports what it got. quic-go makes the same
-// request; asking first lets punchdrop report the outcome.
-func TuneSocketBuffers(conn *net.UDPConn) (SocketBuffers, error) {
-	conn.SetReadBuffer(WantedSocketBuffer)
-	conn.SetWriteBuffer(WantedSocketBuffer)
-	raw, err := conn.SyscallConn()
+// ReadSocketBuffers reports conn's kernel buffer sizes. A conn that is not
+// an OS socket (a simulated one) has none: zero sizes, not limited.
+func ReadSocketBuffers(conn net.PacketConn) (SocketBuffers, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return SocketBuffers{}, nil
+	}
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return SocketBuffers{}, fmt.Errorf("socket buffers: %w", err)
 	}

@@ -1,0 +1,147 @@
+package session
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/punchdrop/punchdrop/nat"
+)
+
+// Timings of the node's view of itself.
+const (
+	// natRefreshInterval re-runs NAT classification; mappings and
+	// routers change rarely, and a change of local address triggers a
+	// run sooner.
+	natRefreshInterval = 5 * time.Minute
+	// ifaceCheckInterval is how often local addresses are compared to
+	// notice a network change (new Wi-Fi, cable plugged in).
+	ifaceCheckInterval = 10 * time.Second
+	// classifyTimeout bounds one NAT classification.
+	classifyTimeout = 10 * time.Second
+)
+
+// watchNetwork keeps the NAT report and LAN candidates current.
+func (n *Node) watchNetwork(ctx context.Context) {
+	n.refreshNAT(ctx)
+	refresh := time.NewTicker(natRefreshInterval)
+	defer refresh.Stop()
+	ifaces := time.NewTicker(ifaceCheckInterval)
+	defer ifaces.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			n.refreshNAT(ctx)
+		case <-ifaces.C:
+			lan := n.lanCandidates()
+			n.mu.Lock()
+			changed := !slices.Equal(lan, n.lan)
+			n.mu.Unlock()
+			if changed {
+				n.log.Info("local addresses changed", "lan", lan)
+				n.refreshNAT(ctx)
+				n.wakeAll()
+			}
+		}
+	}
+}
+
+// refreshNAT re-runs STUN discovery and NAT classification.
+func (n *Node) refreshNAT(ctx context.Context) {
+	lan := n.lanCandidates()
+	n.mu.Lock()
+	n.lan = lan
+	n.mu.Unlock()
+	report, err := n.ClassifyNAT(ctx)
+	if err != nil && ctx.Err() == nil {
+		n.log.Warn("NAT discovery failed", "err", err)
+	}
+	n.mu.Lock()
+	old := n.report
+	n.report = report
+	n.mu.Unlock()
+	if err == nil {
+		n.log.Info("NAT discovered", "public", report.PublicAddr, "mapping", report.Mapping, "filtering", report.Filtering)
+	}
+	changed := report.PublicAddr != old.PublicAddr || report.Mapping != old.Mapping || report.Filtering != old.Filtering
+	if changed && n.cfg.Events.NAT != nil {
+		n.cfg.Events.NAT(report)
+	}
+}
+
+// ClassifyNAT runs STUN against the configured servers on the node's socket.
+func (n *Node) ClassifyNAT(ctx context.Context) (nat.Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, classifyTimeout)
+	defer cancel()
+	return nat.Classify(ctx, n.stun, n.localAddr(), n.cfg.STUNServers)
+}
+
+// NAT returns the latest NAT report.
+func (n *Node) NAT() nat.Report {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.report
+}
+
+// ConnString returns the node's current connection string.
+func (n *Node) ConnString() ConnString {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
+	for _, a := range n.lan {
+		// A host with no NAT sees its public address among its own; it is
+		// not a LAN candidate, and a path to it is direct.
+		if a != cs.Public {
+			cs.LAN = append(cs.LAN, a)
+		}
+	}
+	return cs
+}
+
+// SetName changes the display name sent to peers from now on.
+func (n *Node) SetName(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cfg.Name = name
+}
+
+func (n *Node) name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg.Name
+}
+
+// lanCandidates lists the addresses a peer behind the same NAT can reach
+// us on: the socket's own address if it is bound to one, else this host's
+// IPv4 unicast addresses with the socket's port.
+func (n *Node) lanCandidates() []netip.AddrPort {
+	local := n.localAddr()
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		return []netip.AddrPort{local}
+	}
+	port := local.Port()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		prefix, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := prefix.Addr().Unmap()
+		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(ip, port))
+		if len(out) == MaxLANCandidates {
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package session
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// PathKind says how a path reaches a peer.
+type PathKind string
+
+// Path kinds.
+const (
+	PathLAN    PathKind = "lan"    // to one of the peer's host candidates: no NAT in between
+	PathDirect PathKind = "direct" // through the NATs, punched
+	PathRelay  PathKind = "relay"  // through a TURN server (no relay candidates yet)
+)
+
+// Path priorities; lower is better, as with syncthing's dialers. The gaps
+// leave room for kinds in between (a mapped port, say).
+const (
+	// priorityLAN: no NAT to keep open, the shortest round trip, and
+	// nothing crosses a metered or slow uplink.
+	priorityLAN = 10
+	// priorityDirect: through both NATs and the internet, but end to end.
+	priorityDirect = 30
+	// priorityRelay: an extra hop through someone else's server, with its
+	// bandwidth and latency; only when nothing else answers.
+	priorityRelay = 50
+	// priorityUnknown ranks a kind this build does not know last.
+	priorityUnknown = 100
+)
+
+// Priority ranks the kind; lower is better.
+func (k PathKind) Priority() int {
+	switch k {
+	case PathLAN:
+		return priorityLAN
+	case PathDirect:
+		return priorityDirect
+	case PathRelay:
+		return priorityRelay
+	}
+	return priorityUnknown
+}
+
+// Path is one way to reach a peer: its address there and what kind of way
+// it is.
+type Path struct {
+	Kind PathKind
+	Addr netip.AddrPort
+	// RTT is the last round trip measured on this path, by a probe the
+	// peer answered or a session's handshake; zero until one was.
+	RTT time.Duration
+}
+
+// Priority ranks the path by its kind; lower is better.
+func (p Path) Priority() int { return p.Kind.Priority() }
+
+// Better reports whether p is a better kind of path than q: a session on
+// q moves to p once p answers.
+func (p Path) Better(q Path) bool { return p.Priority() < q.Priority() }
+
+// String describes the path in one log-ready token, e.g.
+// "lan 192.168.1.20:41641 P10 rtt=1.2ms".
+func (p Path) String() string {
+	s := fmt.Sprintf("%s %s P%d", p.Kind, p.Addr, p.Priority())
+	if p.RTT > 0 {
+		s += " rtt=" + p.RTT.Round(10*time.Microsecond).String()
+	}
+	return s
+}
+
+// maxReflexive bounds the peer-reflexive addresses kept per peer: the
+// addresses its probes really came from. A symmetric NAT shows a new one per
+// destination, but only the latest few matter.
+const maxReflexive = 4
+
+// candidate is an address of a peer and what probing it showed.
+type candidate struct {
+	addr netip.AddrPort
+	rtt  time.Duration // last measured; zero if never
+}
+
+// pathSet is what a node knows of the ways to one peer. Its peer's mu
+// guards it.
+type pathSet struct {
+	lan       []netip.AddrPort // the peer's host candidates: paths to them are PathLAN
+	known     []candidate      // from its connection string and past sessions
+	reflexive []candidate      // where its probes came from, oldest first
+}
+
+// add merges addresses from the peer's configuration.
+func (s *pathSet) add(addrs, lan []netip.AddrPort) {
+	for _, a := range addrs {
+		if s.find(a) == nil {
+			s.known = append(s.known, candidate{addr: a})
+		}
+	}
+	for _, a := range lan {
+		if !slices.Contains(s.lan, a) {
+			s.lan = append(s.lan, a)
+		}
+	}
+}
+
+// addReflexive remembers an address the peer's probes came from.
+func (s *pathSet) addReflexive(a netip.AddrPort) {
+	if s.find(a) != nil {
+		return
+	}
+	s.reflexive = append(s.reflexive, candidate{addr: a})
+	if len(s.reflexive) > maxReflexive {
+		s.reflexive = s.reflexive[1:]
+	}
+}
+
+func (s *pathSet) find(a netip.AddrPort) *candidate {
+	for _, list := range [][]candidate{s.known, s.reflexive} {
+		for i := range list {
+			if list[i].addr == a {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// noteRTT records a round trip measured on the path to a.
+func (s *pathSet) noteRTT(a netip.AddrPort, rtt time.Duration) {
+	if c := s.find(a); c != nil {
+		c.rtt = rtt
+	}
+}
+
+// path describes the path to a.
+func (s *pathSet) path(a netip.AddrPort) Path {
+	p := Path{Kind: PathDirect, Addr: a}
+	if slices.Contains(s.lan, a) {
+		p.Kind = PathLAN
+	}
+	if c := s.find(a); c != nil {
+		p.RTT = c.rtt
+	}
+	return p
+}
+
+// all lists every candidate path, best first (then by round trip, then in
+// the order they were learned).
+func (s *pathSet) all() []Path {
+	out := make([]Path, 0, len(s.known)+len(s.reflexive))
+	for _, list := range [][]candidate{s.known, s.reflexive} {
+		for _, c := range list {
+			out = append(out, s.path(c.addr))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Path) int {
+		return cmp.Or(cmp.Compare(a.Priority(), b.Priority()), cmp.Compare(rttOrder(a.RTT), rttOrder(b.RTT)))
+	})
+	return out
+}
+
+// rttOrder ranks an unmeasured round trip after every measured one.
+func rttOrder(rtt time.Duration) time.Duration {
+	if rtt == 0 {
+		return math.MaxInt64
+	}
+	return rtt
+}
+
+// betterThan lists the candidate paths of a better kind than current.
+func (s *pathSet) betterThan(current Path) []Path {
+	return slices.DeleteFunc(s.all(), func(p Path) bool { return !p.Better(current) })
+}
+
+// knowsIP reports whether ip is the address of one of the candidates.
+func (s *pathSet) knowsIP(ip netip.Addr) bool {
+	for _, list := range [][]candidate{s.known, s.reflexive} {
+		for _, c := range list {
+			if c.addr.Addr().Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// QUIC application error codes sent when a node closes a connection.
+const (
+	closeNormal  quic.ApplicationErrorCode = 0
+	closeRefused quic.ApplicationErrorCode = 1
+)
+
+// Session is an authenticated QUIC connection to one peer over one path.
+// A peer has one current session; when a better path answers, a new
+// session on it replaces the old one.
+type Session struct {
+	Peer NodeID
+	Path Path // as it was when the session was made
+
+	conn *quic.Conn
+	// peer is the configuration the session was made for: once that peer
+	// is removed (or removed and added again), the session is not its.
+	peer *peer
+	// handlers counts the loop that accepts the peer's streams and every
+	// stream handler it started; RemovePeer waits for them.
+	handlers sync.WaitGroup
+}
+
+// String describes the session in one log-ready token: the peer, the
+// path it is on, and the round trip QUIC measures on it, e.g.
+// "KXQ2RM4B via lan 192.168.1.20:41641 P10 rtt=1.2ms".
+func (s *Session) String() string {
+	path := s.Path
+	path.RTT = s.RTT()
+	return s.Peer.Short() + " via " + path.String()
+}
+
+// RTT is the smoothed round-trip time QUIC measured.
+func (s *Session) RTT() time.Duration { return s.conn.ConnectionStats().SmoothedRTT }
+
+func (s *Session) close(reason string) { s.conn.CloseWithError(closeNormal, reason) }
+
+// dial opens a QUIC session to p at addr and completes the Hello exchange.
+func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := n.tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), clientTLS(n.cert, p.id), n.quicConf)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", p.id.Short(), addr, err)
+	}
+	// quic-go reports a refused client key only on the first stream
+	// operation, so the session counts only after the Hello exchange.
+	stream, err := conn.OpenStreamSync(ctx)
+	if err == nil {
+		err = n.exchangeHello(stream, true)
+	}
+	if err != nil {
+		conn.CloseWithError(closeRefused, "hello failed")
+		return nil, fmt.Errorf("hello %s at %s: %w", p.id.Short(), addr, err)
+	}
+	return n.startSession(conn, p, addr)
+}
+
+// handleIncoming completes the Hello exchange on a connection a peer
+// dialed (TLS already checked that its key is a peer's) and hands the
+// session to that peer's loop.
+func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
+	id, err := peerIDFromCerts(rawPeerCerts(conn))
+	p := n.peer(id)
+	if err != nil || p == nil {
+		conn.CloseWithError(closeRefused, "unknown key")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	stream, err := conn.AcceptStream(ctx)
+	if err == nil {
+		err = n.exchangeHello(stream, false)
+	}
+	if err != nil {
+		n.log.Debug("incoming hello failed", "peer", id.Short(), "err", err)
+		conn.CloseWithError(closeRefused, "hello failed")
+		return
+	}
+	addr := addrPort(conn.RemoteAddr())
+	p.addReflexive(addr)
+	sess, err := n.startSession(conn, p, addr)
+	if err != nil {
+		n.log.Debug("incoming session dropped", "peer", id.Short(), "err", err)
+		return
+	}
+	select {
+	case p.arrived <- sess:
+	default:
+		// The loop has not taken the previous arrival yet; keep the newest.
+		select {
+		case old := <-p.arrived:
+			old.close("replaced by a newer session")
+		default:
+		}
+		offer(p.arrived, sess)
+	}
+}
+
+func rawPeerCerts(conn *quic.Conn) [][]byte {
+	var raw [][]byte
+	for _, c := range conn.ConnectionState().TLS.PeerCertificates {
+		raw = append(raw, c.Raw)
+	}
+	return raw
+}
+
+// exchangeHello sends our Hello and reads the peer's; the dialer writes
+// first, because a QUIC stream becomes visible to the acceptor only once
+// data is written on it.
+func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
+	defer release(stream)
+	stream.SetDeadline(time.Now().Add(helloTimeout))
+	mine := Hello{Version: ProtocolVersion, Name: n.name()}
+	var theirs Hello
+	if dialer {
+		if err := WriteFrame(stream, FrameHello, mine); err != nil {
+			return err
+		}
+		return DecodeFrame(stream, FrameHello, &theirs)
+	}
+	if err := DecodeFrame(stream, FrameHello, &theirs); err != nil {
+		return err
+	}
+	return WriteFrame(stream, FrameHello, mine)
+}
+
+// startSession registers a session that passed the Hello exchange and
+// serves the streams the peer opens on it. It refuses the session, closing
+// it, unless p is still the configured peer: RemovePeer closes every
+// session registered when it removed the peer, so none may be registered
+// after that.
+func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort) (*Session, error) {
+	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(addr), peer: p}
+	n.mu.Lock()
+	current := n.peers[p.id] == p
+	if current {
+		n.sessions[sess] = struct{}{}
+		sess.handlers.Add(1) // the stream loop below
+	}
+	n.mu.Unlock()
+	if !current {
+		conn.CloseWithError(closeRefused, "peer removed")
+		return nil, fmt.Errorf("session with %s: %w", p.id.Short(), ErrPeerRemoved)
+	}
+	n.wg.Go(func() {
+		n.serveStreams(sess) // until the session ends
+		sess.handlers.Done()
+		sess.handlers.Wait() // the stream handlers it started
+		n.mu.Lock()
+		delete(n.sessions, sess)
+		n.mu.Unlock()
+	})
+	return sess, nil
+}
+
+// accepts reports whether what arrives on sess may still be delivered:
+// the session is open and its peer is still the one it was made for.
+func (n *Node) accepts(sess *Session) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[sess.Peer] == sess.peer && sess.conn.Context().Err() == nil
+}
