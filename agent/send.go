@@ -71,9 +71,19 @@ func (n nodeSender) Send(ctx context.Context, o store.Outgoing, chunkSize int, p
 	}
 	stream, err := sess.OpenTransferStream(ctx)
 	if err != nil {
-		return transfer.Result{}, err
+		return transfer.Result{}, asMoved(err)
 	}
-	return transfer.Send(ctx, stream, transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize}, progress)
+	res, err := transfer.Send(ctx, stream, transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize}, progress)
+	return res, asMoved(err)
+}
+
+// asMoved tells the scheduler when an attempt was cut off by its session
+// moving to a newer one, so that it starts again at once.
+func asMoved(err error) error {
+	if session.Moved(err) {
+		return moved{err}
+	}
+	return err
 }
 
 // noPeer is session.ErrNoPeer as the scheduler knows it, in its words.
@@ -81,6 +91,12 @@ type noPeer struct{ error }
 
 func (noPeer) Is(target error) bool { return target == scheduler.ErrNoPeer }
 func (e noPeer) Unwrap() error      { return e.error }
+
+// moved is a session that moved to a newer one, as the scheduler knows it.
+type moved struct{ error }
+
+func (moved) Is(target error) bool { return target == scheduler.ErrMoved }
+func (e moved) Unwrap() error      { return e.error }
 
 // sendObserver is the scheduler's Observer: the view shows every change,
 // and a file sent from the outbox is settled there.

@@ -64,6 +64,7 @@ type chunkSender struct {
 	// resumed is closed when the first confirmation arrives on a stream
 	// after the first.
 	resumed chan struct{}
+	cutBy   error // what ended the first attempt that failed
 }
 
 func (s *chunkSender) send(ctx context.Context) error {
@@ -73,8 +74,12 @@ func (s *chunkSender) send(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.attempt(ctx, sess, chunk, attempt > 0); ctx.Err() != nil {
+		err = s.attempt(ctx, sess, chunk, attempt > 0)
+		if ctx.Err() != nil {
 			return err
+		}
+		if err != nil && s.cutBy == nil {
+			s.cutBy = err
 		}
 	}
 	return nil
@@ -167,6 +172,9 @@ func TestSimulatedMoveDuringTransfer(t *testing.T) {
 	}
 	if st := stateOf(a, b.ID()); st.Path != PathLAN {
 		t.Fatalf("the session did not move to the LAN: %+v", st)
+	}
+	if !Moved(s.cutBy) {
+		t.Fatalf("the transfer was cut off by %v, which Moved does not recognise: its owner would back off before resuming", s.cutBy)
 	}
 	resent := s.written.Load() - chunkSize*chunks
 	t.Logf("moving to the LAN mid-transfer: resumed on the new session %s after the LAN address was known; %d bytes (%.2f chunks of %d) sent twice",

@@ -193,7 +193,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 // closed first, so that whatever ran on it (a transfer) has failed by the
 // time the owner hears the peer is connected again and retries.
 func (n *Node) replace(p *peer, old, newer *Session, why string) *Session {
-	old.close(why)
+	old.replaced(why)
 	n.log.Info("session replaced", "why", why, "old", old, "new", newer)
 	n.connected(p, newer)
 	return newer

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,7 +16,20 @@ import (
 const (
 	closeNormal  quic.ApplicationErrorCode = 0
 	closeRefused quic.ApplicationErrorCode = 1
+	// closeMoved ends a session that a newer one replaced: on a better
+	// path, or because the peer dialed again. What ran on it may start
+	// again at once on the new one.
+	closeMoved quic.ApplicationErrorCode = 2
 )
+
+// Moved reports whether err ended work on a session that was replaced by
+// a newer one (a move to a better path, or a peer that dialed again), on
+// either side: the work may be retried at once, with no back-off, on the
+// peer's new session.
+func Moved(err error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(err, &ae) && ae.ErrorCode == closeMoved
+}
 
 // Session is an authenticated QUIC connection to one peer over one path.
 // A peer has one current session; when a better path answers, a new
@@ -46,6 +60,9 @@ func (s *Session) String() string {
 func (s *Session) RTT() time.Duration { return s.conn.ConnectionStats().SmoothedRTT }
 
 func (s *Session) close(reason string) { s.conn.CloseWithError(closeNormal, reason) }
+
+// replaced ends a session a newer one took the place of (see Moved).
+func (s *Session) replaced(reason string) { s.conn.CloseWithError(closeMoved, reason) }
 
 // dial opens a QUIC session to p at addr and completes the Hello exchange.
 func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {
@@ -102,7 +119,7 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
 		// The loop has not taken the previous arrival yet; keep the newest.
 		select {
 		case old := <-p.arrived:
-			old.close("replaced by a newer session")
+			old.replaced("replaced by a newer session")
 		default:
 		}
 		offer(p.arrived, sess)

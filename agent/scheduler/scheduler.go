@@ -39,6 +39,11 @@ const (
 // no longer a peer: the transfer fails at once rather than back off.
 var ErrNoPeer = errors.New("not a peer")
 
+// ErrMoved is returned (wrapped) by a Sender when the attempt was cut off
+// because its connection moved (a better path, a new session): the file
+// is tried again at once, and the attempt does not count as a failure.
+var ErrMoved = errors.New("the connection moved")
+
 // Queue is the durable queue of outgoing transfers: the state database.
 type Queue interface {
 	// QueuedPeers returns the peers with transfers queued for them.
@@ -58,7 +63,8 @@ type Queue interface {
 type Sender interface {
 	// Send waits for a session with o's peer, opens a stream, and sends
 	// o's file in chunks of chunkSize, telling progress what the receiver
-	// holds durably. An error wrapping ErrNoPeer says the peer is gone.
+	// holds durably. An error wrapping ErrNoPeer says the peer is gone;
+	// one wrapping ErrMoved that the attempt may start again at once.
 	Send(ctx context.Context, o store.Outgoing, chunkSize int, progress transfer.Progress) (transfer.Result, error)
 }
 

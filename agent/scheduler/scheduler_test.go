@@ -291,6 +291,24 @@ func TestFailedAttempts(t *testing.T) {
 	r.waitState("later", store.OutgoingDone)
 }
 
+// An attempt cut off because its session moved to a better path starts
+// again at once, and does not count as a failure.
+func TestMovedSessionRetriesAtOnce(t *testing.T) {
+	r := newRig(t, false, file("moving", 10, 0))
+	a := r.next()
+	start := time.Now()
+	a.answer <- fmt.Errorf("send moving: %w", ErrMoved)
+	a = r.next()
+	if took := time.Since(start); a.o.ID != "moving" || took > minRetry/4 {
+		t.Fatalf("attempt at %s %s after the move, want the same file at once", a.o.ID, took)
+	}
+	if o := r.queue.get("moving"); o.Tries != 0 || o.Error != "" {
+		t.Fatalf("a move counted as a failure: %+v", o)
+	}
+	a.answer <- nil
+	r.waitState("moving", store.OutgoingDone)
+}
+
 // TestPauseCutsOffAndResumes: pausing cuts the attempts in flight off,
 // leaves their files queued and starts none; resuming sends them.
 func TestPauseCutsOffAndResumes(t *testing.T) {

@@ -150,6 +150,9 @@ func (s *Scheduler) finish(o store.Outgoing, res transfer.Result, err error) (qu
 	switch {
 	case err == nil:
 		s.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", res.Name, "sent_bytes", res.Sent)
+	case errors.Is(err, ErrMoved):
+		state, msg = store.OutgoingQueued, ""
+		s.log.Info("connection moved; resuming at once", "file", o.Name, "peer", shortID(o.Peer), "sent_bytes", res.Sent)
 	case transfer.Retryable(err) && !errors.Is(err, ErrNoPeer):
 		state, msg = store.OutgoingQueued, err.Error()
 		o.Tries++
