@@ -13,6 +13,7 @@ import (
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // A damaged state file never stops the agent: it starts with a fresh
@@ -26,7 +27,7 @@ func TestDamagedStateStartsFresh(t *testing.T) {
 	bob.stop()
 	const name = "waiting-for-bob-0123456789.txt"
 	writeFile(t, filepath.Join(alice.outbox(), name), []byte("still here"))
-	eventually(t, ctx, "the file queued", func() bool {
+	testutil.Until(t, ctx, "the file queued", func() bool {
 		st, err := alice.client.Status(ctx)
 		return err == nil && len(st.Queue) == 1
 	})
@@ -67,7 +68,7 @@ func TestDamagedStateStartsFresh(t *testing.T) {
 		t.Fatal("the log does not say the state file was damaged")
 	}
 	bob = startNode(t, "bob", bob.home)
-	eventually(t, ctx, "the file at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), name), []byte("still here")) })
+	testutil.Until(t, ctx, "the file at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), name), []byte("still here")) })
 }
 
 // Two peers never share a name: the second gets a suffix, and the answer

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/store"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // TestHistoryIsPruned: finished transfers older than history_days are
@@ -39,9 +40,9 @@ func TestHistoryIsPruned(t *testing.T) {
 		}
 	}
 	c, stop := startAgent(t, "alice", home)
-	eventually(t, ctx, "the prune at start", logged(1))
+	testutil.Until(t, ctx, "the prune at start", logged(1))
 	reloadWith(t, ctx, c, home, "history_days", "5")
-	eventually(t, ctx, "the prune after the reload", logged(2))
+	testutil.Until(t, ctx, "the prune after the reload", logged(2))
 	stop()
 	withState(t, paths.State, func(s *store.Store) {
 		a, err := s.Activity(time.Time{})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // testNode is an agent of an outbox test.
@@ -64,18 +65,6 @@ func connect(t *testing.T, a, b *testNode) {
 	}
 }
 
-// eventually polls cond every 50 ms until it holds or ctx ends.
-func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -115,7 +104,7 @@ func TestOutboxRootGoesToEveryPeerThenToSent(t *testing.T) {
 	writeFile(t, filepath.Join(alice.outbox(), "album", "deep", "b.jpg"), []byte("b"))
 
 	sent := filepath.Join(alice.outbox(), "Sent", "report.pdf")
-	eventually(t, ctx, "report.pdf in Sent", func() bool { return exists(sent) })
+	testutil.Until(t, ctx, "report.pdf in Sent", func() bool { return exists(sent) })
 	// It moved only once both receivers had it.
 	for _, n := range []*testNode{bob, carol} {
 		if !hasContent(filepath.Join(n.downloads(), "report.pdf"), report) {
@@ -125,7 +114,7 @@ func TestOutboxRootGoesToEveryPeerThenToSent(t *testing.T) {
 	if !hasContent(sent, report) || exists(filepath.Join(alice.outbox(), "report.pdf")) {
 		t.Fatal("Sent/report.pdf is not the file, or the outbox still has it")
 	}
-	eventually(t, ctx, "album in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "album", "deep", "b.jpg")) })
+	testutil.Until(t, ctx, "album in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "album", "deep", "b.jpg")) })
 	for _, n := range []*testNode{bob, carol} {
 		if !hasContent(filepath.Join(n.downloads(), "album", "deep", "b.jpg"), []byte("b")) {
 			t.Fatalf("%s lacks album/deep/b.jpg", n.name)
@@ -149,12 +138,12 @@ func TestOutboxPeerFolderGoesToThatPeerOnly(t *testing.T) {
 	nodes := outboxNodes(t, "alice", "bob", "carol")
 	alice, bob, carol := nodes[0], nodes[1], nodes[2]
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "photo.jpg"), []byte("for bob"))
-	eventually(t, ctx, "bob's photo", func() bool { return hasContent(filepath.Join(bob.downloads(), "photo.jpg"), []byte("for bob")) })
-	eventually(t, ctx, "Sent/bob/photo.jpg", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "bob", "photo.jpg")) })
+	testutil.Until(t, ctx, "bob's photo", func() bool { return hasContent(filepath.Join(bob.downloads(), "photo.jpg"), []byte("for bob")) })
+	testutil.Until(t, ctx, "Sent/bob/photo.jpg", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "bob", "photo.jpg")) })
 	// A file for everyone, dropped after, arrives at carol: had the photo
 	// gone to carol too, it would have been there first.
 	writeFile(t, filepath.Join(alice.outbox(), "all.txt"), []byte("all"))
-	eventually(t, ctx, "all.txt at carol", func() bool { return exists(filepath.Join(carol.downloads(), "all.txt")) })
+	testutil.Until(t, ctx, "all.txt at carol", func() bool { return exists(filepath.Join(carol.downloads(), "all.txt")) })
 	if got := listDir(t, carol.downloads()); !slices.Equal(got, []string{".punchdrop", "all.txt"}) {
 		t.Fatalf("carol's downloads: %v, want all.txt only", got)
 	}
@@ -173,9 +162,9 @@ func TestOutboxFolderMadeBeforeItsPeer(t *testing.T) {
 	connect(t, alice, bob)
 	writeFile(t, filepath.Join(alice.outbox(), "carol", "photo.jpg"), []byte("for carol"))
 	connect(t, alice, carol)
-	eventually(t, ctx, "carol's photo", func() bool { return hasContent(filepath.Join(carol.downloads(), "photo.jpg"), []byte("for carol")) })
+	testutil.Until(t, ctx, "carol's photo", func() bool { return hasContent(filepath.Join(carol.downloads(), "photo.jpg"), []byte("for carol")) })
 	writeFile(t, filepath.Join(alice.outbox(), "all.txt"), []byte("all"))
-	eventually(t, ctx, "all.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "all.txt")) })
+	testutil.Until(t, ctx, "all.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "all.txt")) })
 	if got := listDir(t, bob.downloads()); !slices.Equal(got, []string{".punchdrop", "all.txt"}) {
 		t.Fatalf("bob's downloads: %v, want all.txt only", got)
 	}
@@ -193,7 +182,7 @@ func TestOutboxIgnoresTemporaryFiles(t *testing.T) {
 	writeFile(t, filepath.Join(alice.outbox(), "folder", "keep.txt"), []byte("keep"))
 	writeFile(t, filepath.Join(alice.outbox(), "folder", "skip.txt.crdownload"), []byte("skip"))
 	writeFile(t, filepath.Join(alice.outbox(), "real.txt"), []byte("real"))
-	eventually(t, ctx, "real.txt and the folder delivered", func() bool {
+	testutil.Until(t, ctx, "real.txt and the folder delivered", func() bool {
 		return exists(filepath.Join(alice.outbox(), "Sent", "real.txt")) && exists(filepath.Join(alice.outbox(), "Sent", "folder"))
 	})
 	if exists(filepath.Join(bob.downloads(), "folder", "skip.txt.crdownload")) || !exists(filepath.Join(bob.downloads(), "folder", "keep.txt")) {
@@ -237,7 +226,7 @@ func TestOutboxWaitsForSlowWrites(t *testing.T) {
 		}
 	}
 	f.Close()
-	eventually(t, ctx, "slow.bin delivered", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "slow.bin")) })
+	testutil.Until(t, ctx, "slow.bin delivered", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "slow.bin")) })
 	if !hasContent(filepath.Join(bob.downloads(), "slow.bin"), want) {
 		t.Fatal("bob's slow.bin is not the whole file")
 	}
@@ -282,7 +271,7 @@ func TestOutboxThousandFilesAtOnce(t *testing.T) {
 	alice, bob := nodes[0], nodes[1]
 	dropMany(t, alice.outbox(), 1000)
 	sent := filepath.Join(alice.outbox(), "Sent")
-	eventually(t, ctx, "1000 files in Sent", func() bool { return len(listDir(t, sent)) == 1000 })
+	testutil.Until(t, ctx, "1000 files in Sent", func() bool { return len(listDir(t, sent)) == 1000 })
 	checkAllOnce(t, bob.downloads(), 1000)
 	if got := listDir(t, alice.outbox()); !slices.Equal(got, []string{"Sent", "bob"}) {
 		t.Fatalf("outbox still holds %d entries", len(got))
@@ -316,7 +305,7 @@ func TestOutboxOverflowLosesNothing(t *testing.T) {
 	defer cancel()
 	dropMany(t, alice.outbox(), 300)
 	sent := filepath.Join(alice.outbox(), "Sent")
-	eventually(t, ctx, "300 files in Sent", func() bool { return len(listDir(t, sent)) == 300 })
+	testutil.Until(t, ctx, "300 files in Sent", func() bool { return len(listDir(t, sent)) == 300 })
 	checkAllOnce(t, bob.downloads(), 300)
 	log, _ := os.ReadFile(ResolvePaths(alice.home).Log)
 	if !strings.Contains(string(log), "too many changes at once") {
@@ -330,12 +319,12 @@ func TestOutboxFilesDroppedWhileAgentDown(t *testing.T) {
 	nodes := outboxNodes(t, "alice", "bob")
 	alice, bob := nodes[0], nodes[1]
 	writeFile(t, filepath.Join(alice.outbox(), "first.txt"), []byte("first"))
-	eventually(t, ctx, "first.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "first.txt")) })
+	testutil.Until(t, ctx, "first.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "first.txt")) })
 	alice.stop()
 	writeFile(t, filepath.Join(alice.outbox(), "while-down.txt"), []byte("down"))
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "for-bob.txt"), []byte("bob"))
 	alice = startNode(t, "alice", alice.home)
-	eventually(t, ctx, "files sent after start", func() bool {
+	testutil.Until(t, ctx, "files sent after start", func() bool {
 		return exists(filepath.Join(alice.outbox(), "Sent", "while-down.txt")) && exists(filepath.Join(alice.outbox(), "Sent", "bob", "for-bob.txt"))
 	})
 	// The scan at start-up took the new files, and not the Sent folder.
@@ -355,7 +344,7 @@ func TestOutboxWaitsForOfflinePeer(t *testing.T) {
 	alice, bob := nodes[0], nodes[1]
 	bob.stop()
 	writeFile(t, filepath.Join(alice.outbox(), "later.txt"), []byte("later"))
-	eventually(t, ctx, "later.txt queued", func() bool {
+	testutil.Until(t, ctx, "later.txt queued", func() bool {
 		st, err := alice.client.Status(ctx)
 		return err == nil && len(st.Queue) == 1 && st.Queue[0].File == filepath.Join(alice.outbox(), "later.txt") && st.Queue[0].PeerName == "bob"
 	})
@@ -364,8 +353,8 @@ func TestOutboxWaitsForOfflinePeer(t *testing.T) {
 		t.Fatal("later.txt left the outbox while bob was offline")
 	}
 	bob = startNode(t, "bob", bob.home)
-	eventually(t, ctx, "later.txt at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "later.txt"), []byte("later")) })
-	eventually(t, ctx, "later.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "later.txt")) })
+	testutil.Until(t, ctx, "later.txt at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "later.txt"), []byte("later")) })
+	testutil.Until(t, ctx, "later.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "later.txt")) })
 }
 
 func TestOutboxAfterSendKeepAndDelete(t *testing.T) {
@@ -376,7 +365,7 @@ func TestOutboxAfterSendKeepAndDelete(t *testing.T) {
 	setConfig(t, alice, "after_send", "keep")
 	kept := filepath.Join(alice.outbox(), "kept.txt")
 	writeFile(t, kept, []byte("v1"))
-	eventually(t, ctx, "kept.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "kept.txt")) })
+	testutil.Until(t, ctx, "kept.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "kept.txt")) })
 	// Restarting does not send it again; a new version is sent.
 	alice.stop()
 	alice = startNode(t, "alice", alice.home)
@@ -385,7 +374,7 @@ func TestOutboxAfterSendKeepAndDelete(t *testing.T) {
 		t.Fatal("a kept file was sent again after a restart")
 	}
 	writeFile(t, kept, []byte("v2"))
-	eventually(t, ctx, "the new version at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "kept (1).txt"), []byte("v2")) })
+	testutil.Until(t, ctx, "the new version at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "kept (1).txt"), []byte("v2")) })
 	if !hasContent(kept, []byte("v2")) {
 		t.Fatal("a kept file left the outbox")
 	}
@@ -393,7 +382,7 @@ func TestOutboxAfterSendKeepAndDelete(t *testing.T) {
 	setConfig(t, alice, "after_send", "delete")
 	gone := filepath.Join(alice.outbox(), "gone.txt")
 	writeFile(t, gone, []byte("bye"))
-	eventually(t, ctx, "gone.txt deleted after delivery", func() bool { return !exists(gone) })
+	testutil.Until(t, ctx, "gone.txt deleted after delivery", func() bool { return !exists(gone) })
 	if !hasContent(filepath.Join(bob.downloads(), "gone.txt"), []byte("bye")) || exists(filepath.Join(alice.outbox(), "Sent", "gone.txt")) {
 		t.Fatal("gone.txt was deleted before delivery, or moved")
 	}
@@ -420,7 +409,7 @@ func TestOutboxFollowsPeerRenameAndRemove(t *testing.T) {
 		t.Fatalf("outbox after rename: %v", got)
 	}
 	writeFile(t, filepath.Join(alice.outbox(), "robert", "r.txt"), []byte("r"))
-	eventually(t, ctx, "r.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "r.txt")) })
+	testutil.Until(t, ctx, "r.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "r.txt")) })
 
 	// With downloads_per_peer, bob keeps alice's files in Downloads/alice/.
 	setConfig(t, bob, "downloads_per_peer", "true")
@@ -428,7 +417,7 @@ func TestOutboxFollowsPeerRenameAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "p.txt"), []byte("p"))
-	eventually(t, ctx, "Downloads/alice/p.txt at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "alice", "p.txt"), []byte("p")) })
+	testutil.Until(t, ctx, "Downloads/alice/p.txt at bob", func() bool { return hasContent(filepath.Join(bob.downloads(), "alice", "p.txt"), []byte("p")) })
 
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "unsent.txt"), []byte("u"))
 	bob.stop() // so that unsent.txt stays unsent
@@ -451,7 +440,7 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(alice.outbox(), "held.txt"), []byte("held"))
 	writeFile(t, filepath.Join(alice.outbox(), "bob", "regret.txt"), []byte("regret"))
-	eventually(t, ctx, "both files queued", func() bool {
+	testutil.Until(t, ctx, "both files queued", func() bool {
 		st, err := alice.client.Status(ctx)
 		return err == nil && st.Paused && len(st.Queue) == 2 && st.Queue[0].State == control.TransferQueued
 	})
@@ -463,18 +452,18 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 	if err := os.Rename(filepath.Join(alice.outbox(), "bob", "regret.txt"), filepath.Join(t.TempDir(), "regret.txt")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "regret.txt cancelled", func() bool {
+	testutil.Until(t, ctx, "regret.txt cancelled", func() bool {
 		st, err := alice.client.Status(ctx)
 		return err == nil && len(st.Queue) == 1 && st.Queue[0].Name == "held.txt"
 	})
 	// The pause outlives a restart.
 	alice.stop()
 	alice = startNode(t, "alice", alice.home)
-	eventually(t, ctx, "alice back, paused, held.txt queued", func() bool {
+	testutil.Until(t, ctx, "alice back, paused, held.txt queued", func() bool {
 		st, err := alice.client.Status(ctx)
 		return err == nil && st.Paused && len(st.Queue) == 1
 	})
-	eventually(t, ctx, "bob connected again", func() bool {
+	testutil.Until(t, ctx, "bob connected again", func() bool {
 		peers, err := alice.client.Peers(ctx)
 		return err == nil && len(peers) == 1 && peers[0].State == control.StateConnected
 	})
@@ -485,7 +474,7 @@ func TestPauseHoldsTheQueue(t *testing.T) {
 	if err := alice.client.Pause(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "held.txt at bob after resume", func() bool { return exists(filepath.Join(bob.downloads(), "held.txt")) })
+	testutil.Until(t, ctx, "held.txt at bob after resume", func() bool { return exists(filepath.Join(bob.downloads(), "held.txt")) })
 	st, _ := alice.client.Status(ctx)
 	for _, tr := range st.Transfers {
 		if tr.Name == "regret.txt" && (tr.State != control.TransferFailed || tr.Error != "taken out of the outbox") {
@@ -508,7 +497,7 @@ func TestOutboxRemovedPeerIsNotWaitedFor(t *testing.T) {
 	carol.stop()
 	drop := filepath.Join(alice.outbox(), "both.txt")
 	writeFile(t, drop, []byte("both"))
-	eventually(t, ctx, "both.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "both.txt")) })
+	testutil.Until(t, ctx, "both.txt at bob", func() bool { return exists(filepath.Join(bob.downloads(), "both.txt")) })
 	time.Sleep(500 * time.Millisecond)
 	if !exists(drop) {
 		t.Fatal("both.txt left the outbox before carol had it")
@@ -516,5 +505,5 @@ func TestOutboxRemovedPeerIsNotWaitedFor(t *testing.T) {
 	if err := alice.client.RemovePeer(ctx, "carol"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "both.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "both.txt")) })
+	testutil.Until(t, ctx, "both.txt in Sent", func() bool { return exists(filepath.Join(alice.outbox(), "Sent", "both.txt")) })
 }

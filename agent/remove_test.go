@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // TestRemovedPeerMessagesAreNotStored: bob keeps sending messages while
@@ -54,7 +55,7 @@ func TestRemovedPeerMessagesAreNotStored(t *testing.T) {
 			})
 		}
 		before := count()
-		eventually(t, ctx, "bob's messages to arrive", func() bool { return count() > before })
+		testutil.Until(t, ctx, "bob's messages to arrive", func() bool { return count() > before })
 		if err := alice.RemovePeer(ctx, "bob"); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/session/sessiontest"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // pending lists the IDs of an agent's pending peer requests.
@@ -73,7 +74,7 @@ func TestStrangerFloodKeepsRealRequests(t *testing.T) {
 		keys = append(keys, key)
 	}
 	realSources := sessiontest.Sources(t, 2, len(keys))
-	eventually(t, ctx, "three pending requests", func() bool {
+	testutil.Until(t, ctx, "three pending requests", func() bool {
 		for i, key := range keys {
 			prober.Request(realSources[i], key)
 		}

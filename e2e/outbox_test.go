@@ -14,21 +14,10 @@ import (
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/lab"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 func (a *agentProc) outbox() string { return agent.ResolvePaths(a.home).Outbox }
-
-// waitFor polls cond every 20 ms until it holds, failing after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
@@ -70,7 +59,7 @@ func TestOutboxInLab(t *testing.T) {
 	data, _ := os.ReadFile(report)
 	drop(t, alice.outbox(), "report.pdf", data)
 	sent := filepath.Join(alice.outbox(), "Sent", "report.pdf")
-	waitFor(t, transferTimeout, "report.pdf in Sent", func() bool { return fileExists(sent) })
+	testutil.WaitFor(t, transferTimeout, "report.pdf in Sent", func() bool { return fileExists(sent) })
 	for _, n := range []*agentProc{bob, carol} {
 		sameFile(t, report, filepath.Join(n.downloads(), "report.pdf"))
 	}
@@ -78,7 +67,7 @@ func TestOutboxInLab(t *testing.T) {
 
 	drop(t, filepath.Join(alice.outbox(), "bob"), "photo.jpg", []byte("for bob only"))
 	drop(t, alice.outbox(), "after.txt", []byte("for both"))
-	waitFor(t, transferTimeout, "photo.jpg and after.txt in Sent", func() bool {
+	testutil.WaitFor(t, transferTimeout, "photo.jpg and after.txt in Sent", func() bool {
 		return fileExists(filepath.Join(alice.outbox(), "Sent", "bob", "photo.jpg")) && fileExists(filepath.Join(alice.outbox(), "Sent", "after.txt"))
 	})
 	if !fileExists(filepath.Join(bob.downloads(), "photo.jpg")) || fileExists(filepath.Join(carol.downloads(), "photo.jpg")) {
@@ -89,12 +78,12 @@ func TestOutboxInLab(t *testing.T) {
 	// and reaches her when she is back.
 	carol.stop()
 	drop(t, alice.outbox(), "later.txt", []byte("for carol too"))
-	waitFor(t, transferTimeout, "later.txt at bob", func() bool { return fileExists(filepath.Join(bob.downloads(), "later.txt")) })
+	testutil.WaitFor(t, transferTimeout, "later.txt at bob", func() bool { return fileExists(filepath.Join(bob.downloads(), "later.txt")) })
 	if !fileExists(filepath.Join(alice.outbox(), "later.txt")) {
 		t.Fatal("later.txt left the outbox while carol was offline")
 	}
 	carol = startAgentIn(t, l, hosts[2], "carol", carol.home)
-	waitFor(t, transferTimeout, "later.txt in Sent", func() bool { return fileExists(filepath.Join(alice.outbox(), "Sent", "later.txt")) })
+	testutil.WaitFor(t, transferTimeout, "later.txt in Sent", func() bool { return fileExists(filepath.Join(alice.outbox(), "Sent", "later.txt")) })
 	if !fileExists(filepath.Join(carol.downloads(), "later.txt")) {
 		t.Fatal("later.txt moved to Sent before carol had it")
 	}
@@ -123,11 +112,11 @@ func TestOutboxSurvivesKill(t *testing.T) {
 		}
 	}
 	sent := filepath.Join(x.alice.outbox(), "Sent")
-	waitFor(t, transferTimeout, "10 files sent", func() bool { e, _ := os.ReadDir(sent); return len(e) >= 10 })
+	testutil.WaitFor(t, transferTimeout, "10 files sent", func() bool { e, _ := os.ReadDir(sent); return len(e) >= 10 })
 	x.alice.killHard()
 	before, _ := os.ReadDir(sent)
 	x.alice = startAgentIn(t, x.lab, x.aliceHost, "alice", x.aliceHome)
-	waitFor(t, transferTimeout, "all files sent", func() bool { e, _ := os.ReadDir(sent); return len(e) == files })
+	testutil.WaitFor(t, transferTimeout, "all files sent", func() bool { e, _ := os.ReadDir(sent); return len(e) == files })
 
 	got, _ := os.ReadDir(x.bob.downloads())
 	var names []string
@@ -169,7 +158,7 @@ func TestAgentStopsFastWithWork(t *testing.T) {
 	for i := range 5 {
 		randomFile(t, filepath.Join(x.alice.outbox(), fmt.Sprintf("s%d.bin", i)), 8<<20, uint64(i))
 	}
-	waitFor(t, transferTimeout, "a file moving", func() bool {
+	testutil.WaitFor(t, transferTimeout, "a file moving", func() bool {
 		for _, tr := range x.alice.status() {
 			if tr.Done > 0 && tr.State == control.TransferSending {
 				return true
@@ -189,7 +178,7 @@ func TestAgentStopsFastWithWork(t *testing.T) {
 		t.Fatalf("agent exited with %d after SIGTERM", code)
 	}
 	x.alice = startAgentIn(t, x.lab, x.aliceHost, "alice", x.aliceHome)
-	waitFor(t, transferTimeout, "all five in Sent", func() bool {
+	testutil.WaitFor(t, transferTimeout, "all five in Sent", func() bool {
 		e, _ := os.ReadDir(filepath.Join(x.alice.outbox(), "Sent"))
 		return len(e) == 5
 	})

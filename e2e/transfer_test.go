@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/lab"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // transferTimeout bounds one wait for transfers in the lab; 200 MiB over
@@ -232,7 +231,7 @@ func TestTransferUnderLoss(t *testing.T) {
 	// bob watches his transfers meanwhile; outside a terminal that is a
 	// line per transfer that ends.
 	watch := exec.Command(punchdropBin, "--home", x.bob.home, "status", "--watch")
-	var watched lockedBuffer
+	var watched testutil.Buffer
 	watch.Stdout = &watched
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -281,7 +280,7 @@ func TestReceiverDiskFull(t *testing.T) {
 	}
 	// Bob logs the refusal once his side of the transfer has ended, which
 	// may be just after alice heard of it.
-	waitFor(t, 5*time.Second, "the receiver's log to say why it refused", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the receiver's log to say why it refused", func() bool {
 		return strings.Contains(string(must(os.ReadFile(filepath.Join(x.bobHome, "punchdrop.log")))), "disk space")
 	})
 	os.Remove(filler)
@@ -371,22 +370,4 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("unexpected %s in bob's home", e.Name())
 		}
 	}
-}
-
-// lockedBuffer collects a child process's output while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

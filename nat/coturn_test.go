@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -12,12 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // Loopback addresses of the test STUN server. Linux routes all of
@@ -121,7 +121,7 @@ func runCoturn(t testing.TB, bin string, ips []netip.Addr, p uint16) bool {
 		"--db="+filepath.Join(dir, "turndb"), // not the shared /var/lib/turn/turndb
 	)
 	cmd := exec.Command(bin, args...)
-	var out lockedBuffer
+	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so a ^C to `go test` does not race our stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -200,22 +200,4 @@ func readLoop(conn *net.UDPConn, c *STUNClient) {
 			c.HandleSTUN(buf[:n], from)
 		}
 	}
-}
-
-// lockedBuffer collects turnserver's output from its two pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

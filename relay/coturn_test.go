@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // Test credentials of the loopback TURN servers.
@@ -42,7 +43,7 @@ type testTURN struct {
 	roots   *x509.CertPool // trusts the server's certificate
 	mu      sync.Mutex     // guards following
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *testutil.Buffer
 	done    chan struct{}
 }
 
@@ -87,7 +88,7 @@ func (s *testTURN) start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = &lockedBuffer{}
+	s.log = &testutil.Buffer{}
 	s.cmd = exec.Command("turnserver", s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -215,22 +216,4 @@ func writeCert(t testing.TB, dir string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return pool
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // chunkReceiver is the receiving end of a file sent in chunks, resumed
@@ -155,7 +157,7 @@ func TestSimulatedMoveDuringTransfer(t *testing.T) {
 	defer cancel()
 	sent := make(chan error, 1)
 	go func() { sent <- s.send(ctx) }()
-	waitFor(t, "a quarter of the file", 10*time.Second, func() bool { return s.held.Load() >= chunks/4 })
+	testutil.WaitFor(t, 10*time.Second, "a quarter of the file", func() bool { return s.held.Load() >= chunks/4 })
 	start := time.Now()
 	introduce(a, b) // the LAN addresses become known
 	select {

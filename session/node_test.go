@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // unusedSTUN points nodes at a loopback port where no STUN server listens:
@@ -135,17 +137,6 @@ func (tn *testNode) got() ([]string, []PeerRequest) {
 	return append([]string(nil), tn.messages...), append([]PeerRequest(nil), tn.requests...)
 }
 
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func stateOf(n *testNode, id NodeID) PeerStatus {
 	for _, st := range n.Peers() {
 		if st.ID == id {
@@ -185,7 +176,7 @@ func TestStrangerBecomesRequestAndIsRefused(t *testing.T) {
 	a, stranger := newTestNode(t, "alice"), newTestNode(t, "mallory")
 	// The stranger knows alice; alice does not know the stranger.
 	stranger.AddPeer(a.info())
-	waitFor(t, "a peer request at alice", 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "a peer request at alice", func() bool {
 		_, reqs := a.got()
 		return len(reqs) > 0
 	})
@@ -233,7 +224,7 @@ func TestOfflinePeerReportsUnreachable(t *testing.T) {
 	}
 	// Nothing listens on port 9 of loopback: no probe is ever answered.
 	a.AddPeer(PeerInfo{ID: ghost.ID, Name: "ghost", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
-	waitFor(t, "ghost to be offline", 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "ghost to be offline", func() bool {
 		st := stateOf(a, ghost.ID)
 		return st.State == StateOffline && st.Error != ""
 	})
@@ -269,7 +260,7 @@ func connectToBob(t *testing.T, alice *testNode, bob NodeID, port int) {
 	t.Helper()
 	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	alice.AddPeer(PeerInfo{ID: bob, Name: "bob", Candidates: []netip.AddrPort{bAddr}})
-	waitFor(t, "first session", 10*time.Second, func() bool { return stateOf(alice, bob).State == StateConnected })
+	testutil.WaitFor(t, 10*time.Second, "first session", func() bool { return stateOf(alice, bob).State == StateConnected })
 }
 
 func TestRestartedPeerReconnects(t *testing.T) {
@@ -306,7 +297,7 @@ func TestStoppedPeerSaysGoodbye(t *testing.T) {
 	b, stop := runBob(t, ident, 0, a)
 	connectToBob(t, a, ident.ID, b.Port())
 	stop()
-	waitFor(t, "alice to see bob's session end", idleTimeout/3, func() bool { return stateOf(a, ident.ID).State != StateConnected })
+	testutil.WaitFor(t, idleTimeout/3, "alice to see bob's session end", func() bool { return stateOf(a, ident.ID).State != StateConnected })
 }
 
 func TestDuplicateMessagesAreDropped(t *testing.T) {
@@ -384,7 +375,7 @@ func TestOnlyTheDialerLooksForBetterPaths(t *testing.T) {
 		pair[0].AddPeer(PeerInfo{ID: pair[1].ID(), Candidates: []netip.AddrPort{pair[1].addr(), silent}, LAN: []netip.AddrPort{silent}})
 	}
 	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
-		waitFor(t, "a direct session", 5*time.Second, func() bool {
+		testutil.WaitFor(t, 5*time.Second, "a direct session", func() bool {
 			st := stateOf(pair[0], pair[1].ID())
 			return st.State == StateConnected && st.Path == PathDirect
 		})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/session/probe"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // rawPeer plays a peer by hand: its key, and sockets on loopback
@@ -191,7 +192,7 @@ func TestProbeOutsideClockWindowIsRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var log syncBuffer
+			var log testutil.Buffer
 			var mu sync.Mutex
 			var requests []PeerRequest
 			alice := runNodeLogging(t, "alice", &log, Events{PeerRequest: func(r PeerRequest) {
@@ -247,22 +248,4 @@ func TestReplayedRequestIsAnsweredOnce(t *testing.T) {
 	if acks := bob.watch("127.0.0.1", 500*time.Millisecond, acksOf(78)); len(acks) != 1 {
 		t.Fatalf("%d acks for a fresh request; want 1", len(acks))
 	}
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

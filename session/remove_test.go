@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // cutOffWatch counts what a node delivers after RemovePeer returned: while
@@ -123,7 +125,7 @@ func TestRemovedPeerIsCutOff(t *testing.T) {
 		floodCtx, stopFlood := context.WithCancel(ctx)
 		flooders := flood(floodCtx, bob, alice.ID(), alice.addr())
 		before := w.delivered.Load()
-		waitFor(t, "bob's flood to arrive", 5*time.Second, func() bool { return w.delivered.Load() > before })
+		testutil.WaitFor(t, 5*time.Second, "bob's flood to arrive", func() bool { return w.delivered.Load() > before })
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 
 		bobs := bob.sessionsWith(alice.ID())

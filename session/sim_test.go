@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/simnet"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // simPunchTimeout is how long nodes on the simulated network probe before
@@ -55,7 +56,7 @@ func (w *simWorld) node(t testing.TB, site *simnet.Site, name string) *testNode 
 // carries its public address.
 func waitNAT(t testing.TB, n *Node) {
 	t.Helper()
-	waitFor(t, n.name()+"'s NAT discovery", 10*time.Second, func() bool { return n.NAT().PublicAddr.IsValid() })
+	testutil.WaitFor(t, 10*time.Second, n.name()+"'s NAT discovery", func() bool { return n.NAT().PublicAddr.IsValid() })
 }
 
 // infoFrom is what a node knows of a peer whose connection string it was
@@ -104,7 +105,7 @@ func TestSimulatedPairings(t *testing.T) {
 				introduce(a, b)
 				if !directPossible(x, y) {
 					for _, side := range [][2]*testNode{{a, b}, {b, a}} {
-						waitFor(t, side[0].name()+" to give up", 2*simPunchTimeout, func() bool {
+						testutil.WaitFor(t, 2*simPunchTimeout, side[0].name()+" to give up", func() bool {
 							st := stateOf(side[0], side[1].ID())
 							return st.State == StateOffline && strings.Contains(st.Error, ErrUnreachable.Error())
 						})
@@ -118,7 +119,7 @@ func TestSimulatedPairings(t *testing.T) {
 					return
 				}
 				for _, side := range [][2]*testNode{{a, b}, {b, a}} {
-					waitFor(t, side[0].name()+" to connect", 2*simPunchTimeout, func() bool {
+					testutil.WaitFor(t, 2*simPunchTimeout, side[0].name()+" to connect", func() bool {
 						return stateOf(side[0], side[1].ID()).State == StateConnected
 					})
 				}
@@ -154,7 +155,7 @@ func exchange(t testing.TB, a, b *testNode) {
 func waitPath(t testing.TB, n *testNode, peer NodeID, kind PathKind, timeout time.Duration) PeerStatus {
 	t.Helper()
 	var st PeerStatus
-	waitFor(t, fmt.Sprintf("%s's session on a %s path", n.name(), kind), timeout, func() bool {
+	testutil.WaitFor(t, timeout, fmt.Sprintf("%s's session on a %s path", n.name(), kind), func() bool {
 		st = stateOf(n, peer)
 		return st.State == StateConnected && st.Path == kind
 	})

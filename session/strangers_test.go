@@ -14,6 +14,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/session/probe"
 	"github.com/punchdrop/punchdrop/session/sessiontest"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // floodSources is how many loopback addresses a flood comes from: more
@@ -149,7 +150,7 @@ func TestStrangerNamedLikeAPeer(t *testing.T) {
 	alice.AddPeer(PeerInfo{ID: mustID(t, 1), Name: "bob"})
 	mallory := newRawPeer(t, "127.0.0.1")
 	mallory.send(t, "127.0.0.1", mallory.probeNamed(t, alice, probe.Request, 5, time.Now(), "Bob"), alice)
-	waitFor(t, "mallory's request", 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "mallory's request", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(reqs) > 0

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 const testPeer = "PEERAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -548,7 +550,7 @@ func TestFailedAckStillRecordsChunks(t *testing.T) {
 			t.Logf("chunk %d: %v", i, err) // the receiver may have stopped reading
 		}
 		if i == 0 {
-			waitFor(t, "the first chunk to be recorded", func() bool { return r.recordedChunks(o.ID) == 1 })
+			testutil.WaitFor(t, hostileTimeout, "the first chunk to be recorded", func() bool { return r.recordedChunks(o.ID) == 1 })
 		}
 	}
 	s.send(End{Root: Root(hashes)})
@@ -557,17 +559,5 @@ func TestFailedAckStillRecordsChunks(t *testing.T) {
 	}
 	if got := r.recordedChunks(o.ID); got != n {
 		t.Fatalf("the store holds %d of the %d chunks written after the ACK failed", got, n)
-	}
-}
-
-// waitFor polls cond until it holds, failing after hostileTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hostileTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", hostileTimeout, what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 func TestCheckDesktopWithoutSessionBus(t *testing.T) {
@@ -57,7 +59,7 @@ func TestCheckDesktopWaitsForTrayHost(t *testing.T) {
 func TestNotificationsWithoutDaemonAreLogged(t *testing.T) {
 	requireTools(t, "dbus-daemon")
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", startBus(t)) // nobody owns org.freedesktop.Notifications
-	var logs syncBuffer
+	var logs testutil.Buffer
 	n := newNotifier(slog.New(slog.NewTextHandler(&logs, nil)))
 	defer n.close()
 	n.show(note{summary: "Received report.pdf", body: "7 B, from bob"}, map[string]sentNote{})
@@ -67,7 +69,7 @@ func TestNotificationsWithoutDaemonAreLogged(t *testing.T) {
 
 	// And with no bus at all.
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+t.TempDir()+"/nothing")
-	var logs2 syncBuffer
+	var logs2 testutil.Buffer
 	n2 := newNotifier(slog.New(slog.NewTextHandler(&logs2, nil)))
 	defer n2.close()
 	n2.show(note{summary: "Message from bob"}, map[string]sentNote{})

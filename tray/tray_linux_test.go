@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // Timeouts of the tray test, generous for a loaded 2-core CI box; each
@@ -66,7 +67,7 @@ func TestTray(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs testutil.Buffer
 	trayCtx, stopTray := context.WithCancel(ctx)
 	defer stopTray()
 	trayDone := make(chan error, 1)
@@ -138,7 +139,7 @@ func TestTray(t *testing.T) {
 
 	// Copy my connection string puts alice's on the clipboard.
 	menu.click(t, root.find(labelCopy))
-	waitFor(t, menuTimeout, "alice's connection string on the clipboard", func() bool {
+	testutil.WaitFor(t, menuTimeout, "alice's connection string on the clipboard", func() bool {
 		return clipboardText(t) == aliceID.ConnectionString
 	})
 
@@ -146,7 +147,7 @@ func TestTray(t *testing.T) {
 	// chat line.
 	setClipboard(t, "here is mine: "+bobID.ConnectionString+" see you")
 	menu.click(t, root.find(labelConnect))
-	waitFor(t, peerTimeout, "bob in alice's peers", func() bool {
+	testutil.WaitFor(t, peerTimeout, "bob in alice's peers", func() bool {
 		peers, _ := alice.Peers(ctx)
 		for _, p := range peers {
 			if p.NodeID == bobID.NodeID && p.State != control.StatePending {
@@ -188,7 +189,7 @@ func TestTray(t *testing.T) {
 	root = waitMenu("carol's request", func(m *menuNode) bool { return m.find("Requests (1)", "carol", labelAccept) != nil })
 	waitNote(t, sess, "carol wants to be your peer")
 	menu.click(t, root.find("Requests (1)", "carol", labelAccept))
-	waitFor(t, peerTimeout, "carol accepted", func() bool {
+	testutil.WaitFor(t, peerTimeout, "carol accepted", func() bool {
 		peers, _ := alice.Peers(ctx)
 		for _, p := range peers {
 			if p.NodeID == carolID.NodeID && p.State != control.StatePending {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // noDesktop points this process at no session bus.
@@ -45,7 +46,7 @@ func TestNoDesktopRunsAgentInForeground(t *testing.T) {
 	home := testHome(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr testutil.Buffer
 	done := runPunchdrop(ctx, &stderr, "--home", home)
 	client := control.NewClient(agent.ResolvePaths(home).Socket)
 	deadline := time.Now().Add(10 * time.Second)
@@ -90,7 +91,7 @@ func TestNoDesktopRunsAgentInForeground(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	var stderr2 lockedBuffer
+	var stderr2 testutil.Buffer
 	select {
 	case err := <-runPunchdrop(context.Background(), &stderr2, "--home", home):
 		if err != nil || !strings.Contains(stderr2.String(), "the agent is already running") {
