@@ -252,39 +252,21 @@ func (a *Agent) loadPeers() error {
 		}
 	}
 	for _, p := range peers {
-		info, err := peerInfoFromStore(p)
-		if err != nil {
-			a.log.Warn("skipping stored peer", "peer", p.ID, "err", err)
-			continue
-		}
-		a.node.AddPeer(info)
+		a.node.AddPeer(peerInfoFromStore(p))
 	}
 	return nil
 }
 
-func peerInfoFromStore(p store.Peer) (session.PeerInfo, error) {
-	id, err := session.ParseNodeID(p.ID)
-	if err != nil {
-		return session.PeerInfo{}, err
-	}
-	info := session.PeerInfo{ID: id, Name: p.Name}
-	add := func(s string) netip.AddrPort {
-		a, err := netip.ParseAddrPort(s)
-		if err == nil {
+// peerInfoFromStore is what the node needs to know of a stored peer: its
+// key, name, and the addresses to try.
+func peerInfoFromStore(p store.Peer) session.PeerInfo {
+	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN)}
+	for _, a := range append([]netip.AddrPort{p.Public, p.LastAddr}, p.LAN...) {
+		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
 		}
-		return a
 	}
-	if p.Public != "" {
-		add(p.Public)
-	}
-	for _, l := range p.LAN {
-		info.LAN = append(info.LAN, add(l))
-	}
-	if p.LastAddr != "" && p.LastAddr != p.Public {
-		add(p.LastAddr)
-	}
-	return info, nil
+	return info
 }
 
 // serve runs the node and the control API until ctx ends.
@@ -340,7 +322,7 @@ func (a *Agent) nodeEvents() session.Events {
 		},
 		PeerRequest: func(req session.PeerRequest) {
 			now := time.Now().UTC()
-			r := store.Request{ID: req.ID.String(), Name: req.Name, Addr: req.Addr.String(), FirstSeen: now, LastSeen: now}
+			r := store.Request{ID: req.ID, Name: req.Name, Addr: req.Addr, FirstSeen: now, LastSeen: now}
 			if err := a.store.NoteRequest(r); errors.Is(err, store.ErrTooManyRequests) {
 				if a.fullLog.Allow() {
 					a.log.Warn("peer request refused: too many are pending; accept or decline some", "node", req.ID.Short(), "pending", store.MaxRequests)
@@ -369,7 +351,7 @@ func (a *Agent) nodeEvents() session.Events {
 			a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
-			err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { p.LastAddr = addr.String() })
+			err := a.store.UpdatePeer(id, func(p *store.Peer) { p.LastAddr = addr })
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				a.log.Warn("remember peer address", "err", err)
 			}

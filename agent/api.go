@@ -159,11 +159,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	p := store.Peer{ID: cs.ID.String(), Name: name, Public: addrString(cs.Public), Added: time.Now().UTC()}
-	for _, l := range cs.LAN {
-		p.LAN = append(p.LAN, l.String())
-	}
-	return a.addPeer(p)
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.
@@ -183,10 +179,7 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 	}
 	asked := p.Name
 	p.Name = uniqueName(p.Name, p.ID, peers)
-	info, err := peerInfoFromStore(p)
-	if err != nil {
-		return control.PeerInfo{}, err
-	}
+	info := peerInfoFromStore(p)
 	if err := a.store.PutPeer(p); err != nil {
 		return control.PeerInfo{}, err
 	}
@@ -207,7 +200,7 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 
 // uniqueName is name if no peer but id has it (ignoring case, as folder
 // names on some systems do), else name with the first free "-N" suffix.
-func uniqueName(name, id string, peers []store.Peer) string {
+func uniqueName(name string, id session.NodeID, peers []store.Peer) string {
 	taken := func(n string) bool {
 		return slices.ContainsFunc(peers, func(p store.Peer) bool { return p.ID != id && strings.EqualFold(p.Name, n) })
 	}
@@ -224,10 +217,12 @@ func uniqueName(name, id string, peers []store.Peer) string {
 	return unique
 }
 
+// storedPeer finds a peer by its ID as text (as transfer records and
+// messages name it).
 func (a *Agent) storedPeer(id string) (store.Peer, bool) {
 	peers, _ := a.store.Peers()
 	for _, p := range peers {
-		if p.ID == id {
+		if p.ID.String() == id {
 			return p, true
 		}
 	}
@@ -241,7 +236,7 @@ func (a *Agent) handleAccept(r *http.Request) (any, error) {
 	}
 	name := found.Name
 	if name == "" {
-		name = found.ID[:session.ShortIDLen]
+		name = found.ID.Short()
 	}
 	return a.addPeer(store.Peer{ID: found.ID, Name: name, Public: found.Addr, Added: time.Now().UTC()})
 }
@@ -264,7 +259,7 @@ func (a *Agent) handleRemove(r *http.Request) (any, error) {
 		return nil, err
 	}
 	removed, _ := a.storedPeer(id.String())
-	if err := a.store.RemovePeer(id.String()); err != nil {
+	if err := a.store.RemovePeer(id); err != nil {
 		return nil, err
 	}
 	a.node.RemovePeer(id)
@@ -293,11 +288,11 @@ func (a *Agent) handleRename(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if uniqueName(req.Name, id.String(), peers) != req.Name {
+	if uniqueName(req.Name, id, peers) != req.Name {
 		return nil, fmt.Errorf("%w: another peer is called %s already", errBadRequest, req.Name)
 	}
 	var old, renamed store.Peer
-	if err := a.store.UpdatePeer(id.String(), func(p *store.Peer) { old = *p; p.Name = req.Name; renamed = *p }); err != nil {
+	if err := a.store.UpdatePeer(id, func(p *store.Peer) { old = *p; p.Name = req.Name; renamed = *p }); err != nil {
 		return nil, err
 	}
 	a.currentOutbox().renamePeer(old, renamed)
@@ -409,7 +404,7 @@ func (a *Agent) pendingRequest(r *http.Request, doing string) (store.Request, er
 	if err != nil {
 		return store.Request{}, err
 	}
-	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID, r.Name })
+	found, err := resolve(req.Peer, reqs, func(r store.Request) (string, string) { return r.ID.String(), r.Name })
 	if err != nil {
 		return store.Request{}, fmt.Errorf("%w: %s: %v", errBadRequest, doing, err)
 	}
@@ -422,11 +417,11 @@ func (a *Agent) resolvePeer(arg string) (session.NodeID, error) {
 	if err != nil {
 		return session.NodeID{}, err
 	}
-	p, err := resolve(arg, peers, func(p store.Peer) (string, string) { return p.ID, p.Name })
+	p, err := resolve(arg, peers, func(p store.Peer) (string, string) { return p.ID.String(), p.Name })
 	if err != nil {
 		return session.NodeID{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	return session.ParseNodeID(p.ID)
+	return p.ID, nil
 }
 
 func (a *Agent) handleMsg(r *http.Request) (any, error) {
@@ -525,5 +520,5 @@ func peerInfo(st session.PeerStatus) control.PeerInfo {
 }
 
 func requestInfo(r store.Request) control.PeerInfo {
-	return control.PeerInfo{NodeID: r.ID, Name: r.Name, State: control.StatePending, Addr: r.Addr}
+	return control.PeerInfo{NodeID: r.ID.String(), Name: r.Name, State: control.StatePending, Addr: addrString(r.Addr)}
 }

@@ -250,7 +250,7 @@ func (o *outbox) makePeerFolders() error {
 		if err := os.MkdirAll(filepath.Join(o.dir, name), 0o755); err != nil {
 			return err
 		}
-		o.folders[name] = p.ID
+		o.folders[name] = p.ID.String()
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func peerFolder(p store.Peer) string {
 	}, p.Name)
 	switch {
 	case name == "" || strings.HasPrefix(name, ".") || ignored(name):
-		return shortID(p.ID)
+		return p.ID.Short()
 	case strings.EqualFold(name, sentFolder):
 		return name + " (peer)"
 	}
@@ -411,7 +411,7 @@ func (o *outbox) queue(ready map[string]string) {
 			continue // a folder seen before its peer was added: the peer's now
 		} else {
 			for _, p := range peers {
-				to = append(to, p.ID)
+				to = append(to, p.ID.String())
 			}
 		}
 		if len(to) == 0 {
@@ -482,7 +482,7 @@ func (o *outbox) renamePeer(oldPeer, newPeer store.Peer) {
 		o.log.Error("outbox: rename peer folder", "from", from, "to", to, "err", err)
 	}
 	delete(o.folders, from)
-	o.folders[to] = newPeer.ID
+	o.folders[to] = newPeer.ID.String()
 	for path, c := range o.candidates {
 		if rest, ok := strings.CutPrefix(path, oldPath+string(filepath.Separator)); ok {
 			delete(o.candidates, path)
@@ -497,7 +497,7 @@ func (o *outbox) renamePeer(oldPeer, newPeer store.Peer) {
 // moved to Outbox/Sent/ so that its files are neither lost nor sent to
 // everyone as a folder of the outbox.
 func (o *outbox) removePeer(p store.Peer) {
-	changed, err := o.store.DropOutboxPeer(p.ID)
+	changed, err := o.store.DropOutboxPeer(p.ID.String())
 	if err != nil {
 		o.log.Error("outbox: forget removed peer", "err", err)
 	}

@@ -56,7 +56,7 @@ func (v *transferView) peerNames() map[string]string {
 	peers, _ := v.store.Peers()
 	names := make(map[string]string, len(peers))
 	for _, p := range peers {
-		names[p.ID] = p.Name
+		names[p.ID.String()] = p.Name
 	}
 	return names
 }

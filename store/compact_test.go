@@ -26,7 +26,7 @@ func TestCompactGivesBackFreePages(t *testing.T) {
 	if err := s.AddOutgoing(Outgoing{ID: "kept", Peer: "P", State: OutgoingQueued, Queued: old}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutPeer(Peer{ID: "P", Name: "bob"}); err != nil {
+	if err := s.PutPeer(Peer{ID: nid("P"), Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	size := func() int64 {

@@ -149,7 +149,7 @@ func salvage(path string) (peers []Peer, paused bool) {
 			}
 			return b.ForEach(func(k, v []byte) error {
 				var p Peer
-				if json.Unmarshal(v, &p) == nil && p.ID == string(k) {
+				if json.Unmarshal(v, &p) == nil && p.ID.String() == string(k) {
 					peers = append(peers, p)
 				}
 				return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,12 +27,12 @@ func fillState(t *testing.T, dir string) string {
 	now := time.Unix(1_700_000_000, 0).UTC()
 	for i := range 20 {
 		id := fmt.Sprintf("PEER%02d", i)
-		if err := s.PutPeer(Peer{ID: id, Name: fmt.Sprintf("peer-%d", i), Public: "198.18.0.10:4000", Added: now}); err != nil {
+		if err := s.PutPeer(Peer{ID: nid(id), Name: fmt.Sprintf("peer-%d", i), Public: netip.MustParseAddrPort("198.18.0.10:4000"), Added: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 50 {
-		if err := s.NoteRequest(Request{ID: fmt.Sprintf("REQ%02d", i), Name: "stranger", Addr: "198.18.0.99:1", LastSeen: now}); err != nil {
+		if err := s.NoteRequest(Request{ID: nid(fmt.Sprintf("REQ%02d", i)), Name: "stranger", Addr: netip.MustParseAddrPort("198.18.0.99:1"), LastSeen: now}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AddMessage(Message{From: "PEER01", Text: fmt.Sprintf("message %d with some text to fill pages", i), Time: now}); err != nil {
@@ -78,7 +79,7 @@ func useAll(s *Store) {
 	s.UnfinishedIncoming("")
 	s.OutboxEntries()
 	s.Paused()
-	s.PutPeer(Peer{ID: "NEW", Name: "new"})
+	s.PutPeer(Peer{ID: nid("NEW"), Name: "new"})
 	s.PruneHistory(context.Background(), time.Now())
 	s.AddMessage(Message{From: "NEW", Text: "hello"})
 }

@@ -10,12 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/punchdrop/punchdrop/session"
 )
 
 // SchemaVersion is the layout this code reads and writes. Open upgrades
@@ -201,21 +204,25 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Peer is a configured peer as remembered across restarts.
 type Peer struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Public   string    `json:"public,omitempty"`    // public address from its connection string
-	LAN      []string  `json:"lan,omitempty"`       // host candidates from its connection string
-	LastAddr string    `json:"last_addr,omitempty"` // where the last session ran
-	Added    time.Time `json:"added"`
+	ID       session.NodeID   `json:"id"`
+	Name     string           `json:"name"`
+	Public   netip.AddrPort   `json:"public,omitzero"`    // public address from its connection string
+	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
+	LastAddr netip.AddrPort   `json:"last_addr,omitzero"` // where the last session ran
+	Added    time.Time        `json:"added"`
 }
+
+// peerKey is where a peer or a request is kept: its node ID as text,
+// the form older files used too.
+func peerKey(id session.NodeID) []byte { return []byte(id.String()) }
 
 // Request is an unknown node that probed us.
 type Request struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Addr      string    `json:"addr"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
+	ID        session.NodeID `json:"id"`
+	Name      string         `json:"name"`
+	Addr      netip.AddrPort `json:"addr"`
+	FirstSeen time.Time      `json:"first_seen"`
+	LastSeen  time.Time      `json:"last_seen"`
 }
 
 // Message is a received text message.
@@ -228,34 +235,34 @@ type Message struct {
 // PutPeer adds or replaces a peer and drops any pending request from it.
 func (s *Store) PutPeer(p Peer) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketPeers), []byte(p.ID), p); err != nil {
+		if err := putJSON(tx.Bucket(bucketPeers), peerKey(p.ID), p); err != nil {
 			return fmt.Errorf("save peer: %w", err)
 		}
-		return tx.Bucket(bucketRequests).Delete([]byte(p.ID))
+		return tx.Bucket(bucketRequests).Delete(peerKey(p.ID))
 	})
 }
 
 // UpdatePeer changes a stored peer with fn.
-func (s *Store) UpdatePeer(id string, fn func(*Peer)) error {
+func (s *Store) UpdatePeer(id session.NodeID, fn func(*Peer)) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPeers)
 		var p Peer
-		if err := getJSON(b, []byte(id), &p); err != nil {
+		if err := getJSON(b, peerKey(id), &p); err != nil {
 			return fmt.Errorf("update peer %s: %w", id, err)
 		}
 		fn(&p)
-		return putJSON(b, []byte(id), p)
+		return putJSON(b, peerKey(id), p)
 	})
 }
 
 // RemovePeer forgets a peer.
-func (s *Store) RemovePeer(id string) error {
+func (s *Store) RemovePeer(id session.NodeID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPeers)
-		if b.Get([]byte(id)) == nil {
+		if b.Get(peerKey(id)) == nil {
 			return fmt.Errorf("remove peer %s: %w", id, ErrNotFound)
 		}
-		return b.Delete([]byte(id))
+		return b.Delete(peerKey(id))
 	})
 }
 
@@ -270,12 +277,12 @@ func (s *Store) Peers() ([]Peer, error) {
 // from more than RequestMaxAge ago are dropped.
 func (s *Store) NoteRequest(r Request) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketPeers).Get([]byte(r.ID)) != nil {
+		if tx.Bucket(bucketPeers).Get(peerKey(r.ID)) != nil {
 			return nil // accepted meanwhile
 		}
 		b := tx.Bucket(bucketRequests)
 		var old Request
-		if err := getJSON(b, []byte(r.ID), &old); err == nil {
+		if err := getJSON(b, peerKey(r.ID), &old); err == nil {
 			r.FirstSeen = old.FirstSeen
 		} else if countKeys(b) >= MaxRequests {
 			if err := dropStaleRequests(b, time.Now().Add(-RequestMaxAge)); err != nil {
@@ -285,7 +292,7 @@ func (s *Store) NoteRequest(r Request) error {
 				return fmt.Errorf("note request from %s: %w", r.ID, ErrTooManyRequests)
 			}
 		}
-		return putJSON(b, []byte(r.ID), r)
+		return putJSON(b, peerKey(r.ID), r)
 	})
 }
 
@@ -317,13 +324,13 @@ func (s *Store) Requests() ([]Request, error) {
 }
 
 // DeleteRequest drops a pending request (declined).
-func (s *Store) DeleteRequest(id string) error {
+func (s *Store) DeleteRequest(id session.NodeID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRequests)
-		if b.Get([]byte(id)) == nil {
+		if b.Get(peerKey(id)) == nil {
 			return fmt.Errorf("decline %s: %w", id, ErrNotFound)
 		}
-		return b.Delete([]byte(id))
+		return b.Delete(peerKey(id))
 	})
 }
 

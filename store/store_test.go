@@ -1,12 +1,18 @@
 package store
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/punchdrop/punchdrop/session"
 )
 
 func openTemp(t testing.TB) (*Store, string) {
@@ -50,14 +56,14 @@ func TestPeersPersistAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.NoteRequest(Request{ID: "B", Name: "bob", LastSeen: time.Now()}); err != nil {
+	if err := s.NoteRequest(Request{ID: nid("B"), Name: "bob", LastSeen: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	want := Peer{ID: "B", Name: "bob", Public: "198.18.0.10:4000", LAN: []string{"198.19.1.10:4000"}, Added: time.Unix(100, 0).UTC()}
+	want := Peer{ID: nid("B"), Name: "bob", Public: netip.MustParseAddrPort("198.18.0.10:4000"), LAN: []netip.AddrPort{netip.MustParseAddrPort("198.19.1.10:4000")}, Added: time.Unix(100, 0).UTC()}
 	if err := s.PutPeer(want); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdatePeer("B", func(p *Peer) { p.LastAddr = "198.18.0.10:4001" }); err != nil {
+	if err := s.UpdatePeer(nid("B"), func(p *Peer) { p.LastAddr = netip.MustParseAddrPort("198.18.0.10:4001") }); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -69,19 +75,19 @@ func TestPeersPersistAcrossReopen(t *testing.T) {
 	if err != nil || len(peers) != 1 {
 		t.Fatalf("Peers = %v, %v", peers, err)
 	}
-	if got := peers[0]; got.Name != "bob" || got.LastAddr != "198.18.0.10:4001" || got.LAN[0] != want.LAN[0] || !got.Added.Equal(want.Added) {
+	if got := peers[0]; got.Name != "bob" || got.LastAddr != netip.MustParseAddrPort("198.18.0.10:4001") || got.LAN[0] != want.LAN[0] || !got.Added.Equal(want.Added) {
 		t.Fatalf("peer after reopen = %+v", got)
 	}
 	if reqs, _ := s.Requests(); len(reqs) != 0 {
 		t.Fatalf("request from a peer survived PutPeer: %v", reqs)
 	}
-	if err := s.RemovePeer("B"); err != nil {
+	if err := s.RemovePeer(nid("B")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemovePeer("B"); !errors.Is(err, ErrNotFound) {
+	if err := s.RemovePeer(nid("B")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second RemovePeer = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdatePeer("B", func(*Peer) {}); !errors.Is(err, ErrNotFound) {
+	if err := s.UpdatePeer(nid("B"), func(*Peer) {}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("UpdatePeer of removed = %v, want ErrNotFound", err)
 	}
 }
@@ -99,7 +105,7 @@ func TestRequestsAreBounded(t *testing.T) {
 		if i < 2 {
 			seen = stale // N0 and N1 were last heard from long ago
 		}
-		if err := s.NoteRequest(Request{ID: fmt.Sprint("N", i), LastSeen: seen}); err != nil {
+		if err := s.NoteRequest(Request{ID: nid(fmt.Sprint("N", i)), LastSeen: seen}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,7 +121,7 @@ func TestRequestsAreBounded(t *testing.T) {
 		{"N63", nil},                 // pending: still updated
 	}
 	for _, tc := range tests {
-		err := s.NoteRequest(Request{ID: tc.id, LastSeen: now})
+		err := s.NoteRequest(Request{ID: nid(tc.id), LastSeen: now})
 		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 			t.Fatalf("NoteRequest(%s) = %v, want %v", tc.id, err, tc.wantErr)
 		}
@@ -127,25 +133,25 @@ func TestRequestsAreBounded(t *testing.T) {
 	if len(reqs) != MaxRequests {
 		t.Fatalf("%d requests kept, want %d", len(reqs), MaxRequests)
 	}
-	ids := map[string]bool{}
+	ids := map[session.NodeID]bool{}
 	for _, r := range reqs {
 		ids[r.ID] = true
 	}
 	for i := 2; i < MaxRequests; i++ {
-		if !ids[fmt.Sprint("N", i)] {
+		if !ids[nid(fmt.Sprint("N", i))] {
 			t.Fatalf("recent request N%d was dropped", i)
 		}
 	}
-	if ids["N0"] || ids["N1"] || ids["new3"] || !ids["new1"] || !ids["new2"] {
-		t.Fatalf("requests kept: %v", ids)
+	if ids[nid("N0")] || ids[nid("N1")] || ids[nid("new3")] || !ids[nid("new1")] || !ids[nid("new2")] {
+		t.Fatal("the wrong requests were kept")
 	}
-	if err := s.DeleteRequest("N8"); err != nil {
+	if err := s.DeleteRequest(nid("N8")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteRequest("N8"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteRequest(nid("N8")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second DeleteRequest = %v", err)
 	}
-	if err := s.NoteRequest(Request{ID: "new3", LastSeen: now}); err != nil {
+	if err := s.NoteRequest(Request{ID: nid("new3"), LastSeen: now}); err != nil {
 		t.Fatalf("a request after one was declined: %v", err)
 	}
 }
@@ -153,8 +159,8 @@ func TestRequestsAreBounded(t *testing.T) {
 func TestNoteRequestKeepsFirstSeen(t *testing.T) {
 	s, _ := openTemp(t)
 	first := time.Unix(1000, 0).UTC()
-	s.NoteRequest(Request{ID: "X", FirstSeen: first, LastSeen: first})
-	s.NoteRequest(Request{ID: "X", FirstSeen: first.Add(time.Hour), LastSeen: first.Add(time.Hour)})
+	s.NoteRequest(Request{ID: nid("X"), FirstSeen: first, LastSeen: first})
+	s.NoteRequest(Request{ID: nid("X"), FirstSeen: first.Add(time.Hour), LastSeen: first.Add(time.Hour)})
 	reqs, _ := s.Requests()
 	if len(reqs) != 1 || !reqs[0].FirstSeen.Equal(first) || !reqs[0].LastSeen.Equal(first.Add(time.Hour)) {
 		t.Fatalf("requests = %+v", reqs)
@@ -201,4 +207,28 @@ func TestPauseIsRemembered(t *testing.T) {
 		}
 	}
 	s.Close()
+}
+
+// nid is a node ID made from a name, for tests that need many.
+func nid(name string) session.NodeID { return session.NodeID(sha256.Sum256([]byte(name))) }
+
+// Peers and requests stored by older versions, whose IDs and addresses
+// were plain strings (and empty when unknown), read as the typed values:
+// the text is the same.
+func TestOlderPeerRecordsRead(t *testing.T) {
+	s, _ := openTemp(t)
+	id := nid("B")
+	old := `{"id":"` + id.String() + `","name":"bob","public":"198.18.0.10:4000","lan":["198.19.1.10:4000"],"last_addr":"","added":"2026-01-02T03:04:05Z"}`
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPeers).Put(peerKey(id), []byte(old)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := s.Peers()
+	if err != nil || len(peers) != 1 {
+		t.Fatalf("Peers = %v, %v", peers, err)
+	}
+	p := peers[0]
+	if p.ID != id || p.Public != netip.MustParseAddrPort("198.18.0.10:4000") || len(p.LAN) != 1 || p.LastAddr.IsValid() {
+		t.Fatalf("older record read as %+v", p)
+	}
 }
