@@ -261,10 +261,13 @@ func (a *Agent) loadPeers() error {
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
 	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN)}
-	for _, a := range append([]netip.AddrPort{p.Public, p.LastAddr}, p.LAN...) {
+	for _, a := range append([]netip.AddrPort{p.Public}, p.LAN...) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
 		}
+	}
+	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) {
+		info.Learned = []session.Candidate{{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession}}
 	}
 	return info
 }

@@ -160,6 +160,11 @@ sawEvent:
 	if err != nil || len(peers) != 1 || peers[0].State != control.StateConnected || peers[0].Name != "bob" {
 		t.Fatalf("alice's peers = %+v, %v", peers, err)
 	}
+	// It says where the session's address came from, and when bob was
+	// last heard from.
+	if p := peers[0]; p.FoundVia == "" || p.LastSeen == nil || time.Since(*p.LastSeen) > time.Minute {
+		t.Fatalf("found_via %q, last_seen %v", p.FoundVia, p.LastSeen)
+	}
 	if err := alice.SendMessage(ctx, control.MsgRequest{Peer: "bob", Text: ""}); err == nil {
 		t.Fatal("empty message accepted")
 	}

@@ -506,15 +506,20 @@ func (a *Agent) controlMessage(m store.Message) control.Message {
 
 func peerInfo(st session.PeerStatus) control.PeerInfo {
 	pi := control.PeerInfo{
-		NodeID: st.ID.String(),
-		Name:   st.Name,
-		State:  string(st.State),
-		Path:   string(st.Path),
-		Addr:   addrString(st.Addr),
-		Error:  st.Error,
+		NodeID:   st.ID.String(),
+		Name:     st.Name,
+		State:    string(st.State),
+		Path:     string(st.Path),
+		Addr:     addrString(st.Addr),
+		Error:    st.Error,
+		FoundVia: string(st.FoundVia),
 	}
 	if st.State == session.StateConnected {
 		pi.RTTms = float64(st.RTT.Microseconds()) / 1000
+	}
+	if !st.LastSeen.IsZero() {
+		seen := st.LastSeen.UTC().Truncate(time.Second)
+		pi.LastSeen = &seen
 	}
 	return pi
 }

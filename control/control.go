@@ -77,6 +77,11 @@ type PeerInfo struct {
 	Addr   string  `json:"addr"`
 	RTTms  float64 `json:"rtt_ms"`
 	Error  string  `json:"error,omitempty"` // why it is offline
+	// FoundVia says where the session's address was learned: session,
+	// dht, lan, conn_string or probe; empty unless connected.
+	FoundVia string `json:"found_via,omitempty"`
+	// LastSeen is when the peer was last heard from; absent if never.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 	// NameTaken, in the answer to connect and accept, is the name the
 	// peer came with when another peer has it already: it got Name.
 	NameTaken string `json:"name_taken,omitempty"`

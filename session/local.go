@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -70,6 +71,66 @@ func (n *Node) refreshNAT(ctx context.Context) {
 	changed := report.PublicAddr != old.PublicAddr || report.Mapping != old.Mapping || report.Filtering != old.Filtering
 	if changed && n.cfg.Events.NAT != nil {
 		n.cfg.Events.NAT(report)
+	}
+	n.announceCandidates()
+}
+
+// LocalCandidates lists the addresses peers may reach this node on: its
+// public address (what STUN saw), its LAN addresses, and the extra ones
+// its owner set (SetExtraCandidates). Their Source is empty: a peer that
+// learns them says where it did.
+func (n *Node) LocalCandidates() []Candidate {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.localCandidatesLocked()
+}
+
+func (n *Node) localCandidatesLocked() []Candidate {
+	var out []Candidate
+	if pub := n.report.PublicAddr; pub.IsValid() {
+		out = append(out, Candidate{Addr: pub, Kind: PathDirect})
+	}
+	for _, a := range n.lan {
+		if a != n.report.PublicAddr {
+			out = append(out, Candidate{Addr: a, Kind: PathLAN})
+		}
+	}
+	for _, provider := range slices.Sorted(maps.Keys(n.extra)) {
+		out = append(out, n.extra[provider]...)
+	}
+	return out
+}
+
+// SetExtraCandidates sets the own candidates one provider (say "relay"
+// or "portmap") offers, replacing what it offered before; nil withdraws
+// them. Peers hear of the change through the LocalCandidates event's
+// owner, and new connection strings carry them.
+func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
+	n.mu.Lock()
+	if n.extra == nil {
+		n.extra = map[string][]Candidate{}
+	}
+	if len(cands) == 0 {
+		delete(n.extra, provider)
+	} else {
+		n.extra[provider] = slices.Clone(cands)
+	}
+	n.mu.Unlock()
+	n.announceCandidates()
+}
+
+// announceCandidates tells the owner the node's own candidates, if they
+// changed since it last did.
+func (n *Node) announceCandidates() {
+	n.mu.Lock()
+	cands := n.localCandidatesLocked()
+	changed := !slices.Equal(cands, n.announced)
+	if changed {
+		n.announced = cands
+	}
+	n.mu.Unlock()
+	if changed && n.cfg.Events.LocalCandidates != nil {
+		n.cfg.Events.LocalCandidates(cands)
 	}
 }
 

@@ -101,6 +101,10 @@ type Events struct {
 	// NAT reports a NAT discovery whose result differs from the last:
 	// a new public address, or another kind of NAT.
 	NAT func(r nat.Report)
+	// LocalCandidates reports the node's own candidates (LocalCandidates)
+	// whenever they change: a new public address, new LAN addresses, or
+	// extra ones an owner set (a relay allocation, a mapped port).
+	LocalCandidates func(cands []Candidate)
 }
 
 // PeerRequest is an unknown node knocking.
@@ -132,6 +136,8 @@ type Node struct {
 	sessions  map[*Session]struct{} // every live session, a peer's or not yet
 	report    nat.Report
 	lan       []netip.AddrPort
+	extra     map[string][]Candidate  // own candidates set by owners, by provider
+	announced []Candidate             // the own candidates last reported
 	requested *lru[NodeID, time.Time] // last PeerRequest event per stranger
 	delivered map[string]struct{}     // recent message IDs, keyed "peer/id"
 	runCtx    context.Context         // set by Run; peers added before Run start then

@@ -55,6 +55,8 @@ type Path struct {
 	// RTT is the last round trip measured on this path, by a probe the
 	// peer answered or a session's handshake; zero until one was.
 	RTT time.Duration
+	// Source is where the address was learned.
+	Source Source
 }
 
 // Priority ranks the path by its kind; lower is better.
@@ -79,49 +81,84 @@ func (p Path) String() string {
 // destination, but only the latest few matter.
 const maxReflexive = 4
 
-// candidate is an address of a peer and what probing it showed.
+// maxLearned bounds the addresses kept per peer from everywhere else
+// (its connection string, sessions, the DHT, the LAN): a peer has a few
+// public addresses, a few LAN ones, a mapped port and a relay; a peer
+// that tells us more loses its oldest.
+const maxLearned = 16
+
+// Source says where a node learned one of a peer's addresses.
+type Source string
+
+// Sources of candidates, as `punchdrop peers --json` shows them
+// (found_via).
+const (
+	SourceConnString Source = "conn_string" // the connection string the peer gave
+	SourceSession    Source = "session"     // a session: the peer told us, or ran one there
+	SourceDHT        Source = "dht"         // the peer's record on the DHT
+	SourceLAN        Source = "lan"         // the peer's announcement on our LAN
+	SourceProbe      Source = "probe"       // where the peer's probes came from
+)
+
+// Candidate is an address of a peer: the kind of path it leads to, and
+// where it was learned. An empty Kind is PathDirect.
+type Candidate struct {
+	Addr   netip.AddrPort
+	Kind   PathKind
+	Source Source
+}
+
+// candidate is a Candidate and what probing it showed.
 type candidate struct {
-	addr netip.AddrPort
+	Candidate
 	rtt  time.Duration // last measured; zero if never
+	seen time.Time     // when it was last learned or confirmed
 }
 
 // pathSet is what a node knows of the ways to one peer. Its peer's mu
 // guards it.
 type pathSet struct {
-	lan       []netip.AddrPort // the peer's host candidates: paths to them are PathLAN
-	known     []candidate      // from its connection string and past sessions
-	reflexive []candidate      // where its probes came from, oldest first
+	learned   []candidate // from its connection string, sessions, the DHT, the LAN; oldest first
+	reflexive []candidate // where its probes came from, oldest first
 }
 
-// add merges addresses from the peer's configuration.
-func (s *pathSet) add(addrs, lan []netip.AddrPort) {
-	for _, a := range addrs {
-		if s.find(a) == nil {
-			s.known = append(s.known, candidate{addr: a})
+// learn merges candidates, newest knowledge winning: a known address
+// takes the new kind and source and counts as seen now.
+func (s *pathSet) learn(now time.Time, cands ...Candidate) {
+	for _, c := range cands {
+		if !c.Addr.IsValid() {
+			continue
 		}
-	}
-	for _, a := range lan {
-		if !slices.Contains(s.lan, a) {
-			s.lan = append(s.lan, a)
+		if c.Kind == "" {
+			c.Kind = PathDirect
+		}
+		if old := s.find(c.Addr); old != nil {
+			old.Candidate, old.seen = c, now
+			continue
+		}
+		s.learned = append(s.learned, candidate{Candidate: c, seen: now})
+		if len(s.learned) > maxLearned {
+			s.learned = s.learned[1:]
 		}
 	}
 }
 
 // addReflexive remembers an address the peer's probes came from.
-func (s *pathSet) addReflexive(a netip.AddrPort) {
-	if s.find(a) != nil {
+func (s *pathSet) addReflexive(a netip.AddrPort, now time.Time) {
+	if c := s.find(a); c != nil {
+		c.seen = now
 		return
 	}
-	s.reflexive = append(s.reflexive, candidate{addr: a})
+	s.reflexive = append(s.reflexive, candidate{Candidate: Candidate{Addr: a, Kind: PathDirect, Source: SourceProbe}, seen: now})
 	if len(s.reflexive) > maxReflexive {
 		s.reflexive = s.reflexive[1:]
 	}
 }
 
 func (s *pathSet) find(a netip.AddrPort) *candidate {
-	for _, list := range [][]candidate{s.known, s.reflexive} {
+	for _, list := range [][]candidate{s.learned, s.reflexive} {
 		for i := range list {
-			if list[i].addr == a {
+			if list[i].Addr == a {
 				return &list[i]
 			}
 		}
@@ -136,25 +173,26 @@ func (s *pathSet) noteRTT(a netip.AddrPort, rtt time.Duration) {
 	}
 }
 
-// path describes the path to a.
+// path describes the path to a; an address the set does not know is a
+// direct one.
 func (s *pathSet) path(a netip.AddrPort) Path {
-	p := Path{Kind: PathDirect, Addr: a}
-	if slices.Contains(s.lan, a) {
-		p.Kind = PathLAN
-	}
 	if c := s.find(a); c != nil {
-		p.RTT = c.rtt
+		return c.path()
 	}
-	return p
+	return Path{Kind: PathDirect, Addr: a}
+}
+
+func (c candidate) path() Path {
+	return Path{Kind: c.Kind, Addr: c.Addr, RTT: c.rtt, Source: c.Source}
 }
 
 // all lists every candidate path, best first (then by round trip, then in
 // the order they were learned).
 func (s *pathSet) all() []Path {
-	out := make([]Path, 0, len(s.known)+len(s.reflexive))
-	for _, list := range [][]candidate{s.known, s.reflexive} {
+	out := make([]Path, 0, len(s.learned)+len(s.reflexive))
+	for _, list := range [][]candidate{s.learned, s.reflexive} {
 		for _, c := range list {
-			out = append(out, s.path(c.addr))
+			out = append(out, c.path())
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Path) int {
@@ -178,9 +216,9 @@ func (s *pathSet) betterThan(current Path) []Path {
 
 // knowsIP reports whether ip is the address of one of the candidates.
 func (s *pathSet) knowsIP(ip netip.Addr) bool {
-	for _, list := range [][]candidate{s.known, s.reflexive} {
+	for _, list := range [][]candidate{s.learned, s.reflexive} {
 		for _, c := range list {
-			if c.addr.Addr().Unmap() == ip {
+			if c.Addr.Addr().Unmap() == ip {
 				return true
 			}
 		}

@@ -1,10 +1,14 @@
 package session
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 func TestPathPriorities(t *testing.T) {
@@ -29,18 +33,22 @@ func TestPathSet(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	public, lan, lan2 := ap("203.0.113.7:41641"), ap("192.168.1.20:41641"), ap("10.0.0.5:41641")
 	var s pathSet
-	s.add([]netip.AddrPort{public, lan}, []netip.AddrPort{lan})
-	s.add([]netip.AddrPort{lan}, nil) // known already: no duplicate
+	now := time.Unix(1000, 0)
+	s.learn(now, Candidate{Addr: public, Source: SourceConnString}, Candidate{Addr: lan, Kind: PathLAN, Source: SourceConnString})
+	s.learn(now, Candidate{Addr: lan, Kind: PathLAN, Source: SourceDHT}) // known already: no duplicate
 	for i := range maxReflexive + 2 {
-		s.addReflexive(netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(1000+i)))
+		s.addReflexive(netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(1000+i)), now)
 	}
-	s.addReflexive(public) // known: not reflexive too
+	s.addReflexive(public, now) // known: not reflexive too
 	all := s.all()
 	if len(all) != 2+maxReflexive {
 		t.Fatalf("%d paths %v; want the 2 known and the %d latest reflexive", len(all), all, maxReflexive)
 	}
-	if all[0].Kind != PathLAN || all[0].Addr != lan || all[1].Addr != public {
+	if all[0].Kind != PathLAN || all[0].Addr != lan || all[1].Addr != public || all[1].Kind != PathDirect {
 		t.Fatalf("paths %v: LAN first, then the known direct one", all)
+	}
+	if all[0].Source != SourceDHT || all[1].Source != SourceConnString || all[2].Source != SourceProbe {
+		t.Fatalf("paths %v: sources are the latest news of each address", all)
 	}
 	if s.knowsIP(netip.MustParseAddr("198.51.100.1")) != true || s.find(ap("198.51.100.1:1000")) != nil {
 		t.Fatal("the oldest reflexive address is kept, or the latest forgotten")
@@ -58,11 +66,73 @@ func TestPathSet(t *testing.T) {
 		t.Fatalf("better than the LAN path: %v", better)
 	}
 	// An address that becomes known as a host candidate is a LAN path.
-	s.add([]netip.AddrPort{lan2}, []netip.AddrPort{lan2})
+	s.learn(now, Candidate{Addr: lan2, Kind: PathLAN, Source: SourceLAN})
 	if got := s.path(lan2).Kind; got != PathLAN {
 		t.Fatalf("%s is %s", lan2, got)
 	}
 	if !slices.ContainsFunc(s.betterThan(current), func(p Path) bool { return p.Addr == lan2 }) {
 		t.Fatal("a new LAN candidate is not a better path")
+	}
+}
+
+// The learned addresses are bounded: a peer that names more loses its
+// oldest.
+func TestPathSetIsBounded(t *testing.T) {
+	var s pathSet
+	for i := range maxLearned + 5 {
+		s.learn(time.Unix(int64(i), 0), Candidate{Addr: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), uint16(2000+i)), Source: SourceSession})
+	}
+	if len(s.learned) != maxLearned || s.learned[0].Addr.Port() != 2005 {
+		t.Fatalf("%d learned, the oldest %v", len(s.learned), s.learned[0].Addr)
+	}
+}
+
+// AddCandidates teaches a node a peer's addresses from elsewhere.
+func TestAddCandidates(t *testing.T) {
+	n := startNode(t, NodeConfig{Name: "alice"})
+	peer := NodeID{1}
+	n.AddPeer(PeerInfo{ID: peer, Name: "bob", Candidates: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.9:4000")}})
+	addr := netip.MustParseAddrPort("203.0.113.5:4001")
+	if err := n.AddCandidates(peer, Candidate{Addr: addr, Source: SourceDHT}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddCandidates(NodeID{2}, Candidate{Addr: addr}); !errors.Is(err, ErrNoPeer) {
+		t.Fatalf("candidates for a stranger: %v", err)
+	}
+	st := n.Peers()[0]
+	if len(st.Paths) != 2 || !slices.ContainsFunc(st.Paths, func(p Path) bool { return p.Addr == addr && p.Source == SourceDHT && p.Kind == PathDirect }) {
+		t.Fatalf("paths %v", st.Paths)
+	}
+}
+
+// SetExtraCandidates adds to the node's own candidates, and the owner
+// hears each change once.
+func TestExtraLocalCandidates(t *testing.T) {
+	var mu sync.Mutex
+	var heard [][]Candidate
+	last := func() (int, []Candidate) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(heard) == 0 {
+			return 0, nil
+		}
+		return len(heard), heard[len(heard)-1]
+	}
+	n := startNode(t, NodeConfig{Name: "alice", Events: Events{LocalCandidates: func(c []Candidate) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, c)
+	}}})
+	testutil.WaitFor(t, 10*time.Second, "the first announcement (after NAT discovery)", func() bool { count, _ := last(); return count > 0 })
+	relayed := Candidate{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}
+	n.SetExtraCandidates("relay", []Candidate{relayed})
+	before, got := last()
+	n.SetExtraCandidates("relay", []Candidate{relayed}) // no change
+	if after, _ := last(); !slices.Contains(got, relayed) || after != before || !slices.Contains(n.LocalCandidates(), relayed) {
+		t.Fatalf("heard %v (%d then %d times); local %v", got, before, after, n.LocalCandidates())
+	}
+	n.SetExtraCandidates("relay", nil)
+	if count, got := last(); count != before+1 || slices.Contains(got, relayed) {
+		t.Fatalf("after withdrawing: heard %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -22,8 +23,24 @@ const (
 type PeerInfo struct {
 	ID         NodeID
 	Name       string
-	Candidates []netip.AddrPort // from its connection string and past sessions
+	Candidates []netip.AddrPort // from its connection string
 	LAN        []netip.AddrPort // the subset that are host candidates
+	// Learned are addresses known from elsewhere: the last session's,
+	// those the peer told us.
+	Learned []Candidate
+}
+
+// candidates is what info says about the peer's addresses.
+func (info PeerInfo) candidates() []Candidate {
+	out := make([]Candidate, 0, len(info.Candidates)+len(info.Learned))
+	for _, a := range info.Candidates {
+		kind := PathDirect
+		if slices.Contains(info.LAN, a) {
+			kind = PathLAN
+		}
+		out = append(out, Candidate{Addr: a, Kind: kind, Source: SourceConnString})
+	}
+	return append(out, info.Learned...)
 }
 
 // PeerStatus is a snapshot of one peer for display.
@@ -34,8 +51,14 @@ type PeerStatus struct {
 	Path  PathKind       // the session's path; empty unless connected
 	Addr  netip.AddrPort // the session's remote address, or zero
 	RTT   time.Duration  // the session's round trip, as QUIC measures it
-	Error string         // why the peer is offline, in words
-	Paths []Path         // every candidate path, best first
+	// FoundVia is where the session's address was learned; empty unless
+	// connected.
+	FoundVia Source
+	// LastSeen is when the peer was last heard from: now while connected,
+	// else when its session ended or its last probe came; zero if never.
+	LastSeen time.Time
+	Error    string // why the peer is offline, in words
+	Paths    []Path // every candidate path, best first
 }
 
 // peer is a Node's view of one peer and the loop that connects to it.
@@ -55,9 +78,11 @@ type peer struct {
 	sess    *Session
 	state   PeerState
 	lastErr string
-	changed chan struct{}           // closed, and replaced, when state or sess changes
-	sent    *lru[uint64, sentProbe] // our recent probe requests, by nonce
-	seen    *lru[uint64, time.Time] // its recent request nonces, until when they count
+	// lastSeen is when the peer was last heard from outside a session.
+	lastSeen time.Time
+	changed  chan struct{}           // closed, and replaced, when state or sess changes
+	sent     *lru[uint64, sentProbe] // our recent probe requests, by nonce
+	seen     *lru[uint64, time.Time] // its recent request nonces, until when they count
 }
 
 func newPeer(info PeerInfo) *peer {
@@ -74,7 +99,7 @@ func newPeer(info PeerInfo) *peer {
 		sent:    newLRU[uint64, sentProbe](maxSentProbes),
 		seen:    newLRU[uint64, time.Time](maxSeenRequests),
 	}
-	p.paths.add(info.Candidates, info.LAN)
+	p.paths.learn(time.Now(), info.candidates()...)
 	return p
 }
 
@@ -121,7 +146,9 @@ func (p *peer) pathTo(a netip.AddrPort) Path {
 func (p *peer) addReflexive(a netip.AddrPort) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.paths.addReflexive(a)
+	now := time.Now()
+	p.paths.addReflexive(a, now)
+	p.lastSeen = now
 }
 
 func (p *peer) session() *Session {
@@ -138,7 +165,7 @@ func (n *Node) AddPeer(info PeerInfo) {
 	if p, ok := n.peers[info.ID]; ok {
 		p.mu.Lock()
 		p.name = info.Name
-		p.paths.add(info.Candidates, info.LAN)
+		p.paths.learn(time.Now(), info.candidates()...)
 		p.mu.Unlock()
 		offer(p.wake, struct{}{})
 		return
@@ -230,13 +257,38 @@ func (n *Node) Peers() []PeerStatus {
 func (p *peer) status() PeerStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all()}
+	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(), LastSeen: p.lastSeen}
 	if p.sess != nil {
 		st.Path = p.sess.Path.Kind
 		st.Addr = p.sess.Path.Addr
 		st.RTT = p.sess.RTT()
+		st.FoundVia = p.paths.path(p.sess.Path.Addr).Source
+		st.LastSeen = time.Now()
 	}
 	return st
+}
+
+// heard notes that the peer was heard from now (a probe, a session that
+// ended).
+func (p *peer) heard() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastSeen = time.Now()
+}
+
+// AddCandidates tells the node more addresses of a peer (from the DHT,
+// the LAN, the peer itself over a session), and wakes its loop to try
+// them. Addresses it knows take the new kind and source.
+func (n *Node) AddCandidates(id NodeID, cands ...Candidate) error {
+	p := n.peer(id)
+	if p == nil {
+		return fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
+	}
+	p.mu.Lock()
+	p.paths.learn(time.Now(), cands...)
+	p.mu.Unlock()
+	offer(p.wake, struct{}{})
+	return nil
 }
 
 // setState records where the peer stands, wakes WaitSession, and tells

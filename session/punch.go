@@ -166,6 +166,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			return
 		case <-sess.conn.Context().Done():
 			n.log.Info("session ended", "session", sess, "err", context.Cause(sess.conn.Context()))
+			p.heard()
 			return
 		case newer := <-p.arrived:
 			sess = n.replace(p, sess, newer, "replaced by a newer session")
