@@ -81,6 +81,13 @@ type Config struct {
 	// own puts included, after BEP 44's checks passed. It runs while the
 	// node holds its lock: it must not block or call the Node.
 	OnStore func(StoredItem)
+	// ReadOnly makes the node ask but never answer (BEP 43): its queries
+	// say so, and other nodes leave it out of their routing tables. It
+	// suits a node behind a NAT that drops unsolicited datagrams (others
+	// could not reach it anyway, and would waste a timeout on each try),
+	// and one that should cost nothing while idle. It stores nothing for
+	// others.
+	ReadOnly bool
 	// MaxItems bounds the items the node stores; 0 means DefaultMaxItems.
 	MaxItems int
 	// ItemLifetime is how long a stored item is kept after its last put;
@@ -163,6 +170,7 @@ func New(cfg Config) (*Node, error) {
 		Logger:        libraryLogger(n.log),
 		SendLimiter:   rate.NewLimiter(sendRate, sendBurst),
 		OnQuery:       n.onQuery,
+		Passive:       cfg.ReadOnly,
 	})
 	if err != nil {
 		conn.Close()
@@ -170,9 +178,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.server = server
 	n.id = int160.FromByteArray(server.ID())
-	n.log.Info("dht node started", "addr", conn.LocalAddr().String(), "bootstrap", len(cfg.Bootstrap))
+	n.log.Info("dht node started", "addr", conn.LocalAddr().String(), "bootstrap", len(cfg.Bootstrap), "read_only", cfg.ReadOnly)
 	go n.maintain()
-	go n.pingBackLoop()
+	if !cfg.ReadOnly {
+		go n.pingBackLoop()
+	}
 	return n, nil
 }
 

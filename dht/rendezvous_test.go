@@ -178,3 +178,43 @@ func checkNoSecret(t *testing.T, where string, b []byte, secrets []secret) {
 		}
 	}
 }
+
+// TestReadOnlyNode checks a node that asks but never answers (BEP 43):
+// it puts and gets like any other, and no node keeps it in its routing
+// table.
+func TestReadOnlyNode(t *testing.T) {
+	d := startPrivateDHT(t, 3)
+	ro, err := dht.New(dht.Config{Listen: "127.0.0.9:0", Bootstrap: []string{d.nodes[0].Addr().String()}, ReadOnly: true, Logger: testLogger(t, "ro")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	<-ro.Bootstrapped()
+	if err := ro.BootstrapErr(); err != nil {
+		t.Fatal(err)
+	}
+	id, priv := newKey(t)
+	now := time.Now()
+	p := rendezvous.PeriodOf(now)
+	rec := newRecord(rendezvous.NextSeq(0, now), now)
+	it, err := rendezvous.Seal(priv, p, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if stats, err := ro.Put(ctx, it); err != nil || stats.Stored != 3 {
+		t.Fatalf("put from the read-only node: %v (%+v)", err, stats)
+	}
+	if got, _, err := lookup(ctx, ro, id, p, now, 0); err != nil || !reflect.DeepEqual(got, rec) {
+		t.Errorf("lookup from the read-only node: %+v, %v", got, err)
+	}
+	for i, n := range d.nodes {
+		if st := n.Stats(); st.Nodes != 2 {
+			t.Errorf("node %d has %d nodes in its routing table, want the 2 others (not the read-only one)", i, st.Nodes)
+		}
+	}
+	if st := ro.Stats(); st.Items != 1 {
+		t.Errorf("the read-only node stores %d items, want only its own put", st.Items)
+	}
+}

@@ -275,3 +275,23 @@ func mustHex(t testing.TB, s string) []byte {
 	}
 	return b
 }
+
+func BenchmarkSeal(b *testing.B) {
+	priv := testKey(1)
+	rec := testRecord(1)
+	for range b.N {
+		if _, err := Seal(priv, 20598, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	priv := testKey(1)
+	it := mustSeal(b, priv, 20598, testRecord(1))
+	for range b.N {
+		if _, err := Open(pubOf(priv), 20598, it, testTime, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
