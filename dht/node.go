@@ -13,6 +13,32 @@
 // Nothing here reaches the public DHT unless told to: a Node bootstraps
 // only from Config.Bootstrap, and DefaultBootstrap is never used unless a
 // caller passes it.
+//
+// # Where this package departs from the library
+//
+//   - Put and Get run their own lookups: the library's exts/getput
+//     dereferences a reply's "seq" without checking it is there, so a
+//     remote node could crash us with one datagram.
+//   - A node mends each "find_node" and "get" query before the library
+//     answers it (onQuery): the library picks the nodes it returns by the
+//     query's info_hash, which those queries lack, so every answer listed
+//     the nodes nearest the zero ID. It pings back nodes that query it
+//     while its table is small, and after bootstrapping asks each node of
+//     a small table for its neighbours (meet), so a private DHT of a few
+//     nodes meshes at once instead of after minutes.
+//   - Lookups drop IPv4 nodes from "nodes6" lists (the library lists each
+//     IPv4 node there again, as an IPv4-mapped address, and would ask it
+//     twice) and never ask the node itself.
+//   - Datagrams that are not KRPC messages are dropped before the library
+//     sees them: it prints each malformed one to stderr through its
+//     package-wide logger, whatever logger it is given.
+//   - Each node has its own send limiter (the library shares one among all
+//     servers of a process), a store bounded in size with expiry (the
+//     library's grows without bound and expires items only when asked for
+//     them), and logs through log/slog.
+//   - go.mod asks for github.com/anacrolix/multiless v0.4.0 and
+//     github.com/anacrolix/sync v0.5.4, the first versions with a license
+//     file (MPL-2.0); dht v2.23.0 asks for older ones that have none.
 package dht
 
 import (
@@ -196,6 +222,8 @@ func (n *Node) maintain() {
 		start := time.Now()
 		stats, err := n.server.Bootstrap()
 		n.bootErr = err
+		n.setLastOp(OpStats{Op: "bootstrap", Started: start, Took: time.Since(start),
+			Queried: int(stats.NumAddrsTried), Answered: int(stats.NumResponses)})
 		if err != nil {
 			n.log.Warn("dht bootstrap failed", "err", err)
 		} else {

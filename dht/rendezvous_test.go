@@ -193,6 +193,9 @@ func TestReadOnlyNode(t *testing.T) {
 	if err := ro.BootstrapErr(); err != nil {
 		t.Fatal(err)
 	}
+	if op := ro.Stats().LastOp; op.Op != "bootstrap" || op.Answered < 1 {
+		t.Errorf("after bootstrapping, the last operation is %+v", op)
+	}
 	id, priv := newKey(t)
 	now := time.Now()
 	p := rendezvous.PeriodOf(now)

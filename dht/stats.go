@@ -11,7 +11,8 @@ type Stats struct {
 	GoodNodes int
 	// Items is how many items the node stores, for others and itself.
 	Items int
-	// LastOp is the last Put or Get; its Op is empty if there was none.
+	// LastOp is the last Put or Get, or the first bootstrap if there was
+	// neither; its Op is empty if there was none of them.
 	LastOp OpStats
 	// Sent and Received count the node's traffic since it started.
 	Sent, Received Traffic
@@ -19,9 +20,9 @@ type Stats struct {
 	Dropped uint64
 }
 
-// OpStats describes one Put or Get.
+// OpStats describes one Put or Get, or a bootstrap.
 type OpStats struct {
-	// Op is "put" or "get".
+	// Op is "put", "get" or "bootstrap".
 	Op string
 	// Started is when it began; Took how long it ran.
 	Started time.Time
