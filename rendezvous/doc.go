@@ -41,6 +41,18 @@
 // value decrypts and decodes, time within MaxRecordAge before and
 // MaxClockSkew after its clock, seq above what it holds.
 //
+// # Using it
+//
+// A publisher seals its record (Seal, with NextSeq) for PeriodOf(now) and
+// puts it at once when its candidates change, at the start of each period,
+// and every RepublishInterval otherwise. If a put reports that the DHT
+// holds a higher seq (a clock that stepped back), it seals again above it.
+// A reader that cannot reach a peer looks it up in both LookupPeriods,
+// keeps the record with the highest seq that Open accepts, remembers that
+// seq for the peer, and waits LookupBackoff(failures) before the next try.
+// Behind a NAT, its DHT node is best read-only (package dht): it then
+// answers nobody, and no routing table lists its address.
+//
 // # Threat model
 //
 // A DHT node that stores or relays the item, or anyone watching the
