@@ -85,3 +85,13 @@ func (s *Site) AddHost() *Host {
 	}
 	return h
 }
+
+// AddDHTNodes is StartDHTNodes for tests: it fails the test on error.
+func (l *Lab) AddDHTNodes(bin string, n int) []*DHTNode {
+	l.tb.Helper()
+	nodes, err := l.StartDHTNodes(context.Background(), bin, n)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return nodes
+}

@@ -63,10 +63,11 @@ type Lab struct {
 	coturn *coturn
 	tb     testing.TB // set by New; AddSite and AddHost fail it
 
-	mu     sync.Mutex // guards following
-	sites  []*Site
-	undo   []func() error // run in reverse by Close
-	closed bool
+	mu       sync.Mutex // guards following
+	sites    []*Site
+	dhtNodes int            // DHT nodes started, which numbers their addresses
+	undo     []func() error // run in reverse by Close
+	closed   bool
 }
 
 // Build creates the internet namespace and starts the STUN server. Close

@@ -95,6 +95,7 @@ directories (~/.config/punchdrop, ~/.local/state/punchdrop, ...).`,
 		newEventsCmd(g),
 		newLogsCmd(g),
 		newConfigCmd(g),
+		newDHTNodeCmd(),
 		newDocsCmd(),
 	)
 	return root

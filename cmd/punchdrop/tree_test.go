@@ -10,7 +10,7 @@ func TestCommandTree(t *testing.T) {
 	for _, path := range [][]string{
 		{"agent"}, {"id"}, {"connect"}, {"peers"}, {"peers", "remove"}, {"peers", "rename"},
 		{"accept"}, {"decline"}, {"send"}, {"status"}, {"msg"}, {"messages"}, {"nat"},
-		{"events"}, {"logs"}, {"config"}, {"config", "set"}, {"docs"},
+		{"events"}, {"logs"}, {"config"}, {"config", "set"}, {"dht-node"}, {"docs"},
 	} {
 		cmd, rest, err := root.Find(path)
 		if err != nil {
