@@ -38,6 +38,16 @@ type NATInfo struct {
 	Summary    string `json:"summary"` // the same in plain words
 	// UDPBuffers are the socket's kernel buffers.
 	UDPBuffers UDPBuffers `json:"udp_buffers"`
+	// PortMapping says whether the router mapped a port (UPnP, NAT-PMP or
+	// PCP); nil when it was not asked.
+	PortMapping *PortMappingInfo `json:"port_mapping,omitempty"`
+}
+
+// PortMappingInfo is the router's port mapping, or why there is none.
+type PortMappingInfo struct {
+	Protocol string `json:"protocol,omitempty"` // pcp, nat-pmp or upnp
+	External string `json:"external,omitempty"` // the mapped public address
+	Error    string `json:"error,omitempty"`    // what the protocols answered, when none mapped
 }
 
 // UDPBuffers says how large the UDP socket's kernel buffers are.

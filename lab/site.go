@@ -120,35 +120,46 @@ func (s *Site) buildRouter(linked bool) error {
 			return err
 		}
 	}
-	return s.iptables(natRules(s.kind, s.public)...)
+	return s.iptables(natRules(s.kind, s.public, netip.PrefixFrom(s.lanIP(0), 24))...)
 }
 
-// natRules returns the iptables commands that make a router of kind. For
-// the restricting kinds, unsolicited traffic is dropped in FORWARD and,
-// explicitly, in INPUT: a datagram that reaches the router's own stack
-// would otherwise create a conntrack entry that makes MASQUERADE pick a
-// different port later, which real routers do not do.
-func natRules(kind NATKind, public netip.Addr) [][]string {
+// natRules returns the iptables commands that make a router of kind
+// for the hosts on lan. Only the hosts' traffic is translated, as in a
+// real router: the router's own (a port mapper asking STUN for its
+// address) leaves from its public address as it is. For the restricting
+// kinds, unsolicited traffic is dropped in FORWARD and, explicitly, in
+// INPUT: a datagram that reaches the router's own stack would otherwise
+// create a conntrack entry that makes MASQUERADE pick a different port
+// later, which real routers do not do.
+func natRules(kind NATKind, public netip.Addr, lan netip.Prefix) [][]string {
 	dropUnsolicited := [][]string{
 		{"-A", "FORWARD", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 		{"-A", "FORWARD", "-i", "wan0", "-j", "DROP"},
 		{"-A", "INPUT", "-i", "wan0", "-j", "DROP"},
 	}
+	src := lan.String()
 	switch kind {
 	case FullCone:
 		// The DNAT half is added with the host (it needs its address).
-		return [][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "SNAT", "--to-source", public.String()}}
+		return [][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-s", src, "-j", "SNAT", "--to-source", public.String()}}
 	case PortRestricted:
-		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"}}, dropUnsolicited...)
+		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-s", src, "-j", "MASQUERADE"}}, dropUnsolicited...)
 	case Symmetric:
-		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE", "--random-fully"}}, dropUnsolicited...)
+		return append([][]string{{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-s", src, "-j", "MASQUERADE", "--random-fully"}}, dropUnsolicited...)
 	}
 	return nil
 }
 
+// iptablesCmd is the firewall tool of the lab's routers: the legacy
+// (x_tables) backend, because miniupnpd-iptables, the port mapper some
+// routers run, writes its rules through libiptc into those tables; rules
+// of both backends would otherwise meet in one router unseen by each
+// other (an nf_tables drop of what a legacy rule forwards).
+const iptablesCmd = "iptables-legacy"
+
 func (s *Site) iptables(rules ...[]string) error {
 	for _, r := range rules {
-		if _, err := execIn(s.router, append([]string{"iptables", "-w"}, r...)...); err != nil {
+		if _, err := execIn(s.router, append([]string{iptablesCmd, "-w"}, r...)...); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // tools the lab runs; .ci/run installs them.
-var tools = []string{"ip", "iptables", "conntrack", "turnserver", "tc", "ethtool", "ping"}
+var tools = []string{"ip", iptablesCmd, "conntrack", "turnserver", "tc", "ethtool", "ping"}
 
 // Available says why labs cannot be built here, or nil when they can.
 func Available() error {

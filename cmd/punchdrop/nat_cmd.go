@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/punchdrop/punchdrop/agent"
+	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
+	"github.com/punchdrop/punchdrop/portmap"
 	"github.com/punchdrop/punchdrop/session"
 )
 
@@ -18,7 +22,7 @@ const natTimeout = 15 * time.Second
 
 func newNATCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	var servers []string
+	var servers, protocols []string
 	cmd := &cobra.Command{
 		Use:   "nat",
 		Short: "Check your public address and what kind of NAT you are behind",
@@ -40,11 +44,12 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
-			report, buffers, err := classifyOnce(ctx, servers)
+			report, buffers, mapping, err := classifyOnce(ctx, servers, protocols)
 			if err != nil {
 				return err
 			}
 			info := agent.NATInfo(report, buffers)
+			info.PortMapping = mapping
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), info)
 			}
@@ -54,26 +59,43 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 			if advice := buffers.Advice(); advice != "" {
 				fmt.Fprintf(out, "Note: %s\n", advice)
 			}
+			if m := info.PortMapping; m != nil && m.External != "" {
+				fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
+			} else if m != nil {
+				fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().StringArrayVar(&servers, "stun", nil, "STUN server `HOST:PORT` to ask (repeatable; default: the configured ones)")
+	cmd.Flags().StringSliceVar(&protocols, "map", []string{portmap.PCP, portmap.NATPMP, portmap.UPnP},
+		"port mapping `PROTOCOLS` to ask the router for (pcp, nat-pmp, upnp; \"none\" asks none); the mapping is given back at once")
 	return cmd
 }
 
-// classifyOnce runs NAT classification on a fresh socket and reports
-// the buffers the OS gave it.
-func classifyOnce(ctx context.Context, servers []string) (nat.Report, session.SocketBuffers, error) {
+// classifyOnce runs NAT classification on a fresh socket, reports the
+// buffers the OS gave it, and asks the router to map its port (then
+// gives the mapping back), with the protocols given.
+func classifyOnce(ctx context.Context, servers, protocols []string) (nat.Report, session.SocketBuffers, *control.PortMappingInfo, error) {
 	conn, err := session.ListenUDP(0)
 	if err != nil {
-		return nat.Report{}, session.SocketBuffers{}, err
+		return nat.Report{}, session.SocketBuffers{}, nil, err
 	}
 	defer conn.Close()
 	buffers, err := session.ReadSocketBuffers(conn)
 	if err != nil {
-		return nat.Report{}, buffers, err
+		return nat.Report{}, buffers, nil, err
 	}
 	report, err := nat.ClassifyOnce(ctx, conn, servers)
-	return report, buffers, err
+	if err != nil || slices.Contains(protocols, "none") {
+		return report, buffers, nil, err
+	}
+	c := portmap.New(portmap.Config{Port: conn.LocalAddr().(*net.UDPAddr).Port, Protocols: protocols})
+	m, err := c.Map(ctx)
+	if err != nil {
+		return report, buffers, &control.PortMappingInfo{Error: err.Error()}, nil
+	}
+	c.Remove(ctx, m)
+	return report, buffers, &control.PortMappingInfo{Protocol: m.Protocol, External: m.External.String()}, nil
 }

@@ -47,6 +47,13 @@ func reviews() []review {
 		sha256:   "d18f6323b71b0b768bb5e9616e36da390fbd39369a81807cca352de4e4e6aa0b",
 		license:  "MIT AND Apache-2.0",
 		refersTo: []string{"Apache-2.0"},
+	}, {
+		// The Apache-2.0 header naming the license by reference; its full
+		// text is in the notices already.
+		module: "github.com/jackpal/go-nat-pmp", file: "LICENSE",
+		sha256:   "1596ea320a3d9e5180576b2c6dd28aa34b9edcef27693fcd0474e24bda3fdcab",
+		license:  "Apache-2.0",
+		refersTo: []string{"Apache-2.0"},
 	}}
 }
 

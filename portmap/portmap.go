@@ -1,0 +1,216 @@
+// Package portmap asks the home router for a UDP port mapping of the
+// node's socket, so that peers can reach it at a public address even
+// behind a NAT that would drop their packets: with PCP (RFC 6887),
+// NAT-PMP (RFC 6886) and UPnP IGD (v1 and v2), tried together with a
+// short timeout, as Tailscale's portmapper does. The mapping is renewed
+// before it expires and deleted when the node stops.
+//
+// Only UDP is mapped (the node speaks nothing else), and only the node's
+// own port, to its own LAN address: no router is asked for anything a
+// peer could not already reach through a punched hole.
+package portmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Protocols, in the order they are preferred when several answer: PCP
+// and NAT-PMP are one round trip and renew cheaply; UPnP needs discovery
+// and HTTP.
+const (
+	PCP    = "pcp"
+	NATPMP = "nat-pmp"
+	UPnP   = "upnp"
+)
+
+// Timings.
+const (
+	// probeTimeout bounds one attempt of all the protocols together: a
+	// router on the LAN answers within milliseconds, UPnP discovery
+	// within a second or two; a router that says nothing in this long
+	// does not map ports.
+	probeTimeout = 3 * time.Second
+	// lifetime is the mapping lifetime asked for: two hours, the common
+	// NAT-PMP default; it is renewed at half.
+	lifetime = 2 * time.Hour
+	// minRenew keeps a router that grants a very short lifetime from
+	// making us ask again and again.
+	minRenew = 30 * time.Second
+	// deleteTimeout bounds the deletion of a mapping when the node stops.
+	deleteTimeout = 2 * time.Second
+)
+
+// ErrNoMapping is returned (wrapped, with what each protocol said) when
+// no protocol got a mapping.
+var ErrNoMapping = errors.New("the router mapped no port")
+
+// Mapping is a port the router forwards to the node.
+type Mapping struct {
+	Protocol string         // PCP, NATPMP or UPnP
+	External netip.AddrPort // the public address peers send to
+	Internal netip.AddrPort // the node's LAN address and port
+	Gateway  netip.Addr     // the router that mapped it
+	Lifetime time.Duration  // as granted
+	Expires  time.Time
+}
+
+// renewAt is when the mapping is renewed: halfway through its life.
+func (m Mapping) renewAt() time.Time {
+	half := m.Lifetime / 2
+	if half < minRenew {
+		half = minRenew
+	}
+	return m.Expires.Add(-m.Lifetime).Add(half)
+}
+
+// mapper is one protocol.
+type mapper interface {
+	name() string
+	// add asks for a mapping of internal (the node's LAN address and
+	// port) for lifetime, and returns what the router granted.
+	add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, lifetime time.Duration) (Mapping, error)
+	// remove deletes a mapping it made.
+	remove(ctx context.Context, m Mapping) error
+}
+
+// Config says what to map and how.
+type Config struct {
+	// Port is the node's UDP port, the one to map.
+	Port int
+	// Protocols limits the protocols tried (tests); empty means all.
+	Protocols []string
+	// Gateway and Local, if set, are the router and our address towards
+	// it; empty means the default route's (tests set them).
+	Gateway netip.Addr
+	Local   netip.Addr
+	Logger  *slog.Logger
+}
+
+// Client gets and keeps one mapping.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	mappers []mapper
+}
+
+// New returns a client for cfg.
+func New(cfg Config) *Client {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var ms []mapper
+	for _, m := range []mapper{pcpMapper{}, natpmpMapper{}, upnpMapper{}} {
+		if len(cfg.Protocols) == 0 || slices.Contains(cfg.Protocols, m.name()) {
+			ms = append(ms, m)
+		}
+	}
+	return &Client{cfg: cfg, log: log, mappers: ms}
+}
+
+// Map asks every protocol at once for a mapping of the node's port and
+// returns the best that answered within probeTimeout: PCP, then NAT-PMP,
+// then UPnP. Once a protocol has mapped the port and every preferred one
+// has answered, the rest are cut short (UPnP's discovery alone takes
+// seconds). The error says what each protocol answered.
+func (c *Client) Map(ctx context.Context) (Mapping, error) {
+	gw, local, err := c.route()
+	if err != nil {
+		return Mapping{}, fmt.Errorf("map port: %w", err)
+	}
+	internal := netip.AddrPortFrom(local, uint16(c.cfg.Port))
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	answers := make(chan probeAnswer, len(c.mappers))
+	for i, m := range c.mappers {
+		go func() {
+			got, err := m.add(ctx, gw, internal, lifetime)
+			answers <- probeAnswer{i, got, err}
+		}()
+	}
+	outcomes := make([]*probeAnswer, len(c.mappers))
+	winner := -1
+	for range c.mappers {
+		a := <-answers
+		outcomes[a.i] = &a
+		if winner < 0 {
+			winner = decided(outcomes)
+			if winner >= 0 {
+				cancel() // the less preferred ones need not finish
+			}
+		}
+	}
+	var errs []error
+	for i, o := range outcomes {
+		switch {
+		case i == winner:
+		case o.err == nil:
+			c.release(o.m) // mapped by a less preferred protocol too
+		default:
+			errs = append(errs, fmt.Errorf("%s: %w", c.mappers[i].name(), o.err))
+		}
+	}
+	if winner < 0 {
+		return Mapping{}, fmt.Errorf("%w via %s: %w", ErrNoMapping, gw, errors.Join(errs...))
+	}
+	return outcomes[winner].m, nil
+}
+
+// probeAnswer is what one protocol answered.
+type probeAnswer struct {
+	i   int // the protocol's place in order of preference
+	m   Mapping
+	err error
+}
+
+// decided returns the protocol that won, or -1 while it is not known:
+// the first in order of preference that mapped the port, once every
+// protocol before it has failed.
+func decided(outcomes []*probeAnswer) int {
+	for i, o := range outcomes {
+		if o == nil {
+			return -1
+		}
+		if o.err == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// Remove deletes a mapping Map made.
+func (c *Client) Remove(ctx context.Context, m Mapping) error {
+	for _, mp := range c.mappers {
+		if mp.name() == m.Protocol {
+			return mp.remove(ctx, m)
+		}
+	}
+	return fmt.Errorf("remove mapping: unknown protocol %q", m.Protocol)
+}
+
+// release deletes m, bounded in time.
+func (c *Client) release(m Mapping) {
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	for _, mp := range c.mappers {
+		if mp.name() == m.Protocol {
+			if err := mp.remove(ctx, m); err != nil {
+				c.log.Debug("delete port mapping", "protocol", m.Protocol, "external", m.External, "err", err)
+			}
+		}
+	}
+}
+
+// route returns the router and our address towards it.
+func (c *Client) route() (gw, local netip.Addr, err error) {
+	if c.cfg.Gateway.IsValid() && c.cfg.Local.IsValid() {
+		return c.cfg.Gateway, c.cfg.Local, nil
+	}
+	return defaultRoute()
+}
