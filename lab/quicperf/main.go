@@ -1,7 +1,9 @@
 // Command quicperf measures a bare quic-go stream, the ceiling punchdrop's
 // transfers are compared with in make bench. The server sends -bytes to
-// the first client on one stream; the client prints what it received and
-// how long it took, as JSON.
+// the client; the client prints what it received and how long it took,
+// as JSON. With -conns N the client opens N connections and the server
+// sends an equal share of the bytes on one stream of each, at once: what
+// striping over N congestion controllers gives, without punchdrop.
 package main
 
 import (
@@ -11,12 +13,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -25,14 +29,17 @@ import (
 func main() {
 	listen := flag.String("listen", "", "serve on this `ADDR` (e.g. :7000)")
 	connect := flag.String("connect", "", "receive from the server at this `ADDR`")
-	size := flag.Int64("bytes", 1<<30, "bytes the server sends")
+	size := flag.Int64("bytes", 1<<30, "bytes the server sends, in all")
+	conns := flag.Int("conns", 1, "connections the bytes are striped over (both sides must agree)")
 	flag.Parse()
 	var err error
 	switch {
+	case *conns < 1:
+		err = fmt.Errorf("-conns %d: want at least 1", *conns)
 	case *listen != "":
-		err = serve(*listen, *size)
+		err = serve(*listen, *size, *conns)
 	case *connect != "":
-		err = receive(*connect)
+		err = receive(*connect, *conns)
 	default:
 		err = fmt.Errorf("give -listen or -connect")
 	}
@@ -43,7 +50,7 @@ func main() {
 
 var conf = &quic.Config{MaxIdleTimeout: 30 * time.Second}
 
-func serve(addr string, size int64) error {
+func serve(addr string, size int64, conns int) error {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
@@ -56,43 +63,80 @@ func serve(addr string, size int64) error {
 		return err
 	}
 	defer ln.Close()
-	conn, err := ln.Accept(context.Background())
-	if err != nil {
-		return err
+	var wg sync.WaitGroup
+	errs := make([]error, conns)
+	for i := range conns {
+		conn, err := ln.Accept(context.Background())
+		if err != nil {
+			return err
+		}
+		share := size / int64(conns)
+		if i == conns-1 {
+			share = size - share*int64(conns-1)
+		}
+		wg.Go(func() { errs[i] = send(conn, share) })
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// send writes n bytes on one stream of conn and waits for the client to
+// close the connection, which it does once it has them all.
+func send(conn *quic.Conn, n int64) error {
 	stream, err := conn.OpenStreamSync(context.Background())
 	if err != nil {
 		return err
 	}
 	buf := make([]byte, 256<<10)
-	for sent := int64(0); sent < size; sent += int64(len(buf)) {
-		if _, err := stream.Write(buf[:min(int64(len(buf)), size-sent)]); err != nil {
+	for sent := int64(0); sent < n; sent += int64(len(buf)) {
+		if _, err := stream.Write(buf[:min(int64(len(buf)), n-sent)]); err != nil {
 			return err
 		}
 	}
 	stream.Close()
-	<-conn.Context().Done() // the client closes once it has everything
+	<-conn.Context().Done()
 	return nil
 }
 
-func receive(addr string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+func receive(addr string, conns int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"quicperf"}}, conf)
-	if err != nil {
-		return err
+	tlsConf := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"quicperf"}}
+	var open []*quic.Conn
+	for range conns {
+		conn, err := quic.DialAddr(ctx, addr, tlsConf, conf)
+		if err != nil {
+			return err
+		}
+		open = append(open, conn)
 	}
 	start := time.Now()
-	// The server's stream shows up once it has written to it.
-	stream, err := conn.AcceptStream(ctx)
-	if err != nil {
-		return err
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var total int64
+	errs := make([]error, conns)
+	for i, conn := range open {
+		wg.Go(func() {
+			// The server's stream shows up once it has written to it.
+			stream, err := conn.AcceptStream(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			n, err := io.Copy(io.Discard, stream)
+			mu.Lock()
+			total += n
+			mu.Unlock()
+			errs[i] = err
+		})
 	}
-	n, err := io.Copy(io.Discard, stream)
-	if err != nil {
-		return err
-	}
+	wg.Wait()
 	seconds := time.Since(start).Seconds()
-	conn.CloseWithError(0, "done")
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"bytes": n, "seconds": seconds})
+	for _, conn := range open {
+		conn.CloseWithError(0, "done")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"bytes": total, "seconds": seconds})
 }
