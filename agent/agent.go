@@ -178,7 +178,7 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 		return nil, err
 	}
 	a.sched = scheduler.New(scheduler.Config{
-		Queue: st, Sender: nodeSender{a.node}, Observer: sendObserver{a.view, a.currentOutbox},
+		Queue: st, Sender: nodeSender{a.node, a.lanes}, Observer: sendObserver{a.view, a.currentOutbox},
 		Log: log, ChunkSize: cfg.ChunkSize,
 	})
 	a.outbox = a.newOutbox()

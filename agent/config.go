@@ -34,7 +34,10 @@ type Config struct {
 	PeerFolders  bool     `toml:"downloads_per_peer"`
 	PunchTimeout Duration `toml:"punch_timeout"`
 	ChunkSize    int      `toml:"chunk_size"`
-	LogLevel     string   `toml:"log_level"`
+	// Lanes is how many extra connections a file is striped over,
+	// besides the session's own (0: every file on one connection).
+	Lanes    int    `toml:"lanes"`
+	LogLevel string `toml:"log_level"`
 	// MinFreeSpace is the free space incoming files never eat into.
 	MinFreeSpace bytesize.Size `toml:"min_free_space"`
 	// MaxStagedPerPeer bounds what one peer may hold in unfinished
@@ -54,6 +57,16 @@ const (
 	// history is never read, only kept.
 	maxHistoryDays = 3650
 )
+
+// DefaultLanes is how many extra connections (lanes) a file goes on
+// besides the session's own: each has a congestion controller of its
+// own, and under random loss they move about as many times more as
+// there are of them (make bench: at 0.5 % loss and 50 ms, one quic-go
+// connection moves 0.6 MiB/s, four 2.5), while on a clean path they
+// cost nothing measurable. Eight stay within what a peer's handshake
+// limits take from one address at once (the session's own and eight
+// lanes), and a file takes at most transfer.MaxLanes.
+const DefaultLanes = 8
 
 // Duration is a time.Duration written as "60s" in the config.
 type Duration struct{ time.Duration }
@@ -112,6 +125,11 @@ punch_timeout = "{{.PunchTimeout}}"
 # acknowledged on its own, and a resume re-sends at most the ones in flight.
 chunk_size = {{.ChunkSize}}
 
+# Extra connections a file is striped over besides the session's own, 0 to
+# {{.MaxLanes}}: on a lossy path (Wi-Fi, mobile) each one adds about as much speed as
+# one connection has; 0 sends every file on one connection.
+lanes = {{.Lanes}}
+
 # Log level: debug, info, warn or error.
 log_level = {{printf "%q" .LogLevel}}
 
@@ -136,6 +154,7 @@ func DefaultConfig() Config {
 	return Config{
 		PunchTimeout:     Duration{session.DefaultPunchTimeout},
 		ChunkSize:        transfer.DefaultChunkSize,
+		Lanes:            DefaultLanes,
 		AfterSend:        AfterSendMove,
 		QuietPeriod:      Duration{DefaultQuietPeriod},
 		LogLevel:         "info",
@@ -144,6 +163,10 @@ func DefaultConfig() Config {
 		HistoryDays:      DefaultHistoryDays,
 	}
 }
+
+// MaxLanes is the most lanes the config may ask for (the config file
+// says so).
+func (Config) MaxLanes() int { return transfer.MaxLanes }
 
 // DiskLimits are the limits the config puts on what peers may take of
 // the disk.
@@ -187,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < transfer.MinChunkSize || c.ChunkSize > transfer.MaxChunkSize {
 		return fmt.Errorf("config: chunk_size %d is outside %d..%d", c.ChunkSize, transfer.MinChunkSize, transfer.MaxChunkSize)
+	}
+	if c.Lanes < 0 || c.Lanes > transfer.MaxLanes {
+		return fmt.Errorf("config: lanes %d is outside 0..%d", c.Lanes, transfer.MaxLanes)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -274,7 +300,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers takes a comma-separated list; an empty value restores a
@@ -312,6 +338,8 @@ func (c *Config) Set(key, value string) error {
 		c.PunchTimeout.Duration, err = time.ParseDuration(cmpOr(value, session.DefaultPunchTimeout.String()))
 	case "chunk_size":
 		c.ChunkSize, err = strconv.Atoi(cmpOr(value, strconv.Itoa(transfer.DefaultChunkSize)))
+	case "lanes":
+		c.Lanes, err = strconv.Atoi(cmpOr(value, strconv.Itoa(DefaultLanes)))
 	case "log_level":
 		c.LogLevel = cmpOr(value, "info")
 	case "min_free_space":
@@ -347,7 +375,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
-		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
+		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),
 		HistoryDays: c.HistoryDays,
 		File:        p.Config,

@@ -41,7 +41,7 @@ timeout at its next start).`,
 				{"after_send", info.AfterSend}, {"quiet_period", info.QuietPeriod},
 				{"downloads_per_peer", fmt.Sprint(info.DownloadsPerPeer)},
 				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
-				{"log_level", info.LogLevel},
+				{"lanes", fmt.Sprint(info.Lanes)}, {"log_level", info.LogLevel},
 				{"min_free_space", info.MinFreeSpace}, {"max_staged_per_peer", info.MaxStagedPerPeer},
 				{"history_days", fmt.Sprint(info.HistoryDays)},
 			} {
