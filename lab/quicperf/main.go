@@ -3,7 +3,10 @@
 // the client; the client prints what it received and how long it took,
 // as JSON. With -conns N the client opens N connections and the server
 // sends an equal share of the bytes on one stream of each, at once: what
-// striping over N congestion controllers gives, without punchdrop.
+// striping over N congestion controllers gives, without punchdrop. With
+// -time the client stops after that long and reports what it received
+// by then; -window sets quic-go's receive windows (both sides must
+// agree), to weigh them.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"math/big"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -31,7 +35,13 @@ func main() {
 	connect := flag.String("connect", "", "receive from the server at this `ADDR`")
 	size := flag.Int64("bytes", 1<<30, "bytes the server sends, in all")
 	conns := flag.Int("conns", 1, "connections the bytes are striped over (both sides must agree)")
+	limit := flag.Duration("time", 0, "the client stops after this long (0: once it has every byte)")
+	window := flag.Uint64("window", 0, "receive window of each stream, in bytes: initial and maximum (0: quic-go's)")
 	flag.Parse()
+	if *window > 0 {
+		conf.InitialStreamReceiveWindow, conf.MaxStreamReceiveWindow = *window, *window
+		conf.InitialConnectionReceiveWindow, conf.MaxConnectionReceiveWindow = *window*3/2, *window*3/2
+	}
 	var err error
 	switch {
 	case *conns < 1:
@@ -39,7 +49,7 @@ func main() {
 	case *listen != "":
 		err = serve(*listen, *size, *conns)
 	case *connect != "":
-		err = receive(*connect, *conns)
+		err = receive(*connect, *conns, *limit)
 	default:
 		err = fmt.Errorf("give -listen or -connect")
 	}
@@ -98,9 +108,10 @@ func send(conn *quic.Conn, n int64) error {
 	return nil
 }
 
-func receive(addr string, conns int) error {
+func receive(addr string, conns int, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	var stopped atomic.Bool // the time limit ended the run
 	tlsConf := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"quicperf"}}
 	var open []*quic.Conn
 	for range conns {
@@ -111,6 +122,15 @@ func receive(addr string, conns int) error {
 		open = append(open, conn)
 	}
 	start := time.Now()
+	if limit > 0 {
+		stop := time.AfterFunc(limit, func() {
+			stopped.Store(true)
+			for _, conn := range open {
+				conn.CloseWithError(0, "time is up")
+			}
+		})
+		defer stop.Stop()
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var total int64
@@ -120,14 +140,18 @@ func receive(addr string, conns int) error {
 			// The server's stream shows up once it has written to it.
 			stream, err := conn.AcceptStream(ctx)
 			if err != nil {
-				errs[i] = err
+				if !stopped.Load() {
+					errs[i] = err
+				}
 				return
 			}
 			n, err := io.Copy(io.Discard, stream)
 			mu.Lock()
 			total += n
 			mu.Unlock()
-			errs[i] = err
+			if !stopped.Load() {
+				errs[i] = err
+			}
 		})
 	}
 	wg.Wait()
@@ -138,5 +162,5 @@ func receive(addr string, conns int) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"bytes": total, "seconds": seconds})
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"bytes": total, "seconds": seconds, "stopped": stopped.Load()})
 }
