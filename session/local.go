@@ -119,16 +119,27 @@ func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
 	n.announceCandidates()
 }
 
-// announceCandidates tells the owner the node's own candidates, if they
-// changed since it last did.
+// announceCandidates tells the owner and every connected peer the node's
+// own candidates, if they changed since it last did.
 func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands := n.localCandidatesLocked()
 	changed := !slices.Equal(cands, n.announced)
+	var sessions []*Session
 	if changed {
 		n.announced = cands
+		if n.runCtx != nil && n.runCtx.Err() == nil {
+			for _, p := range n.peers {
+				if s := p.session(); s != nil {
+					sessions = append(sessions, s)
+				}
+			}
+		}
 	}
 	n.mu.Unlock()
+	for _, s := range sessions {
+		n.wg.Go(func() { n.sendCandidates(s, cands) })
+	}
 	if changed && n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}
@@ -148,7 +159,8 @@ func (n *Node) NAT() nat.Report {
 	return n.report
 }
 
-// ConnString returns the node's current connection string.
+// ConnString returns the node's current connection string: with its
+// relayed addresses while it holds relay allocations.
 func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -158,6 +170,11 @@ func (n *Node) ConnString() ConnString {
 		// not a LAN candidate, and a path to it is direct.
 		if a != cs.Public {
 			cs.LAN = append(cs.LAN, a)
+		}
+	}
+	for _, c := range n.relayCandidatesLocked() {
+		if len(cs.Relay) < MaxRelayCandidates {
+			cs.Relay = append(cs.Relay, c.Addr)
 		}
 	}
 	return cs
