@@ -116,12 +116,12 @@ func (k *Keeper) Run(ctx context.Context) {
 		k.log.Info("relay allocated", "relayed", a.Relayed)
 		k.changed(a)
 		err = k.hold(ctx, a)
-		k.changed(nil)
-		a.Close()
+		k.setState(netip.AddrPort{}, err) // before changed, which may look
 		if err != nil {
-			k.setState(netip.AddrPort{}, err)
 			k.log.Warn("relay allocation lost; making a new one", "err", err)
 		}
+		k.changed(nil)
+		a.Close()
 	}
 }
 
