@@ -38,6 +38,19 @@ type NATInfo struct {
 	Summary    string `json:"summary"` // the same in plain words
 	// UDPBuffers are the socket's kernel buffers.
 	UDPBuffers UDPBuffers `json:"udp_buffers"`
+	// Relays are the configured TURN relays, each with its allocation or
+	// why there is none; absent when none is configured.
+	Relays []RelayInfo `json:"relays,omitempty"`
+}
+
+// RelayInfo is one configured TURN relay.
+type RelayInfo struct {
+	URL string `json:"url"` // without its password or secret
+	// Relayed is the allocation's relayed address, while one is held.
+	Relayed string `json:"relayed,omitempty"`
+	// Error says why there is none: refused credentials, no answer, or
+	// still allocating.
+	Error string `json:"error,omitempty"`
 }
 
 // UDPBuffers says how large the UDP socket's kernel buffers are.
@@ -57,7 +70,10 @@ type IDInfo struct {
 	ListenPort       int      `json:"listen_port"`
 	PublicAddr       string   `json:"public_addr"`
 	LANAddrs         []string `json:"lan_addrs"`
-	NAT              NATInfo  `json:"nat"`
+	// RelayAddrs are the relayed addresses the node holds (and its
+	// connection string carries).
+	RelayAddrs []string `json:"relay_addrs,omitempty"`
+	NAT        NATInfo  `json:"nat"`
 }
 
 // Peer states as shown to users and scripts.
@@ -102,6 +118,8 @@ type ConfigInfo struct {
 	Name        string   `json:"name"`
 	ListenPort  int      `json:"listen_port"`
 	STUNServers []string `json:"stun_servers"`
+	// Relays are the relay URLs without their passwords and secrets.
+	Relays      []string `json:"relays"`
 	Outbox      string   `json:"outbox"`
 	Downloads   string   `json:"downloads"`
 	AfterSend   string   `json:"after_send"`
