@@ -62,7 +62,7 @@ type Allocation struct {
 	Server  Server
 	Relayed netip.AddrPort // the address peers send to
 	client  *turn.Client
-	base    net.PacketConn // the socket to the server: UDP, or TCP/TLS as packets
+	base    *watchedConn // the socket to the server: UDP, or TCP/TLS as packets
 	log     *slog.Logger
 	stop    context.CancelFunc // ends the renewal of permissions
 
@@ -76,10 +76,11 @@ type Allocation struct {
 func Allocate(ctx context.Context, srv Server, opts Options) (*Allocation, error) {
 	ctx, cancel := context.WithTimeout(ctx, allocateTimeout)
 	defer cancel()
-	base, serverAddr, err := connect(ctx, srv, opts)
+	conn, serverAddr, err := connect(ctx, srv, opts)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: %w", srv, err)
 	}
+	base := &watchedConn{PacketConn: conn, lost: make(chan struct{})}
 	user, pass := srv.credentials(time.Now())
 	log := opts.Logger
 	if log == nil {
@@ -173,6 +174,28 @@ func allocateError(ctx context.Context, err error) error {
 		err = ctx.Err()
 	}
 	return fmt.Errorf("no answer: the relay is down or unreachable, or UDP is blocked on the way (transport=tcp or turns: get through where UDP does not): %w", err)
+}
+
+// Lost is closed once the socket to the server fails: over TCP or TLS,
+// the server closed or reset the connection (it stopped, or the network
+// changed), and the allocation is gone with it. Over UDP nothing tells;
+// Check does.
+func (a *Allocation) Lost() <-chan struct{} { return a.base.lost }
+
+// watchedConn is the socket to the server, which says when reading from
+// it fails.
+type watchedConn struct {
+	net.PacketConn
+	once sync.Once
+	lost chan struct{} // closed when a read fails
+}
+
+func (c *watchedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(b)
+	if err != nil {
+		c.once.Do(func() { close(c.lost) })
+	}
+	return n, from, err
 }
 
 // Permit lets peers at these addresses send to the relayed address

@@ -41,7 +41,8 @@ type State struct {
 
 // Keeper keeps an allocation on one TURN server for as long as it runs:
 // it allocates, checks the allocation every keepCheckInterval (or when
-// Recheck asks), and makes a new one when the old is lost, trying again
+// Recheck asks, or at once when a TCP or TLS connection to the server
+// closes), and makes a new one when the old is lost, trying again
 // with back-off while the server is down. Its owner hears of each
 // allocation and of its loss through the callback.
 type Keeper struct {
@@ -133,6 +134,8 @@ func (k *Keeper) hold(ctx context.Context, a *Allocation) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.Lost():
+			return errors.New("the connection to the relay closed")
 		case <-tick.C:
 		case <-k.recheck:
 		}
