@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/lab"
 )
@@ -158,4 +159,110 @@ func TestRelayUDPBlocked(t *testing.T) {
 			sendIntact(t, b, a, "back.bin", 1<<20)
 		})
 	}
+}
+
+// sentBytesOf matches the chunk bytes each attempt at sending a file put
+// on the wire, as the sender logs them.
+func sentBytesOf(name string) *regexp.Regexp {
+	return regexp.MustCompile(`msg="(?:file sent|send failed; will retry|connection moved; resuming at once)" file=` + regexp.QuoteMeta(name) + ` .*sent_bytes=(\d+)`)
+}
+
+// TestRelayUpgrade starts a transfer on a relayed session between a
+// port-restricted and a symmetric NAT, then makes the port-restricted one
+// easy (alice's router forwards her port): the session moves to a direct
+// path within 30 s, and the file arrives intact with little sent twice.
+func TestRelayUpgrade(t *testing.T) {
+	t.Parallel()
+	const size = 150 << 20
+	l := lab.New(t)
+	turn := startTURN(t, l, false)
+	siteA := l.AddSite(lab.PortRestricted)
+	ha := siteA.AddHost()
+	a := startAgent(t, l, ha, "alice")
+	b := startRelayed(t, l, l.AddSite(lab.Symmetric).AddHost(), "bob", turn, "udp", false)
+	connectPair(t, a, b)
+	waitRelayed(t, a, b, relayConnectWithin)
+	// At 50 Mbit/s the file takes 25 s: it is still moving when the
+	// session moves.
+	if err := siteA.SetRate(50); err != nil {
+		t.Fatal(err)
+	}
+	src := randomFile(t, filepath.Join(t.TempDir(), "upgrade.bin"), size, 11)
+	a.mustCLI("send", "bob", src)
+	waitTransfer(t, a, "upgrade.bin", "a tenth sent", func(tr control.TransferInfo) bool { return tr.Done >= tr.Size/10 })
+	info, err := a.id()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := siteA.ForwardPort(ha, info.ListenPort); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const within = 30 * time.Second
+	for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
+		waitPeer(t, side[0], side[1].nodeID(), within-time.Since(start), "moved to a direct path", func(p control.PeerInfo) bool {
+			return connected(p) && p.Path == "direct"
+		})
+	}
+	took := time.Since(start)
+	tr := waitTransfer(t, a, "upgrade.bin", "delivery", isDone)
+	if tr.Done != size {
+		t.Fatalf("done %d of %d", tr.Done, size)
+	}
+	sameFile(t, src, filepath.Join(b.downloads(), "upgrade.bin"))
+	sent, attempts := logSum(t, a.home, sentBytesOf("upgrade.bin"))
+	t.Logf("moved from the relay to a direct path %s after the NAT became easy; %d attempts, %d bytes (%.2f MiB) sent twice",
+		took.Round(time.Millisecond), attempts, sent-size, float64(sent-size)/(1<<20))
+	// A move cuts off the chunk in flight; the receiver holds the others.
+	if chunk := int64(agent.DefaultConfig().ChunkSize); sent-size > chunk {
+		t.Fatalf("%d bytes sent twice; at most a chunk (%d) should be", sent-size, chunk)
+	}
+}
+
+// TestRelayKilled kills the relay in the middle of a transfer from alice
+// (behind a full-cone NAT, no relay) to bob (whose router drops UDP; his
+// relay is over TCP): the transfer stops, and resumes once the relay is
+// back and bob holds a new allocation; the file arrives intact. Bob's new
+// relayed address reaches alice because her NAT lets it in; behind a
+// stricter NAT she would learn it from his rendezvous record.
+func TestRelayKilled(t *testing.T) {
+	t.Parallel()
+	const size = 100 << 20
+	l := lab.New(t)
+	turn := startTURN(t, l, false)
+	a := startAgent(t, l, l.AddSite(lab.FullCone).AddHost(), "alice")
+	siteB := l.AddSite(lab.PortRestricted)
+	hb := siteB.AddHost()
+	if err := siteB.BlockUDP(true); err != nil {
+		t.Fatal(err)
+	}
+	b := startRelayed(t, l, hb, "bob", turn, "tcp", true)
+	connectPair(t, a, b)
+	waitRelayed(t, a, b, relayConnectWithin)
+	// At 50 Mbit/s the file takes 17 s.
+	if err := siteB.SetRate(50); err != nil {
+		t.Fatal(err)
+	}
+	src := randomFile(t, filepath.Join(t.TempDir(), "outage.bin"), size, 12)
+	a.mustCLI("send", "bob", src)
+	waitTransfer(t, a, "outage.bin", "a fifth sent", func(tr control.TransferInfo) bool { return tr.Done >= tr.Size/5 })
+	turn.Kill()
+	const outage = 5 * time.Second
+	time.Sleep(outage / 2)
+	before := waitTransfer(t, a, "outage.bin", "stalled", func(control.TransferInfo) bool { return true }).Done
+	time.Sleep(outage / 2)
+	if during := waitTransfer(t, a, "outage.bin", "stalled", func(control.TransferInfo) bool { return true }).Done; during != before {
+		t.Fatalf("the transfer went on without the relay: %d, then %d bytes", before, during)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := turn.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitTransfer(t, a, "outage.bin", "moving again", func(tr control.TransferInfo) bool { return tr.Done > before })
+	resumed := time.Since(back)
+	waitTransfer(t, a, "outage.bin", "delivery", isDone)
+	sameFile(t, src, filepath.Join(b.downloads(), "outage.bin"))
+	t.Logf("relay down for %s: the transfer moved again %s after the relay was back", outage, resumed.Round(time.Millisecond))
 }
