@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -103,8 +104,7 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w: no answer from %d path(s) in %s; both NATs may be symmetric or strict, and no relay answered",
-					ErrUnreachable, len(p.candidates(n.locals())), n.cfg.PunchTimeout)
+				return nil, n.unreachable(p)
 			}
 			return nil, ctx.Err()
 		case sess := <-p.arrived:
@@ -135,6 +135,16 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 			probeAll()
 		}
 	}
+}
+
+// unreachable says why punching p gave up, and what would help.
+func (n *Node) unreachable(p *peer) error {
+	paths := p.candidates(n.locals())
+	hint := "both NATs may be symmetric or strict; a TURN relay on either side gets through (config key relays)"
+	if slices.ContainsFunc(paths, func(p Path) bool { return p.Kind == PathRelay }) {
+		hint = "both NATs may be symmetric or strict, and no relay path answered either"
+	}
+	return fmt.Errorf("%w: no answer from %d path(s) in %s; %s", ErrUnreachable, len(paths), n.cfg.PunchTimeout, hint)
 }
 
 // tryDial dials p on r, and logs why if that fails.

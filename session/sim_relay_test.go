@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -143,6 +144,59 @@ func TestSimulatedRelay(t *testing.T) {
 	}
 }
 
+// pathEvents records the paths of the connected states a node reports.
+type pathEvents struct {
+	mu    sync.Mutex
+	paths []PathKind
+}
+
+func (e *pathEvents) note(st PeerStatus) {
+	if st.State != StateConnected {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.paths = append(e.paths, st.Path)
+}
+
+func (e *pathEvents) connected() []PathKind {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.paths)
+}
+
+// TestSimulatedRelayLosesToDirect: with a relay on one side, pairings
+// that can punch still connect directly, from the first session on:
+// the relay answers first, but the direct path answers within the grace
+// the dialer gives it.
+func TestSimulatedRelayLosesToDirect(t *testing.T) {
+	for _, pair := range [][2]simnet.Kind{{simnet.PortRestricted, simnet.PortRestricted}, {simnet.FullCone, simnet.Symmetric}} {
+		for _, dialer := range []string{"alice", "bob"} {
+			t.Run(fmt.Sprintf("%s-%s/%s-dials", pair[0], pair[1], dialer), func(t *testing.T) {
+				t.Parallel()
+				w := newSimWorld(t)
+				first, second := identitiesInOrder(t)
+				if dialer == "bob" {
+					first, second = second, first
+				}
+				cfgA, cfgB := w.config(t, w.net.AddSite(pair[0].NAT()), "alice"), w.config(t, w.net.AddSite(pair[1].NAT()), "bob")
+				cfgA.Identity, cfgB.Identity = first, second
+				paths := &pathEvents{}
+				cfgA.Events.PeerState = paths.note
+				a, b := &testNode{Node: startNode(t, cfgA)}, &testNode{Node: startNode(t, cfgB)}
+				waitNAT(t, a.Node)
+				waitNAT(t, b.Node)
+				setRelay(t, b, w.relay(t))
+				introduce(a, b)
+				waitPath(t, a, b.ID(), PathDirect, relayConnectWithin)
+				if got := paths.connected(); got[0] != PathDirect {
+					t.Fatalf("alice's sessions ran on %v; want direct from the first", got)
+				}
+			})
+		}
+	}
+}
+
 // relayConnectWithin is how soon two nodes that cannot punch must be
 // connected over a relay once both try (the promise).
 const relayConnectWithin = 5 * time.Second
@@ -172,6 +226,8 @@ func TestSimulatedRelayUpgrade(t *testing.T) {
 			cfgA, cfgB := w.config(t, siteA, "alice"), w.config(t, siteB, "bob")
 			cfgA.Identity, cfgB.Identity = first, second
 			cfgB.Events.Transfer = recv.serve
+			paths := &pathEvents{}
+			cfgA.Events.PeerState = paths.note
 			a, b := &testNode{Node: startNode(t, cfgA)}, &testNode{Node: startNode(t, cfgB)}
 			waitNAT(t, a.Node)
 			waitNAT(t, b.Node)
@@ -204,6 +260,9 @@ func TestSimulatedRelayUpgrade(t *testing.T) {
 			}
 			if !Moved(s.cutBy) {
 				t.Fatalf("the transfer was cut off by %v, which Moved does not recognise", s.cutBy)
+			}
+			if got := paths.connected(); len(got) < 2 || got[0] != PathRelay || got[len(got)-1] != PathDirect {
+				t.Fatalf("alice's owner heard of connected paths %v; want relay first, direct last", got)
 			}
 			resent := s.written.Load() - chunkSize*chunks
 			t.Logf("moved from the relay to %s %s after the NAT became easy; %d bytes re-sent", a.peer(b.ID()).session(), took.Round(time.Millisecond), resent)
