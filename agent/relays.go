@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/punchdrop/punchdrop/control"
@@ -96,7 +97,8 @@ func relayInfo(states []relay.State) []control.RelayInfo {
 		case st.Relayed.IsValid():
 			ri.Relayed = st.Relayed.String()
 		case st.Err != nil:
-			ri.Error = st.Err.Error()
+			// The line names the relay already.
+			ri.Error = strings.TrimPrefix(st.Err.Error(), "relay "+ri.URL+": ")
 		default:
 			ri.Error = "allocating…"
 		}

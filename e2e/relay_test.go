@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -265,4 +266,53 @@ func TestRelayKilled(t *testing.T) {
 	waitTransfer(t, a, "outage.bin", "delivery", isDone)
 	sameFile(t, src, filepath.Join(b.downloads(), "outage.bin"))
 	t.Logf("relay down for %s: the transfer moved again %s after the relay was back", outage, resumed.Round(time.Millisecond))
+}
+
+// TestRelayTroubleIsPlain: punchdrop nat prints a line per relay, with
+// the relayed address it got or plainly why not (refused password, no
+// answer), within its time limit; an agent with a refused password says
+// so in its NAT view and its log, and never hangs.
+func TestRelayTroubleIsPlain(t *testing.T) {
+	t.Parallel()
+	l := lab.New(t)
+	turn := startTURN(t, l, false)
+	host := l.AddSite(lab.PortRestricted).AddHost()
+	wrong := strings.Replace(turn.URL("tcp"), lab.TURNPassword, "guessed", 1)
+	nobody := "turn:u:p@198.18.0.99:3478" // no host has that address: no answer
+	start := time.Now()
+	cmd := host.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--stun", l.STUN(),
+		"--relay", turn.URL("tls"), "--relay", wrong, "--relay", nobody)
+	cmd.Env = append(cmd.Environ(), "SSL_CERT_FILE="+turn.CertFile())
+	out, err := cmd.Output()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("punchdrop nat: %v\n%s", err, out)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`relay +turns:punchdrop@` + regexp.QuoteMeta(turn.Addr().String()) + `:443: relayed address ` + regexp.QuoteMeta(turn.Addr().String()) + `:\d+\n`),
+		regexp.MustCompile(`relay +turn:punchdrop@\S+: no allocation: allocate: the relay refused the user name or password`),
+		regexp.MustCompile(`relay +turn:u@198\.18\.0\.99:3478: no allocation: allocate: no answer: the relay is down or unreachable`),
+	} {
+		if !want.Match(out) {
+			t.Errorf("punchdrop nat lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "guessed") || strings.Contains(string(out), lab.TURNPassword) {
+		t.Errorf("punchdrop nat prints a password:\n%s", out)
+	}
+	t.Logf("punchdrop nat with three relays took %s:\n%s", took.Round(time.Millisecond), out)
+
+	a := startAgentWith(t, l, host, "alice", t.TempDir(), agentSpec{args: []string{"--relay", wrong}, ready: func(info control.IDInfo) bool {
+		return info.PublicAddr != "" && len(info.NAT.Relays) == 1 && info.NAT.Relays[0].Error != "allocating…"
+	}})
+	info, err := a.id()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := info.NAT.Relays[0]; r.Relayed != "" || !strings.Contains(r.Error, "refused the user name or password") {
+		t.Fatalf("the agent's view of its relay: %+v", r)
+	}
+	if log := string(must(os.ReadFile(filepath.Join(a.home, "punchdrop.log")))); !strings.Contains(log, `msg="relay unavailable"`) || strings.Contains(log, "guessed") {
+		t.Fatalf("the agent's log does not say plainly that the relay refused it (or names the password)")
+	}
 }

@@ -93,7 +93,7 @@ func printRelays(out io.Writer, relays []control.RelayInfo) {
 		if r.Relayed != "" {
 			fmt.Fprintf(out, "relay           %s: relayed address %s\n", r.URL, r.Relayed)
 		} else {
-			fmt.Fprintf(out, "relay           %s: none: %s\n", r.URL, r.Error)
+			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, r.Error)
 		}
 	}
 }
