@@ -59,18 +59,23 @@ gives up on a relay after 10 s.`,
 			}()
 			report, buffers, err := classifyOnce(ctx, servers)
 			<-relaysDone
-			if err == nil {
-				err = relayErr
+			if relayErr != nil { // a URL that does not parse
+				return relayErr
 			}
+			out := cmd.OutOrStdout()
 			if err != nil {
+				// Where STUN gets no answer (a network that drops UDP),
+				// the relays are what still works: say how they did.
+				if !asJSON {
+					printRelays(out, relayInfo)
+				}
 				return err
 			}
 			info := agent.NATInfo(report, buffers)
 			info.Relays = relayInfo
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), info)
+				return printJSON(out, info)
 			}
-			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n",
 				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10)
 			printRelays(out, info.Relays)
