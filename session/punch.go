@@ -186,10 +186,14 @@ func bestAnswer(p *peer, first route) route {
 func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 	n.connected(p, sess)
 	dialer := n.ID().Less(p.id)
-	// Probes that were in flight while the session was made are no sign
-	// of a lost session; only probes that keep coming are. A better path
-	// may be taken at once.
+	// Probes that were in flight while the session was made (or replaced
+	// by a newer one) are no sign of a lost session; only probes that
+	// keep coming are. A better path may be taken at once.
 	lastRedial, lastMove := time.Now(), time.Time{}
+	take := func(newer *Session, why string) {
+		sess = n.replace(p, sess, newer, why)
+		lastRedial = time.Now()
+	}
 	redial := func(r route, why string, last *time.Time) {
 		if time.Since(*last) < redialInterval {
 			return
@@ -200,7 +204,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			n.log.Debug("dial failed", "peer", p.id.Short(), "path", p.pathTo(r), "why", why, "err", err)
 			return
 		}
-		sess = n.replace(p, sess, newer, why)
+		take(newer, why)
 	}
 	current := func() Path { return p.pathTo(sess.Path.route()) }
 	searching := func() bool { return dialer || current().Kind == PathRelay }
@@ -221,7 +225,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			p.heard()
 			return
 		case newer := <-p.arrived:
-			sess = n.replace(p, sess, newer, "replaced by a newer session")
+			take(newer, "replaced by a newer session")
 		case <-p.wake: // new candidates, or our network changed
 			if searching() {
 				gap = minUpgradeProbe
