@@ -125,21 +125,17 @@ func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands := n.localCandidatesLocked()
 	changed := !slices.Equal(cands, n.announced)
-	var sessions []*Session
 	if changed {
 		n.announced = cands
-		if n.runCtx != nil && n.runCtx.Err() == nil {
-			for _, p := range n.peers {
-				if s := p.session(); s != nil {
-					sessions = append(sessions, s)
-				}
+		// Started under n.mu, before Close (which takes it too) lets
+		// Run wait for the node's goroutines.
+		for _, p := range n.peers {
+			if s := p.session(); s != nil && n.runCtx != nil && !n.closed {
+				n.wg.Go(func() { n.sendCandidates(s, cands) })
 			}
 		}
 	}
 	n.mu.Unlock()
-	for _, s := range sessions {
-		n.wg.Go(func() { n.sendCandidates(s, cands) })
-	}
 	if changed && n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}

@@ -134,6 +134,7 @@ type Node struct {
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
 	relays    map[Local]*relaySocket // relay allocations, by name (relay.go)
+	closed    bool                   // Close was called: no goroutine starts any more
 	sessions  map[*Session]struct{}  // every live session, a peer's or not yet
 	report    nat.Report
 	lan       []netip.AddrPort
@@ -249,6 +250,7 @@ func (n *Node) Close() error {
 	n.ln.Close()
 	n.closeSessions("shutting down")
 	n.mu.Lock()
+	n.closed = true
 	relays := slices.Collect(maps.Values(n.relays))
 	clear(n.relays)
 	n.mu.Unlock()

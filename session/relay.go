@@ -71,6 +71,15 @@ func (n *Node) SetRelay(name string, conn RelayConn) error {
 		}
 	}
 	n.mu.Lock()
+	if n.closed { // Close let go of every allocation already
+		n.mu.Unlock()
+		if rs == nil {
+			return nil
+		}
+		rs.ln.Close()
+		rs.tr.Close()
+		return errors.New("set relay: the node is closed")
+	}
 	old := n.relays[local]
 	if rs != nil {
 		n.relays[local] = rs
@@ -114,7 +123,9 @@ func (n *Node) newRelaySocket(name Local, conn RelayConn) (*relaySocket, error) 
 }
 
 // startRelayLocked starts reading, accepting and permitting on rs, until
-// the node stops or rs is closed.
+// the node stops or rs is closed. The node must be running and not
+// closed: Close, which runs before Run waits for its goroutines, takes
+// n.mu too.
 func (n *Node) startRelayLocked(rs *relaySocket) {
 	ctx, cancel := context.WithCancel(n.runCtx)
 	rs.stop = cancel

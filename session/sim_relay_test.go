@@ -310,3 +310,33 @@ func TestSimulatedRelayGone(t *testing.T) {
 	exchange(t, a, b)
 	t.Logf("back over the new allocation %s after it was made", time.Since(start).Round(time.Millisecond))
 }
+
+// A node that is closed takes no relay allocation; letting go of one is
+// fine (its owner does that as it stops).
+func TestSetRelayAfterClose(t *testing.T) {
+	w := newSimWorld(t)
+	cfg := w.config(t, w.net.AddSite(nil), "alice")
+	ident, err := NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Identity, cfg.Logger = ident, testLogger(t)
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.relay(t)
+	if err := n.SetRelay(relayName, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.ConnString().Relay; len(got) != 1 || got[0] != r.AddrPort() {
+		t.Fatalf("the string carries %v, want %s", got, r.AddrPort())
+	}
+	n.Close()
+	if err := n.SetRelay(relayName, nil); err != nil {
+		t.Fatalf("letting go of a relay after Close: %v", err)
+	}
+	if err := n.SetRelay(relayName, w.relay(t)); err == nil {
+		t.Fatal("a closed node took a relay allocation")
+	}
+}
