@@ -95,9 +95,9 @@ func (n *Node) SetRelay(name string, conn RelayConn) error {
 		n.closeRelay(old)
 	}
 	if rs != nil {
-		n.log.Info("relay allocation in use", "relay", name, "relayed", rs.addr)
+		n.log.Debug("relay allocation in use", "relay", name, "relayed", rs.addr)
 	} else if old != nil {
-		n.log.Info("relay allocation gone", "relay", name, "relayed", old.addr)
+		n.log.Debug("relay allocation gone", "relay", name, "relayed", old.addr)
 	}
 	n.SetExtraCandidates(relayProvider, cands)
 	n.wakeAll()

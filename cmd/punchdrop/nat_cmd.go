@@ -35,18 +35,20 @@ gives up on a relay after 10 s.`,
   punchdrop nat --relay 'turn:alice:secret@relay.example.com?transport=tcp'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := agent.LoadConfig(g.paths().Config)
-			if err != nil {
-				return err
-			}
-			if len(servers) == 0 {
-				servers = cfg.STUNServers
+			if len(servers) == 0 || len(relays) == 0 {
+				cfg, err := agent.LoadConfig(g.paths().Config)
+				if err != nil {
+					return err
+				}
+				if len(servers) == 0 {
+					servers = cfg.STUNServers
+				}
+				if len(relays) == 0 {
+					relays = cfg.Relays
+				}
 			}
 			if len(servers) == 0 {
 				servers = nat.DefaultSTUNServers()
-			}
-			if len(relays) == 0 {
-				relays = cfg.Relays
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
