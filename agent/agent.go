@@ -36,6 +36,7 @@ type Options struct {
 	Name        string   // --name; saved to the config
 	Port        int      // --port; saved to the config; -1 means not given
 	STUNServers []string // --stun; this run only
+	Relays      []string // --relay; this run only, instead of the configured ones
 	Stderr      io.Writer
 }
 
@@ -57,6 +58,7 @@ type Agent struct {
 	view   *transferView        // what the control API shows of transfers
 	recv   *receiving           // files peers send
 	sched  *scheduler.Scheduler // files we send
+	relays *relays              // the node's relay allocations
 	level  *slog.LevelVar       // the log's level, changed by a config reload
 	// fullLog spaces the warnings that the pending requests are full:
 	// one a minute says it, a flood of strangers would repeat it.
@@ -102,8 +104,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeLog()
+	if len(opts.Relays) > 0 {
+		if _, err := parseRelays(opts.Relays); err != nil {
+			return fmt.Errorf("--relay: %w", err)
+		}
+	}
 	for {
-		a, err := start(paths, cfg, opts.STUNServers, opts.Port < 0, log)
+		a, err := start(paths, cfg, opts, log)
 		if err != nil {
 			return err
 		}
@@ -120,10 +127,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// start opens the agent's state and binds its socket. With portMayMove,
-// a saved port that another program has taken meanwhile gives way to a
-// free one for this run, rather than no agent at all.
-func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log *slog.Logger) (_ *Agent, err error) {
+// start opens the agent's state and binds its socket. Unless --port was
+// given, a saved port that another program has taken meanwhile gives way
+// to a free one for this run, rather than no agent at all.
+func start(paths Paths, cfg Config, opts Options, log *slog.Logger) (_ *Agent, err error) {
+	portMayMove := opts.Port < 0
 	ident, err := session.LoadOrCreateIdentity(paths.Identity)
 	if err != nil {
 		return nil, err
@@ -148,8 +156,16 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 		return nil, err
 	}
 	stun := cfg.STUNServers
-	if len(stunOverride) > 0 {
-		stun = stunOverride
+	if len(opts.STUNServers) > 0 {
+		stun = opts.STUNServers
+	}
+	relayURLs := cfg.Relays
+	if len(opts.Relays) > 0 {
+		relayURLs = opts.Relays
+	}
+	servers, err := parseRelays(relayURLs) // checked by Validate and Run
+	if err != nil {
+		return nil, err
 	}
 	if a.cfg.Name == "" {
 		a.cfg.Name = defaultName()
@@ -177,6 +193,7 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
+	a.relays = newRelays(servers, a.node, log, a.publishNAT)
 	a.sched = scheduler.New(scheduler.Config{
 		Queue: st, Sender: nodeSender{a.node}, Observer: sendObserver{a.view, a.currentOutbox},
 		Log: log, ChunkSize: cfg.ChunkSize,
@@ -260,8 +277,8 @@ func (a *Agent) loadPeers() error {
 // peerInfoFromStore is what the node needs to know of a stored peer: its
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
-	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN)}
-	for _, a := range append([]netip.AddrPort{p.Public}, p.LAN...) {
+	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay)}
+	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.LAN, p.Relay) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
 		}
@@ -294,6 +311,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	workers.Go(func() { a.sched.Run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
 	workers.Go(func() { a.runPruner(ctx) })
+	workers.Go(func() { a.relays.run(ctx) })
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()
@@ -349,9 +367,9 @@ func (a *Agent) nodeEvents() session.Events {
 		Transfer: func(ctx context.Context, sess *session.Session, stream *session.Stream) {
 			a.serveIncoming(ctx, sess.Peer, stream)
 		},
-		NAT: func(r nat.Report) {
-			info := NATInfo(r, a.node.SocketBuffers())
-			a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
+		NAT: func(nat.Report) {
+			a.relays.recheck() // the network changed: the allocations may be gone
+			a.publishNAT()
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
 			err := a.store.UpdatePeer(id, func(p *store.Peer) { p.LastAddr = addr })
@@ -360,6 +378,20 @@ func (a *Agent) nodeEvents() session.Events {
 			}
 		},
 	}
+}
+
+// natInfo is the node's view of its network: the NAT, the socket's
+// buffers, and the relays.
+func (a *Agent) natInfo() control.NATInfo {
+	info := NATInfo(a.node.NAT(), a.node.SocketBuffers())
+	info.Relays = a.relays.info()
+	return info
+}
+
+// publishNAT tells event subscribers the node's view of its network.
+func (a *Agent) publishNAT() {
+	info := a.natInfo()
+	a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
 }
 
 // serveIncoming receives a file a peer offers on stream, until ctx (the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -86,9 +87,12 @@ func decodeBody(r *http.Request, v any) error {
 
 func (a *Agent) handleID(*http.Request) (any, error) {
 	cs := a.node.ConnString()
-	lan := make([]string, len(cs.LAN))
-	for i, l := range cs.LAN {
-		lan[i] = l.String()
+	strs := func(addrs []netip.AddrPort) []string {
+		out := make([]string, len(addrs))
+		for i, l := range addrs {
+			out[i] = l.String()
+		}
+		return out
 	}
 	return control.IDInfo{
 		NodeID:           a.ident.ID.String(),
@@ -96,8 +100,9 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 		ConnectionString: cs.String(),
 		ListenPort:       a.node.Port(),
 		PublicAddr:       addrString(cs.Public),
-		LANAddrs:         lan,
-		NAT:              NATInfo(a.node.NAT(), a.node.SocketBuffers()),
+		LANAddrs:         strs(cs.LAN),
+		RelayAddrs:       strs(cs.Relay),
+		NAT:              a.natInfo(),
 	}, nil
 }
 
@@ -119,7 +124,7 @@ func NATInfo(r nat.Report, buffers session.SocketBuffers) control.NATInfo {
 }
 
 func (a *Agent) handleNAT(*http.Request) (any, error) {
-	return NATInfo(a.node.NAT(), a.node.SocketBuffers()), nil
+	return a.natInfo(), nil
 }
 
 func (a *Agent) handlePeers(*http.Request) (any, error) {
@@ -159,7 +164,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Added: time.Now().UTC()})
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.
@@ -306,8 +311,8 @@ func (a *Agent) handleConfig(*http.Request) (any, error) {
 }
 
 // handleReload reads the config file again and applies what changed.
-// A new port, STUN servers or punch timeout restart the agent in place
-// once the answer is out.
+// A new port, STUN servers, relays or punch timeout restart the agent in
+// place once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
 	if err == nil {
@@ -380,6 +385,7 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 	}{
 		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
 		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
+		{"relays", !slices.Equal(cfg.Relays, a.cfg.Relays)},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
 	} {
 		if k.changed {

@@ -24,9 +24,11 @@ import (
 // Config is the user's configuration, kept in config.toml. Empty fields
 // take the defaults documented in the file itself.
 type Config struct {
-	Name         string   `toml:"name"`
-	ListenPort   int      `toml:"listen_port"`
-	STUNServers  []string `toml:"stun_servers"`
+	Name        string   `toml:"name"`
+	ListenPort  int      `toml:"listen_port"`
+	STUNServers []string `toml:"stun_servers"`
+	// Relays are TURN relay URLs (package relay); they hold credentials.
+	Relays       []string `toml:"relays"`
 	Outbox       string   `toml:"outbox"`
 	Downloads    string   `toml:"downloads"`
 	AfterSend    string   `toml:"after_send"`
@@ -86,6 +88,17 @@ listen_port = {{.ListenPort}}
 # STUN servers ("host:port") used to learn your public address and NAT type.
 # Empty means a few well-known public servers.
 stun_servers = [{{range $i, $s := .STUNServers}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
+# TURN relays, for peers that no direct path reaches (a strict NAT on both
+# sides, or a network that drops UDP). Only one of two peers needs one; the
+# relay sees only encrypted traffic, and sessions move to a direct path as
+# soon as one opens. Each is a URL (%-escape a "," or "@" in a password):
+#   "turn:USER:PASS@HOST[:PORT]"                 long-term credentials (UDP)
+#   "turn:USER:PASS@HOST[:PORT]?transport=tcp"   over TCP, where UDP is blocked
+#   "turns:USER:PASS@HOST[:PORT]"                over TLS (5349 unless given; 443 gets through most firewalls)
+#   "turn:HOST[:PORT]?secret=SECRET"             time-limited credentials from a shared secret (TURN REST API)
+# Empty means no relay.
+relays = [{{range $i, $s := .Relays}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
 
 # Folders. Empty means the defaults (under --home, or ~/Punchdrop).
 # A file or folder dropped into the outbox goes to every peer; one dropped
@@ -182,6 +195,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: %w", err)
 		}
 	}
+	if _, err := parseRelays(c.Relays); err != nil {
+		return fmt.Errorf("config: relays: %w", err)
+	}
 	if c.PunchTimeout.Duration < 0 {
 		return fmt.Errorf("config: punch_timeout is negative")
 	}
@@ -274,11 +290,11 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
 
 // Set changes one key from its text form and checks the result.
-// stun_servers takes a comma-separated list; an empty value restores a
-// key's default.
+// stun_servers and relays take a comma-separated list; an empty value
+// restores a key's default.
 func (c *Config) Set(key, value string) error {
 	var err error
 	switch key {
@@ -287,12 +303,9 @@ func (c *Config) Set(key, value string) error {
 	case "listen_port":
 		c.ListenPort, err = strconv.Atoi(cmpOr(value, "0"))
 	case "stun_servers":
-		c.STUNServers = nil
-		for _, s := range strings.Split(value, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				c.STUNServers = append(c.STUNServers, s)
-			}
-		}
+		c.STUNServers = splitList(value)
+	case "relays":
+		c.Relays = splitList(value)
 	case "outbox", "downloads":
 		if value != "" {
 			value, err = filepath.Abs(value)
@@ -329,6 +342,18 @@ func (c *Config) Set(key, value string) error {
 	return c.Validate()
 }
 
+// splitList reads a comma-separated list, spaces and empty items left
+// out; nil if nothing is left.
+func splitList(value string) []string {
+	var out []string
+	for _, s := range strings.Split(value, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func cmpOr(v, dflt string) string {
 	if v == "" {
 		return dflt
@@ -343,8 +368,13 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	if len(stun) == 0 {
 		stun = nat.DefaultSTUNServers()
 	}
+	relays := []string{}
+	servers, _ := parseRelays(c.Relays)
+	for _, srv := range servers {
+		relays = append(relays, srv.String())
+	}
 	return control.ConfigInfo{
-		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
+		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun, Relays: relays,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),

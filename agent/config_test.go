@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.Name = "Zoë \"z\""
 	want.ListenPort = 41641
 	want.STUNServers = []string{"198.18.0.2:3478", "stun.example.net:3478"}
+	want.Relays = []string{"turn:punchdrop:pass%2Cword@198.18.0.4?transport=tcp", "turns:relay.example.com:443?secret=s3cret"}
 	want.PunchTimeout = Duration{90 * time.Second}
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	want.HistoryDays = 7
@@ -28,11 +30,16 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
+		!slices.Equal(got.Relays, want.Relays) ||
 		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
+	relays := got.Effective(Paths{}).Relays
+	if len(relays) != 2 || strings.Contains(strings.Join(relays, " "), "pass") || strings.Contains(strings.Join(relays, " "), "s3cret") {
+		t.Fatalf("Effective shows the relays as %q: with a secret, or not all", relays)
+	}
 	b, _ := os.ReadFile(path)
-	for _, line := range []string{"# UDP port punchdrop listens on", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`, "# How many days finished transfers", "history_days = 7"} {
+	for _, line := range []string{"# UDP port punchdrop listens on", "# TURN relays", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`, "# How many days finished transfers", "history_days = 7"} {
 		if !strings.Contains(string(b), line) {
 			t.Fatalf("saved config lacks %q:\n%s", line, b)
 		}
@@ -167,6 +174,14 @@ func TestConfigSet(t *testing.T) {
 			return len(c.STUNServers) == 2 && c.STUNServers[1] == "b.example:3478"
 		}, false},
 		{"stun_servers", "", func(c Config) bool { return c.STUNServers == nil }, false},
+		{"relays", "turn:u:p@relay.example.com?transport=tcp, turns:u:p@relay.example.com:443", func(c Config) bool {
+			return len(c.Relays) == 2 && c.Relays[1] == "turns:u:p@relay.example.com:443"
+		}, false},
+		{"relays", "turn:relay.example.com?secret=s3cret", func(c Config) bool { return len(c.Relays) == 1 }, false},
+		{"relays", "", func(c Config) bool { return c.Relays == nil }, false},
+		{"relays", "relay.example.com:3478", nil, true},
+		{"relays", "turn:u:p@relay.example.com,turn:u:q@relay.example.com", nil, true}, // the same relay twice
+		{"relays", "turn:u@relay.example.com", nil, true},                              // no password
 		{"downloads", "rel/dir", func(c Config) bool { return filepath.IsAbs(c.Downloads) }, false},
 		{"outbox", "", func(c Config) bool { return c.Outbox == "" }, false},
 		{"punch_timeout", "90s", func(c Config) bool { return c.PunchTimeout.Duration == 90*time.Second }, false},

@@ -41,6 +41,9 @@ type NATInfo struct {
 	// PortMapping says whether the router mapped a port (UPnP, NAT-PMP or
 	// PCP); nil when it was not asked.
 	PortMapping *PortMappingInfo `json:"port_mapping,omitempty"`
+	// Relays are the configured TURN relays, each with its allocation or
+	// why there is none; absent when none is configured.
+	Relays []RelayInfo `json:"relays,omitempty"`
 }
 
 // PortMappingInfo is the router's port mapping, or why there is none.
@@ -48,6 +51,16 @@ type PortMappingInfo struct {
 	Protocol string `json:"protocol,omitempty"` // pcp, nat-pmp or upnp
 	External string `json:"external,omitempty"` // the mapped public address
 	Error    string `json:"error,omitempty"`    // what the protocols answered, when none mapped
+}
+
+// RelayInfo is one configured TURN relay.
+type RelayInfo struct {
+	URL string `json:"url"` // without its password or secret
+	// Relayed is the allocation's relayed address, while one is held.
+	Relayed string `json:"relayed,omitempty"`
+	// Error says why there is none: refused credentials, no answer, or
+	// still allocating.
+	Error string `json:"error,omitempty"`
 }
 
 // UDPBuffers says how large the UDP socket's kernel buffers are.
@@ -67,7 +80,10 @@ type IDInfo struct {
 	ListenPort       int      `json:"listen_port"`
 	PublicAddr       string   `json:"public_addr"`
 	LANAddrs         []string `json:"lan_addrs"`
-	NAT              NATInfo  `json:"nat"`
+	// RelayAddrs are the relayed addresses the node holds (and its
+	// connection string carries).
+	RelayAddrs []string `json:"relay_addrs,omitempty"`
+	NAT        NATInfo  `json:"nat"`
 }
 
 // Peer states as shown to users and scripts.
@@ -112,6 +128,8 @@ type ConfigInfo struct {
 	Name        string   `json:"name"`
 	ListenPort  int      `json:"listen_port"`
 	STUNServers []string `json:"stun_servers"`
+	// Relays are the relay URLs without their passwords and secrets.
+	Relays      []string `json:"relays"`
 	Outbox      string   `json:"outbox"`
 	Downloads   string   `json:"downloads"`
 	AfterSend   string   `json:"after_send"`

@@ -79,10 +79,31 @@ func writeConfig(t testing.TB, home, extra string) {
 
 func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, extra ...string) *agentProc {
 	t.Helper()
+	return startAgentWith(t, l, host, name, home, agentSpec{args: extra})
+}
+
+// agentSpec says how to start an agent, beyond its host, name and home.
+type agentSpec struct {
+	args []string // more arguments of punchdrop agent
+	env  []string // more environment, KEY=VALUE
+	// ready says when the agent is ready for the test; nil means once
+	// its NAT discovery found its public address.
+	ready func(control.IDInfo) bool
+}
+
+func startAgentWith(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, spec agentSpec) *agentProc {
+	t.Helper()
 	a := &agentProc{t: t, name: name, home: home, host: host, lab: l, done: make(chan struct{})}
-	args := append([]string{"agent", "--home", home, "--name", name, "--stun", l.STUN()}, extra...)
+	args := append([]string{"agent", "--home", home, "--name", name, "--stun", l.STUN()}, spec.args...)
 	a.cmd = host.Command(context.Background(), punchdropBin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = nil, nil // the agent logs to its file too
+	if len(spec.env) > 0 {
+		a.cmd.Env = append(os.Environ(), spec.env...)
+	}
+	ready := spec.ready
+	if ready == nil {
+		ready = func(info control.IDInfo) bool { return info.PublicAddr != "" }
+	}
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("start agent %s: %v", name, err)
 	}
@@ -96,7 +117,7 @@ func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, e
 	deadline := time.Now().Add(agentStartTimeout)
 	for {
 		info, err := a.id()
-		if err == nil && info.PublicAddr != "" {
+		if err == nil && ready(info) {
 			return a
 		}
 		select {
@@ -106,7 +127,7 @@ func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, e
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent %s not ready after %s: %v (public address %q)", name, agentStartTimeout, err, info.PublicAddr)
+			t.Fatalf("agent %s not ready after %s: %v (%+v)", name, agentStartTimeout, err, info)
 		}
 	}
 }

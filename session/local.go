@@ -119,14 +119,21 @@ func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
 	n.announceCandidates()
 }
 
-// announceCandidates tells the owner the node's own candidates, if they
-// changed since it last did.
+// announceCandidates tells the owner and every connected peer the node's
+// own candidates, if they changed since it last did.
 func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands := n.localCandidatesLocked()
 	changed := !slices.Equal(cands, n.announced)
 	if changed {
 		n.announced = cands
+		// Started under n.mu, before Close (which takes it too) lets
+		// Run wait for the node's goroutines.
+		for _, p := range n.peers {
+			if s := p.session(); s != nil && n.runCtx != nil && !n.closed {
+				n.wg.Go(func() { n.sendCandidates(s, cands) })
+			}
+		}
 	}
 	n.mu.Unlock()
 	if changed && n.cfg.Events.LocalCandidates != nil {
@@ -148,7 +155,8 @@ func (n *Node) NAT() nat.Report {
 	return n.report
 }
 
-// ConnString returns the node's current connection string.
+// ConnString returns the node's current connection string: with its
+// relayed addresses while it holds relay allocations.
 func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -158,6 +166,11 @@ func (n *Node) ConnString() ConnString {
 		// not a LAN candidate, and a path to it is direct.
 		if a != cs.Public {
 			cs.LAN = append(cs.LAN, a)
+		}
+	}
+	for _, c := range n.relayCandidatesLocked() {
+		if len(cs.Relay) < MaxRelayCandidates {
+			cs.Relay = append(cs.Relay, c.Addr)
 		}
 	}
 	return cs

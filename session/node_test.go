@@ -188,7 +188,7 @@ func TestStrangerBecomesRequestAndIsRefused(t *testing.T) {
 	p := newPeer(a.info())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := stranger.dial(ctx, p, a.addr()); err == nil {
+	if _, err := stranger.dial(ctx, p, route{LocalUDP, a.addr()}); err == nil {
 		t.Fatal("alice accepted a session from an unknown key")
 	}
 	if st := stateOf(stranger, a.ID()); st.State == StateConnected {
@@ -207,7 +207,7 @@ func TestImpostorKeyIsRefused(t *testing.T) {
 	p := newPeer(PeerInfo{ID: b.ID(), Candidates: []netip.AddrPort{impostor.addr()}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := a.dial(ctx, p, impostor.addr())
+	_, err := a.dial(ctx, p, route{LocalUDP, impostor.addr()})
 	if err == nil {
 		t.Fatal("alice accepted the impostor's key as bob's")
 	}

@@ -62,11 +62,12 @@ func waitNAT(t testing.TB, n *Node) {
 // infoFrom is what a node knows of a peer whose connection string it was
 // given, as the agent makes it.
 func infoFrom(cs ConnString) PeerInfo {
-	info := PeerInfo{ID: cs.ID, Name: cs.Name, LAN: cs.LAN}
+	info := PeerInfo{ID: cs.ID, Name: cs.Name, LAN: cs.LAN, Relay: cs.Relay}
 	if cs.Public.IsValid() {
 		info.Candidates = append(info.Candidates, cs.Public)
 	}
 	info.Candidates = append(info.Candidates, cs.LAN...)
+	info.Candidates = append(info.Candidates, cs.Relay...)
 	return info
 }
 

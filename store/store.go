@@ -208,6 +208,7 @@ type Peer struct {
 	Name     string           `json:"name"`
 	Public   netip.AddrPort   `json:"public,omitzero"`    // public address from its connection string
 	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
+	Relay    []netip.AddrPort `json:"relay,omitempty"`    // relayed addresses from its connection string
 	LastAddr netip.AddrPort   `json:"last_addr,omitzero"` // where the last session ran
 	Added    time.Time        `json:"added"`
 }

@@ -35,9 +35,9 @@ type Receiver struct {
 	// limits.
 	Quota *Quota
 
-	mu       sync.Mutex // guards following
-	active   map[string]bool
-	ownQuota *Quota // made on first use when Quota is nil
+	mu       sync.Mutex               // guards following
+	active   map[string]chan struct{} // closed when the transfer's receive ends
+	ownQuota *Quota                   // made on first use when Quota is nil
 }
 
 // Receive answers one OFFER from peer on stream and takes the file. It
@@ -70,7 +70,7 @@ func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (Re
 		return Record{}, err
 	}
 	key := peer + "/" + offer.ID.String()
-	if !rc.claim(key) {
+	if !rc.claim(ctx, key) {
 		reject(stream, CodeBusy, "this file is already being received")
 		return Record{}, fmt.Errorf("offer %s: already being received", offer.Name)
 	}
@@ -96,24 +96,48 @@ func (rc *Receiver) logger() *slog.Logger {
 	return rc.Log
 }
 
-// claim marks a transfer as being received, so a second offer of it (the
-// sender reconnected before the old stream died) waits its turn.
-func (rc *Receiver) claim(key string) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.active == nil {
-		rc.active = map[string]bool{}
+// claimWait bounds how long a second offer of a transfer waits for the
+// receive that holds it to end. When a session moves to a better path,
+// the sender's new offer can arrive over the new path before the old
+// session's end has reached that receive (the end travels the old, slower
+// path, or the receive is storing a chunk); it lets go within a chunk's
+// write. Past the wait, the offer is refused as busy and the sender tries
+// again later.
+const claimWait = 2 * time.Second
+
+// claim marks a transfer as being received. A second offer of it (the
+// sender reconnected before the old stream died) waits its turn, up to
+// claimWait, and is refused (false) if the first does not end by then.
+func (rc *Receiver) claim(ctx context.Context, key string) bool {
+	timeout := time.NewTimer(claimWait)
+	defer timeout.Stop()
+	for {
+		rc.mu.Lock()
+		if rc.active == nil {
+			rc.active = map[string]chan struct{}{}
+		}
+		held, busy := rc.active[key]
+		if !busy {
+			rc.active[key] = make(chan struct{})
+		}
+		rc.mu.Unlock()
+		if !busy {
+			return true
+		}
+		select {
+		case <-held:
+		case <-timeout.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
-	if rc.active[key] {
-		return false
-	}
-	rc.active[key] = true
-	return true
 }
 
 func (rc *Receiver) release(key string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	close(rc.active[key])
 	delete(rc.active, key)
 }
 
@@ -121,7 +145,8 @@ func (rc *Receiver) release(key string) {
 func (rc *Receiver) isActive(key string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.active[key]
+	_, ok := rc.active[key]
+	return ok
 }
 
 // quota returns the Quota in force.

@@ -16,9 +16,11 @@ public address with STUN, keeps connections to your peers, and serves the
 commands of this CLI over a unix socket. Logs go to stderr and to the log
 file. Ctrl-C or SIGTERM stops it cleanly.
 
---name and --port are saved to the config file; --stun applies to this run.`,
+--name and --port are saved to the config file; --stun and --relay apply
+to this run (the config's stun_servers and relays are kept for the next).`,
 		Example: `  punchdrop agent --name alice
-  punchdrop agent --home /tmp/pd-test --stun 198.18.0.2:3478`,
+  punchdrop agent --home /tmp/pd-test --stun 198.18.0.2:3478
+  punchdrop agent --relay 'turns:alice:secret@relay.example.com:443'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Home = g.home
@@ -29,5 +31,6 @@ file. Ctrl-C or SIGTERM stops it cleanly.
 	cmd.Flags().StringVar(&opts.Name, "name", "", "display name your peers see (saved)")
 	cmd.Flags().IntVar(&opts.Port, "port", -1, "UDP `PORT` to listen on, 0 for random (saved; default: the saved port)")
 	cmd.Flags().StringArrayVar(&opts.STUNServers, "stun", nil, "STUN server `HOST:PORT` to use instead of the configured ones (repeatable)")
+	cmd.Flags().StringArrayVar(&opts.Relays, "relay", nil, "TURN relay `URL` to use instead of the configured ones (repeatable): turn:USER:PASS@HOST[:PORT][?transport=tcp], turns:…, or ?secret=S")
 	return cmd
 }

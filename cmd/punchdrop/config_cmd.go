@@ -19,9 +19,10 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Show the configuration, or change it with config set",
 		Long: `Show the configuration punchdrop uses: the config file's values with the
 defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
-running agent picks the change up (the name, log level, chunk size, disk
-limits and history_days at once; the port, STUN servers, folders and punch
-timeout at its next start).`,
+running agent picks the change up (the name, log level, chunk size,
+folders, disk limits and history_days at once; the port, STUN servers,
+relays and punch timeout by starting over in place). Relays are shown
+without their passwords and secrets.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			paths := g.paths()
@@ -37,6 +38,7 @@ timeout at its next start).`,
 			for _, row := range [][2]string{
 				{"name", info.Name}, {"listen_port", fmt.Sprint(info.ListenPort)},
 				{"stun_servers", strings.Join(info.STUNServers, ", ")},
+				{"relays", strings.Join(info.Relays, ", ")},
 				{"outbox", info.Outbox}, {"downloads", info.Downloads},
 				{"after_send", info.AfterSend}, {"quiet_period", info.QuietPeriod},
 				{"downloads_per_peer", fmt.Sprint(info.DownloadsPerPeer)},
@@ -61,10 +63,12 @@ func newConfigSetCmd(g *globals) *cobra.Command {
 		Use:   "set KEY VALUE",
 		Short: "Change one configuration key",
 		Long: `Change one key of the config file and tell a running agent. Keys: ` + strings.Join(agent.ConfigKeys, ", ") + `.
-stun_servers takes a comma-separated list of HOST:PORT; an empty VALUE ("")
-restores a key's default.`,
+stun_servers takes a comma-separated list of HOST:PORT, relays one of
+TURN URLs (turn:USER:PASS@HOST[:PORT][?transport=tcp], turns:…, or
+turn:HOST?secret=S); an empty VALUE ("") restores a key's default.`,
 		Example: `  punchdrop config set name alice-laptop
   punchdrop config set stun_servers stun.example.org:3478,stun2.example.org:3478
+  punchdrop config set relays 'turn:alice:secret@relay.example.com?transport=tcp'
   punchdrop config set after_send keep        # leave sent files in the outbox
   punchdrop config set quiet_period 5s        # wait longer for slow copies
   punchdrop config set log_level debug

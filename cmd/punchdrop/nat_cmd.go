@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"time"
@@ -22,47 +23,76 @@ const natTimeout = 15 * time.Second
 
 func newNATCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	var servers, protocols []string
+	var servers, protocols, relays []string
 	cmd := &cobra.Command{
 		Use:   "nat",
-		Short: "Check your public address and what kind of NAT you are behind",
+		Short: "Check your public address, your NAT, and your relays",
 		Long: `Ask STUN servers for this machine's public address and classify the NAT in
 front of it (RFC 4787 words): mapping and filtering are each
 endpoint-independent, address-dependent, address-and-port-dependent, or
-unknown. Works without a running agent; it uses a fresh UDP socket.`,
+unknown. Then try each configured TURN relay: a line per relay says the
+relayed address it handed out, or plainly why not (refused credentials,
+no answer). Works without a running agent; it uses fresh sockets, and
+gives up on a relay after 10 s.`,
+		Example: `  punchdrop nat
+  punchdrop nat --relay 'turn:alice:secret@relay.example.com?transport=tcp'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(servers) == 0 {
+			if len(servers) == 0 || len(relays) == 0 {
 				cfg, err := agent.LoadConfig(g.paths().Config)
 				if err != nil {
 					return err
 				}
-				servers = cfg.STUNServers
+				if len(servers) == 0 {
+					servers = cfg.STUNServers
+				}
+				if len(relays) == 0 {
+					relays = cfg.Relays
+				}
 			}
 			if len(servers) == 0 {
 				servers = nat.DefaultSTUNServers()
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
+			var relayInfo []control.RelayInfo
+			var relayErr error
+			relaysDone := make(chan struct{})
+			go func() {
+				defer close(relaysDone)
+				relayInfo, relayErr = agent.RelayInfo(ctx, relays)
+			}()
 			report, buffers, mapping, err := classifyOnce(ctx, servers, protocols)
+			<-relaysDone
+			if relayErr != nil { // a URL that does not parse
+				return relayErr
+			}
+			out := cmd.OutOrStdout()
 			if err != nil {
+				// Where STUN gets no answer (a network that drops UDP),
+				// the relays are what still works: say how they did.
+				if !asJSON {
+					printRelays(out, relayInfo)
+				}
 				return err
 			}
 			info := agent.NATInfo(report, buffers)
 			info.PortMapping = mapping
+			info.Relays = relayInfo
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), info)
+				return printJSON(out, info)
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n\n%s\n",
-				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10, info.Summary)
-			if advice := buffers.Advice(); advice != "" {
-				fmt.Fprintf(out, "Note: %s\n", advice)
-			}
+			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n",
+				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10)
 			if m := info.PortMapping; m != nil && m.External != "" {
 				fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
 			} else if m != nil {
 				fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
+			}
+			printRelays(out, info.Relays)
+			fmt.Fprintf(out, "\n%s\n", info.Summary)
+			if advice := buffers.Advice(); advice != "" {
+				fmt.Fprintf(out, "Note: %s\n", advice)
 			}
 			return nil
 		},
@@ -71,7 +101,19 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 	cmd.Flags().StringArrayVar(&servers, "stun", nil, "STUN server `HOST:PORT` to ask (repeatable; default: the configured ones)")
 	cmd.Flags().StringSliceVar(&protocols, "map", []string{portmap.PCP, portmap.NATPMP, portmap.UPnP},
 		"port mapping `PROTOCOLS` to ask the router for (pcp, nat-pmp, upnp; \"none\" asks none); the mapping is given back at once")
+	cmd.Flags().StringArrayVar(&relays, "relay", nil, "TURN relay `URL` to try (repeatable; default: the configured ones)")
 	return cmd
+}
+
+// printRelays writes a line per relay: its allocation, or why none.
+func printRelays(out io.Writer, relays []control.RelayInfo) {
+	for _, r := range relays {
+		if r.Relayed != "" {
+			fmt.Fprintf(out, "relay           %s: relayed address %s\n", r.URL, r.Relayed)
+		} else {
+			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, r.Error)
+		}
+	}
 }
 
 // classifyOnce runs NAT classification on a fresh socket, reports the
