@@ -133,7 +133,8 @@ type Node struct {
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
-	sessions  map[*Session]struct{} // every live session, a peer's or not yet
+	sessions  map[*Session]struct{}   // every live session, a peer's or not yet
+	hellos    map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
 	report    nat.Report
 	lan       []netip.AddrPort
 	extra     map[string][]Candidate  // own candidates set by owners, by provider
@@ -200,6 +201,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		limits:    newLimits(),
 		peers:     map[NodeID]*peer{},
 		sessions:  map[*Session]struct{}{},
+		hellos:    map[*quic.Conn]struct{}{},
 		requested: newLRU[NodeID, time.Time](maxStrangers),
 		delivered: map[string]struct{}{},
 	}
@@ -248,11 +250,18 @@ func (n *Node) Close() error {
 // closeSessions ends every live session with a CONNECTION_CLOSE, so
 // peers learn at once that we are gone: closing the transport alone drops
 // sessions silently, and a peer would hold a dead one until it times out.
-// This includes sessions just made that no peer loop has taken yet.
+// This includes sessions just made that no peer loop has taken yet, and
+// connections whose Hello exchange is not over: the peer counts its
+// session from when it reads our Hello, which may be before we register
+// ours.
 func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
 	sessions := slices.Collect(maps.Keys(n.sessions))
+	hellos := slices.Collect(maps.Keys(n.hellos))
 	n.mu.Unlock()
+	for _, conn := range hellos {
+		conn.CloseWithError(closeNormal, reason)
+	}
 	closeAll(sessions, reason)
 }
 
