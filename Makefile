@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./nat -run '^$$' -fuzz '^FuzzHandleSTUN$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzParseConnString$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 30s
+	$(GO) test ./session -run '^$$' -fuzz '^FuzzDecodeCandidates$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzSafeRelPath$$' -fuzztime 30s
 	$(GO) test ./safetext -run '^$$' -fuzz '^FuzzLine$$' -fuzztime 30s

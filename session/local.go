@@ -119,8 +119,8 @@ func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
 	n.announceCandidates()
 }
 
-// announceCandidates tells the owner the node's own candidates, if they
-// changed since it last did.
+// announceCandidates tells connected peers (gossip.go) and the owner the
+// node's own candidates, if they changed since it last did.
 func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands := n.localCandidatesLocked()
@@ -129,7 +129,11 @@ func (n *Node) announceCandidates() {
 		n.announced = cands
 	}
 	n.mu.Unlock()
-	if changed && n.cfg.Events.LocalCandidates != nil {
+	if !changed {
+		return
+	}
+	n.tellAllCandidates(cands)
+	if n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}
 }

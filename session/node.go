@@ -105,6 +105,10 @@ type Events struct {
 	// whenever they change: a new public address, new LAN addresses, or
 	// extra ones an owner set (a relay allocation, a mapped port).
 	LocalCandidates func(cands []Candidate)
+	// PeerCandidates reports the candidates a peer told over its session
+	// (Source SourceSession), after the node took them, so the owner can
+	// keep them for the next start.
+	PeerCandidates func(id NodeID, cands []Candidate)
 }
 
 // PeerRequest is an unknown node knocking.

@@ -208,6 +208,7 @@ func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
+	n.tellCandidates(sess, n.LocalCandidates())
 	if n.cfg.Events.PeerAddr != nil {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}
