@@ -76,6 +76,9 @@ type NodeConfig struct {
 	PunchTimeout time.Duration
 	Logger       *slog.Logger // nil means slog.Default()
 	Events       Events
+
+	// For tests.
+	lanAddrs func() []netip.AddrPort // the LAN candidates, if not the host's
 }
 
 // Events are the callbacks through which a Node tells its owner what
@@ -226,7 +229,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.tr.ReadNonQUICPacket(done, nil)
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
-	n.lan = n.lanCandidates()
+	n.lan = n.listLAN()
 	return n, nil
 }
 
