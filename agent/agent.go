@@ -36,7 +36,11 @@ type Options struct {
 	Name        string   // --name; saved to the config
 	Port        int      // --port; saved to the config; -1 means not given
 	STUNServers []string // --stun; this run only
-	Stderr      io.Writer
+	// DHTBootstrap is --dht-bootstrap, this run only: the DHT nodes to
+	// join through instead of the config's; NoDHT among them turns the
+	// DHT off.
+	DHTBootstrap []string
+	Stderr       io.Writer
 }
 
 // errRestart ends serve when a config change needs a new node.
@@ -74,6 +78,11 @@ type Agent struct {
 	restart func()
 	// pruneNow wakes runPruner: history_days changed.
 	pruneNow chan struct{}
+	// find runs the DHT (dhtOverride is --dht-bootstrap); serveCtx is
+	// serve's, which a finder started by a config reload runs under.
+	find        finding
+	dhtOverride []string
+	serveCtx    context.Context
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -104,6 +113,9 @@ func Run(ctx context.Context, opts Options) error {
 	defer closeLog()
 	for {
 		a, err := start(paths, cfg, opts.STUNServers, opts.Port < 0, log)
+		if err == nil {
+			a.dhtOverride = opts.DHTBootstrap
+		}
 		if err != nil {
 			return err
 		}
@@ -266,8 +278,16 @@ func peerInfoFromStore(p store.Peer) session.PeerInfo {
 			info.Candidates = append(info.Candidates, a)
 		}
 	}
-	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) {
-		info.Learned = []session.Candidate{{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession}}
+	for _, l := range p.Learned {
+		if !slices.Contains(info.Candidates, l.Addr) {
+			info.Learned = append(info.Learned, l.Candidate())
+		}
+	}
+	learned := func(a netip.AddrPort) bool {
+		return slices.ContainsFunc(info.Learned, func(c session.Candidate) bool { return c.Addr == a })
+	}
+	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) && !learned(p.LastAddr) {
+		info.Learned = append(info.Learned, session.Candidate{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession})
 	}
 	return info
 }
@@ -283,6 +303,13 @@ func (a *Agent) serve(ctx context.Context) error {
 	defer cancel()
 	var restarting atomic.Bool
 	a.restart = func() { restarting.Store(true); cancel() }
+	a.serveCtx = ctx
+	if err := a.startFinder(ctx, dhtBootstrap(a.cfg, a.dhtOverride)); err != nil {
+		ln.Close()
+		a.node.Close()
+		return err
+	}
+	defer a.stopFinder()
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
@@ -343,6 +370,9 @@ func (a *Agent) nodeEvents() session.Events {
 			if st.State == session.StateConnected {
 				a.sched.PeerUp(st.ID.String())
 			}
+			if f := a.finder(); f != nil {
+				f.SetConnected(st.ID, st.State == session.StateConnected)
+			}
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
@@ -359,6 +389,12 @@ func (a *Agent) nodeEvents() session.Events {
 				a.log.Warn("remember peer address", "err", err)
 			}
 		},
+		LocalCandidates: func(cands []session.Candidate) {
+			if f := a.finder(); f != nil {
+				f.Publish(cands)
+			}
+		},
+		PeerCandidates: a.rememberLearned,
 	}
 }
 

@@ -3,9 +3,12 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/dht"
 )
 
 func TestConfigSaveLoadRoundTrip(t *testing.T) {
@@ -17,6 +20,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.PunchTimeout = Duration{90 * time.Second}
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	want.HistoryDays = 7
+	want.DHT, want.DHTBootstrap = false, []string{"198.18.0.240:6881", "dht.example.org:6881"}
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +32,8 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
-		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays {
+		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays ||
+		got.DHT != want.DHT || strings.Join(got.DHTBootstrap, ",") != strings.Join(want.DHTBootstrap, ",") {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
 	b, _ := os.ReadFile(path)
@@ -58,13 +63,17 @@ func TestConfigSizes(t *testing.T) {
 }
 
 // TestConfigFromBeforeHistoryDays: a config file written before
-// history_days existed keeps the default, and shows it.
+// history_days and the DHT settings existed keeps the defaults, and
+// shows them.
 func TestConfigFromBeforeHistoryDays(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(path, []byte("name = \"old\"\n"), 0o600)
 	cfg, err := LoadConfig(path)
 	if err != nil || cfg.HistoryDays != DefaultHistoryDays || cfg.Effective(Paths{}).HistoryDays != DefaultHistoryDays {
 		t.Fatalf("LoadConfig = %+v, %v; want history_days %d", cfg, err, DefaultHistoryDays)
+	}
+	if info := cfg.Effective(Paths{}); !cfg.DHT || !info.DHT || !slices.Equal(info.DHTBootstrap, dht.DefaultBootstrap()) {
+		t.Fatalf("DHT settings of an old file: %v, shown as %v %v", cfg.DHT, info.DHT, info.DHTBootstrap)
 	}
 }
 
@@ -78,6 +87,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"not toml", "name = \n", "read config"},
 		{"bad size", "min_free_space = \"lots\"\n", "want a number"},
 		{"bad unit", "max_staged_per_peer = \"5 gigs\"\n", "unknown unit"},
+		{"bad bootstrap", "dht_bootstrap = [\"router\"]\n", "dht_bootstrap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +197,14 @@ func TestConfigSet(t *testing.T) {
 		{"history_days", "", func(c Config) bool { return c.HistoryDays == DefaultHistoryDays }, false},
 		{"history_days", "0", nil, true},
 		{"history_days", "week", nil, true},
+		{"dht", "false", func(c Config) bool { return !c.DHT }, false},
+		{"dht", "", func(c Config) bool { return c.DHT }, false},
+		{"dht", "maybe", nil, true},
+		{"dht_bootstrap", "198.18.0.240:6881, dht.example.org:6881", func(c Config) bool {
+			return len(c.DHTBootstrap) == 2 && c.DHTBootstrap[1] == "dht.example.org:6881"
+		}, false},
+		{"dht_bootstrap", "", func(c Config) bool { return c.DHTBootstrap == nil }, false},
+		{"dht_bootstrap", "198.18.0.240", nil, true},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

@@ -324,7 +324,7 @@ func runAgent(t testing.TB, name string) *testAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.Run(ctx, agent.Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+		done <- agent.Run(ctx, agent.Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{agent.NoDHT}, Stderr: io.Discard})
 	}()
 	t.Cleanup(func() {
 		cancel()
