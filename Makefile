@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test ./rendezvous -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s
 	$(GO) test ./rendezvous -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 30s
 	$(GO) test ./dht -run '^$$' -fuzz '^FuzzItemFromReturn$$' -fuzztime 30s
+	$(GO) test ./lan -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 30s
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
