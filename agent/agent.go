@@ -19,6 +19,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/lan"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
@@ -83,6 +84,9 @@ type Agent struct {
 	find        finding
 	dhtOverride []string
 	serveCtx    context.Context
+	// lan is LAN discovery; nil when it is off. Set before the control
+	// API and the node run.
+	lan *lan.Service
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -310,6 +314,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		return err
 	}
 	defer a.stopFinder()
+	runLAN := a.startLAN(ctx)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
@@ -321,6 +326,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	workers.Go(func() { a.sched.Run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
 	workers.Go(func() { a.runPruner(ctx) })
+	workers.Go(runLAN)
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()
@@ -392,6 +398,9 @@ func (a *Agent) nodeEvents() session.Events {
 		LocalCandidates: func(cands []session.Candidate) {
 			if f := a.finder(); f != nil {
 				f.Publish(cands)
+			}
+			if a.lan != nil {
+				a.lan.Announce(cands)
 			}
 		},
 		PeerCandidates: a.rememberLearned,

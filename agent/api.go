@@ -194,6 +194,7 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 	if f := a.finder(); f != nil {
 		f.Track(info.ID)
 	}
+	a.updateLANPeers()
 	a.log.Info("peer added", "peer", info.ID.Short(), "name", p.Name)
 	a.currentOutbox().addPeer()
 	for _, st := range a.node.Peers() {
@@ -276,6 +277,7 @@ func (a *Agent) handleRemove(r *http.Request) (any, error) {
 	if f := a.finder(); f != nil {
 		f.Forget(id)
 	}
+	a.updateLANPeers()
 	a.sched.DropPeer(id.String())
 	a.currentOutbox().removePeer(removed)
 	a.log.Info("peer removed", "peer", id.Short())
@@ -319,8 +321,8 @@ func (a *Agent) handleConfig(*http.Request) (any, error) {
 }
 
 // handleReload reads the config file again and applies what changed.
-// A new port, STUN servers or punch timeout restart the agent in place
-// once the answer is out.
+// A new port, STUN servers, punch timeout or lan_discovery restart the
+// agent in place once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
 	if err == nil {
@@ -402,6 +404,7 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
 		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
+		{"lan_discovery", cfg.LANDiscovery != a.cfg.LANDiscovery},
 	} {
 		if k.changed {
 			res.Applied = append(res.Applied, k.key)

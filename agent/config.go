@@ -49,6 +49,9 @@ type Config struct {
 	// DHTBootstrap lists the DHT nodes to join through ("host:port");
 	// empty means dht.DefaultBootstrap, the mainline DHT's routers.
 	DHTBootstrap []string `toml:"dht_bootstrap"`
+	// LANDiscovery announces the node to its peers on the LAN, and hears
+	// theirs, by multicast (package lan).
+	LANDiscovery bool `toml:"lan_discovery"`
 }
 
 // History kept of finished transfers, in days.
@@ -148,6 +151,12 @@ dht = {{.DHT}}
 # mainline DHT's well-known routers; list your own "punchdrop dht-node"s
 # for a private network.
 dht_bootstrap = [{{range $i, $s := .DHTBootstrap}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
+# Tell your peers on the same local network where you are, and hear them,
+# by multicast: two peers on one LAN find each other within seconds, with
+# no internet at all. What is sent is encrypted and signed: only your
+# peers can read it.
+lan_discovery = {{.LANDiscovery}}
 `))
 
 // DefaultConfig returns the configuration of a new node.
@@ -162,6 +171,7 @@ func DefaultConfig() Config {
 		MaxStagedPerPeer: bytesize.Size(transfer.DefaultMaxStagedPerPeer),
 		HistoryDays:      DefaultHistoryDays,
 		DHT:              true,
+		LANDiscovery:     true,
 	}
 }
 
@@ -299,7 +309,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers and dht_bootstrap take a comma-separated list; an empty
@@ -317,6 +327,8 @@ func (c *Config) Set(key, value string) error {
 		c.DHTBootstrap = splitList(value)
 	case "dht":
 		c.DHT, err = strconv.ParseBool(cmpOr(value, "true"))
+	case "lan_discovery":
+		c.LANDiscovery, err = strconv.ParseBool(cmpOr(value, "true"))
 	case "outbox", "downloads":
 		if value != "" {
 			value, err = filepath.Abs(value)
@@ -385,7 +397,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	}
 	return control.ConfigInfo{
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
-		DHT: c.DHT, DHTBootstrap: bootstrap,
+		DHT: c.DHT, DHTBootstrap: bootstrap, LANDiscovery: c.LANDiscovery,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),

@@ -205,6 +205,8 @@ func TestConfigSet(t *testing.T) {
 		}, false},
 		{"dht_bootstrap", "", func(c Config) bool { return c.DHTBootstrap == nil }, false},
 		{"dht_bootstrap", "198.18.0.240", nil, true},
+		{"lan_discovery", "false", func(c Config) bool { return !c.LANDiscovery }, false},
+		{"lan_discovery", "", func(c Config) bool { return c.LANDiscovery }, false},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

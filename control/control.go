@@ -183,12 +183,16 @@ type ConfigInfo struct {
 	// DHTBootstrap the nodes it joins through (the defaults filled in).
 	DHT          bool     `json:"dht"`
 	DHTBootstrap []string `json:"dht_bootstrap"`
-	File         string   `json:"file"` // where it is kept
+	// LANDiscovery is whether the agent announces itself to its peers on
+	// the LAN and hears them.
+	LANDiscovery bool   `json:"lan_discovery"`
+	File         string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied.
-// Restarting is true when one of them (port, STUN servers, punch timeout)
-// makes it start over: sessions drop for a moment and transfers resume.
+// Restarting is true when one of them (port, STUN servers, punch timeout,
+// lan_discovery) makes it start over: sessions drop for a moment and
+// transfers resume.
 type ReloadResult struct {
 	Applied    []string `json:"applied"`
 	Restarting bool     `json:"restarting"`

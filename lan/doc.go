@@ -77,5 +77,5 @@
 // Datagrams that are not exactly AnnouncementSize bytes are dropped before
 // any cryptography; the rest are rate-limited per source address and
 // overall before any key is tried. A listener reports a peer's addresses
-// to its owner when they change, and at most once a minute otherwise.
+// to its owner only when they change.
 package lan

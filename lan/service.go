@@ -26,10 +26,6 @@ const (
 	// listener's clock, either way: the probes' window (two minutes),
 	// wide enough for clocks between NTP corrections.
 	MaxSkew = 2 * time.Minute
-	// reportEvery is how often a peer's unchanged addresses are handed
-	// on again: the node forgets the oldest of a peer's addresses when it
-	// learns too many, and a reminder a minute costs nothing.
-	reportEvery = time.Minute
 	// sourceRate and sourceBurst cap the announcements taken from one
 	// source address: a node sends one per family every announceInterval
 	// and one more on each change; a few agents may share a host.
@@ -54,8 +50,9 @@ type Config struct {
 	// Logger receives the Service's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Found receives the addresses a peer announced (Kind lan, Source
-	// lan) when they change, and again every minute. It runs on the
-	// Service's goroutine that reads the network: it must not block.
+	// lan) when they differ from those it announced before (the first
+	// time it is heard, too). It runs on the Service's goroutine that
+	// reads the network: it must not block.
 	Found func(id session.NodeID, cands []session.Candidate)
 
 	// For tests.
@@ -65,9 +62,8 @@ type Config struct {
 
 // heard is what the Service last took from one peer.
 type heard struct {
-	time     time.Time // the announcement's own time
-	addrs    []netip.AddrPort
-	reported time.Time // when Found was last called for it
+	time  time.Time // the announcement's own time
+	addrs []netip.AddrPort
 }
 
 // Service announces the node on the LAN and hears its peers (see the
@@ -248,10 +244,8 @@ func (s *Service) handle(b []byte, from netip.AddrPort) {
 		return // a replay, or a copy that came through the other family
 	}
 	h.time = a.Time
-	report := !slices.Equal(a.Addrs, h.addrs) || now.Sub(h.reported) >= reportEvery
-	if report {
-		h.addrs, h.reported = a.Addrs, now
-	}
+	report := !slices.Equal(a.Addrs, h.addrs)
+	h.addrs = a.Addrs
 	s.mu.Unlock()
 	if !report || len(a.Addrs) == 0 {
 		return

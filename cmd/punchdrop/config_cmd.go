@@ -19,9 +19,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Show the configuration, or change it with config set",
 		Long: `Show the configuration punchdrop uses: the config file's values with the
 defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
-running agent picks the change up (the name, log level, chunk size, disk
-limits, history_days and the DHT settings at once; the port, STUN servers,
-folders and punch timeout at its next start).`,
+running agent picks the change up: the port, STUN servers, punch timeout
+and lan_discovery by starting over in place (sessions drop for a moment,
+transfers resume), every other key at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			paths := g.paths()
@@ -45,6 +45,7 @@ folders and punch timeout at its next start).`,
 				{"min_free_space", info.MinFreeSpace}, {"max_staged_per_peer", info.MaxStagedPerPeer},
 				{"history_days", fmt.Sprint(info.HistoryDays)},
 				{"dht", fmt.Sprint(info.DHT)}, {"dht_bootstrap", strings.Join(info.DHTBootstrap, ", ")},
+				{"lan_discovery", fmt.Sprint(info.LANDiscovery)},
 			} {
 				fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 			}
