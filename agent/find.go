@@ -149,8 +149,8 @@ func lookupInfo(st finder.LookupStatus) *control.LookupInfo {
 	if st.At.IsZero() {
 		return nil
 	}
-	return &control.LookupInfo{At: st.At.UTC().Truncate(time.Second), Result: st.Result, Detail: st.Detail,
-		Answered: st.Stats.Answered, Queried: st.Stats.Queried}
+	return &control.LookupInfo{At: st.At.UTC().Truncate(time.Second), Result: st.Result, Detail: st.Detail, Seq: st.Seq,
+		Answered: st.Stats.Answered, Queried: st.Stats.Queried, TookMs: st.Stats.Took.Milliseconds()}
 }
 
 // dhtInfo describes the agent's DHT for the control API.

@@ -144,9 +144,12 @@ type LookupInfo struct {
 	// that does not open, or is too old).
 	Result string `json:"result"`
 	Detail string `json:"detail"` // the same in words
-	// Answered DHT nodes answered, of Queried asked.
-	Answered int `json:"answered"`
-	Queried  int `json:"queried"`
+	// Seq is the sequence number of the record found; 0 unless found.
+	Seq int64 `json:"seq,omitempty"`
+	// Answered DHT nodes answered, of Queried asked, in TookMs.
+	Answered int   `json:"answered"`
+	Queried  int   `json:"queried"`
+	TookMs   int64 `json:"took_ms"`
 }
 
 // ConnectRequest asks the agent to add a peer from its connection string.
