@@ -204,7 +204,7 @@ func TestRendezvousDHTUnreachable(t *testing.T) {
 	if d := a.natInfo().DHT; d == nil || !d.Enabled || d.Reachable == nil || *d.Reachable || !strings.Contains(d.Summary, "unreachable") {
 		t.Errorf("punchdrop nat: %+v", d)
 	}
-	b = startAgentIn(t, l, bobHost, "bob", b.home)
+	startAgentIn(t, l, bobHost, "bob", b.home)
 	waitPeer(t, a, bobID, connectTimeout, "bob back where he was, over the old paths", connected)
 }
 
