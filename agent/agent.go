@@ -117,13 +117,10 @@ func Run(ctx context.Context, opts Options) error {
 	defer closeLog()
 	for {
 		a, err := start(paths, cfg, opts.STUNServers, opts.Port < 0, log)
-		if err == nil {
-			a.dhtOverride = opts.DHTBootstrap
-		}
 		if err != nil {
 			return err
 		}
-		a.level = level
+		a.level, a.dhtOverride = level, opts.DHTBootstrap
 		err = a.serve(ctx)
 		a.close()
 		if !errors.Is(err, errRestart) || ctx.Err() != nil {

@@ -68,8 +68,7 @@ func candidatesFrame(cands []Candidate) CandidatesFrame {
 // than MaxToldCandidates entries; it skips entries whose kind this build
 // does not know (a newer peer's) and those that are not an address a
 // peer can be reached at (no port, unspecified, loopback, multicast, with
-// a zone).
-// The Candidates it returns have Source SourceSession.
+// a zone). The Candidates it returns have Source SourceSession.
 func DecodeCandidates(payload []byte) ([]Candidate, error) {
 	if len(payload) > maxCandidatesFrame {
 		return nil, fmt.Errorf("%w: candidates frame of %d bytes, limit %d", ErrFrameTooLarge, len(payload), maxCandidatesFrame)
