@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -343,3 +344,33 @@ func putItem(t testing.TB, host *lab.Host, nodes []*lab.DHTNode, it rendezvous.I
 
 // quietLog drops a test DHT node's logs.
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestNATReportsDHT: "punchdrop nat" without an agent joins the DHT with
+// a short-lived node and says how many DHT nodes answered; with the DHT
+// off it says so.
+func TestNATReportsDHT(t *testing.T) {
+	t.Parallel()
+	d := newDHTLab(t)
+	host := d.AddSite(lab.PortRestricted).AddHost()
+	nat := func(args ...string) control.NATInfo {
+		t.Helper()
+		args = append([]string{"--home", t.TempDir(), "nat", "--json", "--stun", d.STUN()}, args...)
+		out, err := host.Command(t.Context(), punchdropBin, args...).Output()
+		if err != nil {
+			t.Fatalf("punchdrop nat: %v", err)
+		}
+		var info control.NATInfo
+		if err := json.Unmarshal(out, &info); err != nil {
+			t.Fatalf("punchdrop nat --json: %v in %s", err, out)
+		}
+		return info
+	}
+	on := nat(d.flags()...).DHT
+	if on == nil || !on.Enabled || on.Reachable == nil || !*on.Reachable || on.Answered < 1 || on.LastOp != "bootstrap" {
+		t.Fatalf("DHT through the lab's nodes: %+v", on)
+	}
+	t.Logf("punchdrop nat: %s", on.Summary)
+	if off := nat("--dht-bootstrap", "none").DHT; off == nil || off.Enabled || !strings.Contains(off.Summary, "off") {
+		t.Fatalf("DHT off: %+v", off)
+	}
+}
