@@ -19,6 +19,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/lan"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
@@ -37,7 +38,11 @@ type Options struct {
 	Port        int      // --port; saved to the config; -1 means not given
 	STUNServers []string // --stun; this run only
 	Relays      []string // --relay; this run only, instead of the configured ones
-	Stderr      io.Writer
+	// DHTBootstrap is --dht-bootstrap, this run only: the DHT nodes to
+	// join through instead of the config's; NoDHT among them turns the
+	// DHT off.
+	DHTBootstrap []string
+	Stderr       io.Writer
 }
 
 // errRestart ends serve when a config change needs a new node.
@@ -76,6 +81,14 @@ type Agent struct {
 	restart func()
 	// pruneNow wakes runPruner: history_days changed.
 	pruneNow chan struct{}
+	// find runs the DHT (dhtOverride is --dht-bootstrap); serveCtx is
+	// serve's, which a finder started by a config reload runs under.
+	find        finding
+	dhtOverride []string
+	serveCtx    context.Context
+	// lan is LAN discovery; nil when it is off. Set before the control
+	// API and the node run.
+	lan *lan.Service
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -114,7 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			return err
 		}
-		a.level = level
+		a.level, a.dhtOverride = level, opts.DHTBootstrap
 		err = a.serve(ctx)
 		a.close()
 		if !errors.Is(err, errRestart) || ctx.Err() != nil {
@@ -283,8 +296,16 @@ func peerInfoFromStore(p store.Peer) session.PeerInfo {
 			info.Candidates = append(info.Candidates, a)
 		}
 	}
-	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) {
-		info.Learned = []session.Candidate{{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession}}
+	for _, l := range p.Learned {
+		if !slices.Contains(info.Candidates, l.Addr) {
+			info.Learned = append(info.Learned, l.Candidate())
+		}
+	}
+	learned := func(a netip.AddrPort) bool {
+		return slices.ContainsFunc(info.Learned, func(c session.Candidate) bool { return c.Addr == a })
+	}
+	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) && !learned(p.LastAddr) {
+		info.Learned = append(info.Learned, session.Candidate{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession})
 	}
 	return info
 }
@@ -300,6 +321,14 @@ func (a *Agent) serve(ctx context.Context) error {
 	defer cancel()
 	var restarting atomic.Bool
 	a.restart = func() { restarting.Store(true); cancel() }
+	a.serveCtx = ctx
+	if err := a.startFinder(ctx, dhtBootstrap(a.cfg, a.dhtOverride)); err != nil {
+		ln.Close()
+		a.node.Close()
+		return err
+	}
+	defer a.stopFinder()
+	runLAN := a.startLAN(ctx)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
@@ -312,6 +341,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	workers.Go(func() { a.runOutbox(ctx) })
 	workers.Go(func() { a.runPruner(ctx) })
 	workers.Go(func() { a.relays.run(ctx) })
+	workers.Go(runLAN)
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()
@@ -361,6 +391,9 @@ func (a *Agent) nodeEvents() session.Events {
 			if st.State == session.StateConnected {
 				a.sched.PeerUp(st.ID.String())
 			}
+			if f := a.finder(); f != nil {
+				f.SetConnected(st.ID, st.State == session.StateConnected)
+			}
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
@@ -377,6 +410,15 @@ func (a *Agent) nodeEvents() session.Events {
 				a.log.Warn("remember peer address", "err", err)
 			}
 		},
+		LocalCandidates: func(cands []session.Candidate) {
+			if f := a.finder(); f != nil {
+				f.Publish(cands)
+			}
+			if a.lan != nil {
+				a.lan.Announce(cands)
+			}
+		},
+		PeerCandidates: a.rememberLearned,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/dht"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/transfer"
@@ -44,6 +45,15 @@ type Config struct {
 	MaxStagedPerPeer bytesize.Size `toml:"max_staged_per_peer"`
 	// HistoryDays is how long finished transfers are remembered.
 	HistoryDays int `toml:"history_days"`
+	// DHT publishes where the node can be reached, and finds peers that
+	// moved, on the BitTorrent DHT (package finder).
+	DHT bool `toml:"dht"`
+	// DHTBootstrap lists the DHT nodes to join through ("host:port");
+	// empty means dht.DefaultBootstrap, the mainline DHT's routers.
+	DHTBootstrap []string `toml:"dht_bootstrap"`
+	// LANDiscovery announces the node to its peers on the LAN, and hears
+	// theirs, by multicast (package lan).
+	LANDiscovery bool `toml:"lan_discovery"`
 }
 
 // History kept of finished transfers, in days.
@@ -142,6 +152,24 @@ max_staged_per_peer = "{{.MaxStagedPerPeer}}"
 # remembered; older ones are forgotten, so the state file stops growing.
 # Files themselves are never touched.
 history_days = {{.HistoryDays}}
+
+# Publish where you can be reached on the BitTorrent DHT, and look there
+# for peers that moved, so that a pairing lasts when both sides change
+# address while apart. What is published is encrypted and signed with a
+# key that changes daily: only holders of your connection string can find
+# and read it. false keeps to the addresses peers already know.
+dht = {{.DHT}}
+
+# DHT nodes ("host:port") to join the DHT through. Empty means the public
+# mainline DHT's well-known routers; list your own "punchdrop dht-node"s
+# for a private network.
+dht_bootstrap = [{{range $i, $s := .DHTBootstrap}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
+# Tell your peers on the same local network where you are, and hear them,
+# by multicast: two peers on one LAN find each other within seconds, with
+# no internet at all. What is sent is encrypted and signed: only your
+# peers can read it.
+lan_discovery = {{.LANDiscovery}}
 `))
 
 // DefaultConfig returns the configuration of a new node.
@@ -155,6 +183,8 @@ func DefaultConfig() Config {
 		MinFreeSpace:     bytesize.Size(transfer.DefaultMinFree),
 		MaxStagedPerPeer: bytesize.Size(transfer.DefaultMaxStagedPerPeer),
 		HistoryDays:      DefaultHistoryDays,
+		DHT:              true,
+		LANDiscovery:     true,
 	}
 }
 
@@ -223,6 +253,11 @@ func (c Config) Validate() error {
 	if c.HistoryDays < 1 || c.HistoryDays > maxHistoryDays {
 		return fmt.Errorf("config: history_days %d is outside 1..%d", c.HistoryDays, maxHistoryDays)
 	}
+	for _, hp := range c.DHTBootstrap {
+		if err := dht.CheckBootstrap(hp); err != nil {
+			return fmt.Errorf("config: dht_bootstrap: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -290,11 +325,11 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery"}
 
 // Set changes one key from its text form and checks the result.
-// stun_servers and relays take a comma-separated list; an empty value
-// restores a key's default.
+// stun_servers, relays and dht_bootstrap take a comma-separated list; an
+// empty value restores a key's default.
 func (c *Config) Set(key, value string) error {
 	var err error
 	switch key {
@@ -306,6 +341,12 @@ func (c *Config) Set(key, value string) error {
 		c.STUNServers = splitList(value)
 	case "relays":
 		c.Relays = splitList(value)
+	case "dht_bootstrap":
+		c.DHTBootstrap = splitList(value)
+	case "dht":
+		c.DHT, err = strconv.ParseBool(cmpOr(value, "true"))
+	case "lan_discovery":
+		c.LANDiscovery, err = strconv.ParseBool(cmpOr(value, "true"))
 	case "outbox", "downloads":
 		if value != "" {
 			value, err = filepath.Abs(value)
@@ -373,8 +414,13 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	for _, srv := range servers {
 		relays = append(relays, srv.String())
 	}
+	bootstrap := c.DHTBootstrap
+	if len(bootstrap) == 0 {
+		bootstrap = dht.DefaultBootstrap()
+	}
 	return control.ConfigInfo{
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun, Relays: relays,
+		DHT: c.DHT, DHTBootstrap: bootstrap, LANDiscovery: c.LANDiscovery,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),

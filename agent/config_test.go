@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/dht"
 )
 
 func TestConfigSaveLoadRoundTrip(t *testing.T) {
@@ -19,6 +21,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.PunchTimeout = Duration{90 * time.Second}
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	want.HistoryDays = 7
+	want.DHT, want.DHTBootstrap = false, []string{"198.18.0.240:6881", "dht.example.org:6881"}
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +34,8 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	}
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
 		!slices.Equal(got.Relays, want.Relays) ||
-		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays {
+		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays ||
+		got.DHT != want.DHT || strings.Join(got.DHTBootstrap, ",") != strings.Join(want.DHTBootstrap, ",") {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
 	relays := got.Effective(Paths{}).Relays
@@ -65,13 +69,17 @@ func TestConfigSizes(t *testing.T) {
 }
 
 // TestConfigFromBeforeHistoryDays: a config file written before
-// history_days existed keeps the default, and shows it.
+// history_days and the DHT settings existed keeps the defaults, and
+// shows them.
 func TestConfigFromBeforeHistoryDays(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(path, []byte("name = \"old\"\n"), 0o600)
 	cfg, err := LoadConfig(path)
 	if err != nil || cfg.HistoryDays != DefaultHistoryDays || cfg.Effective(Paths{}).HistoryDays != DefaultHistoryDays {
 		t.Fatalf("LoadConfig = %+v, %v; want history_days %d", cfg, err, DefaultHistoryDays)
+	}
+	if info := cfg.Effective(Paths{}); !cfg.DHT || !info.DHT || !slices.Equal(info.DHTBootstrap, dht.DefaultBootstrap()) {
+		t.Fatalf("DHT settings of an old file: %v, shown as %v %v", cfg.DHT, info.DHT, info.DHTBootstrap)
 	}
 }
 
@@ -85,6 +93,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"not toml", "name = \n", "read config"},
 		{"bad size", "min_free_space = \"lots\"\n", "want a number"},
 		{"bad unit", "max_staged_per_peer = \"5 gigs\"\n", "unknown unit"},
+		{"bad bootstrap", "dht_bootstrap = [\"router\"]\n", "dht_bootstrap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,6 +211,16 @@ func TestConfigSet(t *testing.T) {
 		{"history_days", "", func(c Config) bool { return c.HistoryDays == DefaultHistoryDays }, false},
 		{"history_days", "0", nil, true},
 		{"history_days", "week", nil, true},
+		{"dht", "false", func(c Config) bool { return !c.DHT }, false},
+		{"dht", "", func(c Config) bool { return c.DHT }, false},
+		{"dht", "maybe", nil, true},
+		{"dht_bootstrap", "198.18.0.240:6881, dht.example.org:6881", func(c Config) bool {
+			return len(c.DHTBootstrap) == 2 && c.DHTBootstrap[1] == "dht.example.org:6881"
+		}, false},
+		{"dht_bootstrap", "", func(c Config) bool { return c.DHTBootstrap == nil }, false},
+		{"dht_bootstrap", "198.18.0.240", nil, true},
+		{"lan_discovery", "false", func(c Config) bool { return !c.LANDiscovery }, false},
+		{"lan_discovery", "", func(c Config) bool { return c.LANDiscovery }, false},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

@@ -69,9 +69,12 @@ func startAgent(t testing.TB, l *lab.Lab, host *lab.Host, name string, extra ...
 	return startAgentIn(t, l, host, name, home, extra...)
 }
 
+// writeConfig writes a test config to home: a short punch timeout, debug
+// logs, and the DHT off (a test that wants it passes --dht-bootstrap with
+// the lab's DHT nodes), then extra lines.
 func writeConfig(t testing.TB, home, extra string) {
 	t.Helper()
-	cfg := fmt.Sprintf("punch_timeout = %q\nlog_level = \"debug\"\n%s", testPunchTimeout, extra)
+	cfg := fmt.Sprintf("punch_timeout = %q\nlog_level = \"debug\"\ndht = false\n%s", testPunchTimeout, extra)
 	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

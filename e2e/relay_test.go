@@ -280,7 +280,7 @@ func TestRelayTroubleIsPlain(t *testing.T) {
 	wrong := strings.Replace(turn.URL("tcp"), lab.TURNPassword, "guessed", 1)
 	nobody := "turn:u:p@198.18.0.99:3478" // no host has that address: no answer
 	start := time.Now()
-	cmd := host.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--stun", l.STUN(),
+	cmd := host.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--stun", l.STUN(), "--dht-bootstrap", "none", "--map", "none",
 		"--relay", turn.URL("tls"), "--relay", wrong, "--relay", nobody)
 	cmd.Env = append(cmd.Environ(), "SSL_CERT_FILE="+turn.CertFile())
 	out, err := cmd.Output()

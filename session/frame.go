@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 
 	"github.com/punchdrop/punchdrop/safetext"
 )
@@ -30,8 +29,8 @@ const (
 	FrameMsgAck FrameType = 3 // the message was stored
 	// 4 was a ping that no version sent; it stays unused.
 	FrameError FrameType = 5 // the request failed; payload says why
-	// FrameCandidates tells the peer the sender's own candidates, on a
-	// stream of its own, with no answer (see Candidates).
+	// FrameCandidates tells the peer the sender's own candidates; it is
+	// not answered (gossip.go).
 	FrameCandidates FrameType = 6
 	maxFrameType              = FrameCandidates
 )
@@ -59,22 +58,6 @@ const ProtocolVersion = 1
 type Msg struct {
 	ID   string `json:"id,omitempty"`
 	Text string `json:"text"`
-}
-
-// Candidates lists the sender's own candidates (Node.LocalCandidates)
-// but the LAN ones: sent on every new session and again whenever they change, so that a
-// peer hears of a new public or relayed address while it can still be
-// told. The receiver takes the first maxLearned it understands. This is
-// the minimal exchange the relay needs; it leaves room to grow (fields
-// a receiver does not know are ignored).
-type Candidates struct {
-	Candidates []WireCandidate `json:"candidates"`
-}
-
-// WireCandidate is one candidate in a Candidates frame.
-type WireCandidate struct {
-	Addr netip.AddrPort `json:"addr"`
-	Kind PathKind       `json:"kind"`
 }
 
 // ErrorFrame reports why a request was refused.

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -63,46 +61,6 @@ func TestReadFrameRejects(t *testing.T) {
 	wrong := append(header(byte(FrameMsgAck), 2), "{}"...)
 	if err := DecodeFrame(bytes.NewReader(wrong), FrameMsg, &m); !errors.Is(err, ErrBadFrame) {
 		t.Fatalf("DecodeFrame of wrong type = %v", err)
-	}
-}
-
-// A Candidates frame round-trips, and the receiver keeps only what makes
-// sense: unicast addresses with a port, of known kinds, at most
-// maxLearned.
-func TestCandidatesFrame(t *testing.T) {
-	ap := netip.MustParseAddrPort
-	sent := Candidates{Candidates: []WireCandidate{
-		{Addr: ap("203.0.113.7:41641"), Kind: PathDirect},
-		{Addr: ap("198.51.100.4:50123"), Kind: PathRelay},
-		{Addr: ap("0.0.0.0:5"), Kind: PathDirect},             // unspecified
-		{Addr: ap("224.0.0.1:5"), Kind: PathDirect},           // multicast
-		{Addr: ap("203.0.113.7:0"), Kind: PathDirect},         // no port
-		{Addr: ap("203.0.113.8:9"), Kind: "portmap"},          // a kind this build does not know
-		{Addr: ap("[::ffff:203.0.113.9]:7"), Kind: PathRelay}, // mapped: taken as IPv4
-	}}
-	var buf bytes.Buffer
-	if err := WriteFrame(&buf, FrameCandidates, sent); err != nil {
-		t.Fatal(err)
-	}
-	var got Candidates
-	if err := DecodeFrame(&buf, FrameCandidates, &got); err != nil {
-		t.Fatal(err)
-	}
-	cands := fromWire(got)
-	want := []Candidate{
-		{Addr: ap("203.0.113.7:41641"), Kind: PathDirect, Source: SourceSession},
-		{Addr: ap("198.51.100.4:50123"), Kind: PathRelay, Source: SourceSession},
-		{Addr: ap("203.0.113.9:7"), Kind: PathRelay, Source: SourceSession},
-	}
-	if !slices.Equal(cands, want) {
-		t.Fatalf("kept %v, want %v", cands, want)
-	}
-	var many Candidates
-	for i := range maxLearned + 4 {
-		many.Candidates = append(many.Candidates, WireCandidate{Addr: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(1000+i)), Kind: PathDirect})
-	}
-	if got := fromWire(many); len(got) != maxLearned {
-		t.Fatalf("kept %d of %d, want %d", len(got), len(many.Candidates), maxLearned)
 	}
 }
 

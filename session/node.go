@@ -76,6 +76,9 @@ type NodeConfig struct {
 	PunchTimeout time.Duration
 	Logger       *slog.Logger // nil means slog.Default()
 	Events       Events
+
+	// For tests.
+	lanAddrs func() []netip.AddrPort // the LAN candidates, if not the host's
 }
 
 // Events are the callbacks through which a Node tells its owner what
@@ -105,6 +108,10 @@ type Events struct {
 	// whenever they change: a new public address, new LAN addresses, or
 	// extra ones an owner set (a relay allocation, a mapped port).
 	LocalCandidates func(cands []Candidate)
+	// PeerCandidates reports the candidates a peer told over its session
+	// (Source SourceSession), after the node took them, so the owner can
+	// keep them for the next start.
+	PeerCandidates func(id NodeID, cands []Candidate)
 }
 
 // PeerRequest is an unknown node knocking.
@@ -133,9 +140,10 @@ type Node struct {
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
-	relays    map[Local]*relaySocket // relay allocations, by name (relay.go)
-	closed    bool                   // Close was called: no goroutine starts any more
-	sessions  map[*Session]struct{}  // every live session, a peer's or not yet
+	relays    map[Local]*relaySocket  // relay allocations, by name (relay.go)
+	closed    bool                    // Close was called: no goroutine starts any more
+	sessions  map[*Session]struct{}   // every live session, a peer's or not yet
+	hellos    map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
 	report    nat.Report
 	lan       []netip.AddrPort
 	extra     map[string][]Candidate  // own candidates set by owners, by provider
@@ -199,6 +207,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		peers:     map[NodeID]*peer{},
 		relays:    map[Local]*relaySocket{},
 		sessions:  map[*Session]struct{}{},
+		hellos:    map[*quic.Conn]struct{}{},
 		requested: newLRU[NodeID, time.Time](maxStrangers),
 		delivered: map[string]struct{}{},
 	}
@@ -212,7 +221,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.ln = ln
 	// Known from the start, so that a connection string asked for before
 	// the first NAT discovery still carries the LAN addresses.
-	n.lan = n.lanCandidates()
+	n.lan = n.listLAN()
 	return n, nil
 }
 
@@ -265,11 +274,18 @@ func (n *Node) Close() error {
 // closeSessions ends every live session with a CONNECTION_CLOSE, so
 // peers learn at once that we are gone: closing the transport alone drops
 // sessions silently, and a peer would hold a dead one until it times out.
-// This includes sessions just made that no peer loop has taken yet.
+// This includes sessions just made that no peer loop has taken yet, and
+// connections whose Hello exchange is not over: the peer counts its
+// session from when it reads our Hello, which may be before we register
+// ours.
 func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
 	sessions := slices.Collect(maps.Keys(n.sessions))
+	hellos := slices.Collect(maps.Keys(n.hellos))
 	n.mu.Unlock()
+	for _, conn := range hellos {
+		conn.CloseWithError(closeNormal, reason)
+	}
 	closeAll(sessions, reason)
 }
 

@@ -101,10 +101,13 @@ func startNode(t testing.TB, cfg NodeConfig) *Node {
 	return n
 }
 
-// listenUDP opens a node's socket on port (0: any).
+// listenUDP opens a node's socket on loopback, port port (0: any). Bound
+// to loopback, a node's own LAN candidate is its loopback address, which
+// peers never take from it (gossip.go): the host's real addresses stay
+// out of tests.
 func listenUDP(t testing.TB, port int) net.PacketConn {
 	t.Helper()
-	conn, err := ListenUDP(port)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,9 @@ type PeerStatus struct {
 	Path PathKind
 	Addr netip.AddrPort // the session's remote address, or zero
 	RTT  time.Duration  // the session's round trip, as QUIC measures it
-	// FoundVia is where the session's address was learned; empty unless
-	// connected.
+	// FoundVia is where the session's address had been learned when the
+	// session was made (the same address told again later, say over the
+	// session itself, does not change it); empty unless connected.
 	FoundVia Source
 	// LastSeen is when the peer was last heard from: now while connected,
 	// else when its session ended or its last probe came; zero if never.
@@ -279,7 +280,7 @@ func (p *peer) status(locals []Local) PeerStatus {
 		st.Path = path.Kind
 		st.Addr = p.sess.Path.Addr
 		st.RTT = p.sess.RTT()
-		st.FoundVia = path.Source
+		st.FoundVia = p.sess.Path.Source
 		st.LastSeen = time.Now()
 	}
 	return st

@@ -276,8 +276,8 @@ func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
+	n.tellCandidates(sess, n.LocalCandidates())
 	if n.cfg.Events.PeerAddr != nil && sess.Path.Kind != PathRelay {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}
-	n.wg.Go(func() { n.sendCandidates(sess, n.LocalCandidates()) })
 }

@@ -77,6 +77,7 @@ func (n *Node) dial(ctx context.Context, p *peer, r route) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", p.id.Short(), addr, err)
 	}
+	defer n.trackHello(conn)()
 	// quic-go reports a refused client key only on the first stream
 	// operation, so the session counts only after the Hello exchange.
 	stream, err := conn.OpenStreamSync(ctx)
@@ -100,6 +101,7 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn, local Local)
 		conn.CloseWithError(closeRefused, "unknown key")
 		return
 	}
+	defer n.trackHello(conn)()
 	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
 	stream, err := conn.AcceptStream(ctx)
@@ -130,6 +132,20 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn, local Local)
 		default:
 		}
 		offer(p.arrived, sess)
+	}
+}
+
+// trackHello keeps conn where closeSessions finds it until the returned
+// function is called, when the Hello exchange and the session's
+// registration are over.
+func (n *Node) trackHello(conn *quic.Conn) (done func()) {
+	n.mu.Lock()
+	n.hellos[conn] = struct{}{}
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.hellos, conn)
+		n.mu.Unlock()
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -118,62 +116,10 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 		}
 		WriteFrame(stream, FrameMsgAck, struct{}{})
 	case FrameCandidates:
-		var c Candidates
-		if err := json.Unmarshal(payload, &c); err != nil || !n.accepts(sess) {
-			return
-		}
-		if cands := fromWire(c); len(cands) > 0 {
-			n.AddCandidates(sess.Peer, cands...)
-		}
+		n.heardCandidates(sess, payload)
 	default:
 		WriteFrame(stream, FrameError, ErrorFrame{Reason: fmt.Sprintf("unexpected frame type %d", t)})
 	}
-}
-
-// sendCandidates tells the peer of sess our candidates but the LAN ones,
-// on a stream of its own that the peer reads and lets go. LAN addresses
-// mean something only on our LAN, where the peer would find us by other
-// means; anywhere else they name whatever host has that private address
-// there (the rendezvous record leaves them out for the same reason). If
-// the session ends first the candidates are lost with it: the next
-// session sends them again.
-func (n *Node) sendCandidates(sess *Session, cands []Candidate) {
-	cands = slices.DeleteFunc(slices.Clone(cands), func(c Candidate) bool { return c.Kind == PathLAN })
-	if len(cands) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(sess.conn.Context(), streamTimeout)
-	defer cancel()
-	stream, err := sess.conn.OpenStreamSync(ctx)
-	if err != nil {
-		return
-	}
-	defer release(stream)
-	stream.SetDeadline(time.Now().Add(streamTimeout))
-	frame := Candidates{Candidates: make([]WireCandidate, len(cands))}
-	for i, c := range cands {
-		frame.Candidates[i] = WireCandidate{Addr: c.Addr, Kind: c.Kind}
-	}
-	if err := WriteFrame(stream, FrameCandidates, frame); err != nil {
-		n.log.Debug("send candidates", "session", sess, "err", err)
-	}
-}
-
-// fromWire keeps the candidates of a frame that make sense, at most
-// maxLearned: a unicast address with a port, of a kind this build knows.
-func fromWire(c Candidates) []Candidate {
-	var out []Candidate
-	for _, w := range c.Candidates {
-		ip := w.Addr.Addr()
-		switch {
-		case len(out) == maxLearned:
-			return out
-		case !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(), w.Addr.Port() == 0:
-		case w.Kind == PathLAN, w.Kind == PathDirect, w.Kind == PathRelay:
-			out = append(out, Candidate{Addr: netip.AddrPortFrom(ip.Unmap(), w.Addr.Port()), Kind: w.Kind, Source: SourceSession})
-		}
-	}
-	return out
 }
 
 // firstDelivery reports whether message id from peer is new, and

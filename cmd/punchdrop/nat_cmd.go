@@ -23,38 +23,46 @@ const natTimeout = 15 * time.Second
 
 func newNATCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	var servers, protocols, relays []string
+	var servers, protocols, relays, bootstrap []string
 	cmd := &cobra.Command{
 		Use:   "nat",
-		Short: "Check your public address, your NAT, and your relays",
+		Short: "Check your public address, your NAT, your relays and the DHT",
 		Long: `Ask STUN servers for this machine's public address and classify the NAT in
 front of it (RFC 4787 words): mapping and filtering are each
 endpoint-independent, address-dependent, address-and-port-dependent, or
-unknown. Then try each configured TURN relay: a line per relay says the
-relayed address it handed out, or plainly why not (refused credentials,
-no answer). Works without a running agent; it uses fresh sockets, and
-gives up on a relay after 10 s.`,
+unknown. Ask the router to map a port (PCP, NAT-PMP, UPnP) and give the
+mapping back at once. Then try each configured TURN relay: a line per
+relay says the relayed address it handed out, or plainly why not (refused
+credentials, no answer). Works without a running agent; it uses fresh
+sockets, and gives up on a relay after 10 s.
+
+It also says whether the DHT, where the agent publishes where it can be
+reached and looks for peers that moved, answers, and how many DHT nodes
+did: a running agent's own DHT node says; without one (or with
+--dht-bootstrap), a short-lived node joins through the configured
+bootstrap nodes (at most 10 s).`,
 		Example: `  punchdrop nat
-  punchdrop nat --relay 'turn:alice:secret@relay.example.com?transport=tcp'`,
+  punchdrop nat --relay 'turn:alice:secret@relay.example.com?transport=tcp'
+  punchdrop nat --json --stun 198.18.0.2:3478 --dht-bootstrap 198.18.0.240:6881`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(servers) == 0 || len(relays) == 0 {
-				cfg, err := agent.LoadConfig(g.paths().Config)
-				if err != nil {
-					return err
-				}
-				if len(servers) == 0 {
-					servers = cfg.STUNServers
-				}
-				if len(relays) == 0 {
-					relays = cfg.Relays
-				}
+			cfg, err := agent.LoadConfig(g.paths().Config)
+			if err != nil {
+				return err
+			}
+			if len(servers) == 0 {
+				servers = cfg.STUNServers
 			}
 			if len(servers) == 0 {
 				servers = nat.DefaultSTUNServers()
 			}
+			if len(relays) == 0 {
+				relays = cfg.Relays
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
+			dhtDone := make(chan *control.DHTInfo, 1)
+			go func() { dhtDone <- checkDHT(ctx, g, cfg, bootstrap) }()
 			var relayInfo []control.RelayInfo
 			var relayErr error
 			relaysDone := make(chan struct{})
@@ -79,6 +87,7 @@ gives up on a relay after 10 s.`,
 			info := agent.NATInfo(report, buffers)
 			info.PortMapping = mapping
 			info.Relays = relayInfo
+			info.DHT = <-dhtDone
 			if asJSON {
 				return printJSON(out, info)
 			}
@@ -90,7 +99,7 @@ gives up on a relay after 10 s.`,
 				fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
 			}
 			printRelays(out, info.Relays)
-			fmt.Fprintf(out, "\n%s\n", info.Summary)
+			fmt.Fprintf(out, "dht             %s\n\n%s\n", info.DHT.Summary, info.Summary)
 			if advice := buffers.Advice(); advice != "" {
 				fmt.Fprintf(out, "Note: %s\n", advice)
 			}
@@ -102,6 +111,8 @@ gives up on a relay after 10 s.`,
 	cmd.Flags().StringSliceVar(&protocols, "map", []string{portmap.PCP, portmap.NATPMP, portmap.UPnP},
 		"port mapping `PROTOCOLS` to ask the router for (pcp, nat-pmp, upnp; \"none\" asks none); the mapping is given back at once")
 	cmd.Flags().StringArrayVar(&relays, "relay", nil, "TURN relay `URL` to try (repeatable; default: the configured ones)")
+	cmd.Flags().StringArrayVar(&bootstrap, "dht-bootstrap", nil,
+		"check the DHT through the node at `ADDR`, host:port (repeatable; \""+agent.NoDHT+"\": skip the DHT; default: ask the agent, else the configured ones)")
 	return cmd
 }
 
@@ -114,6 +125,22 @@ func printRelays(out io.Writer, relays []control.RelayInfo) {
 			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, r.Error)
 		}
 	}
+}
+
+// checkDHT says whether the DHT answers: the running agent's DHT node
+// says, unless bootstrap nodes are given; else a short-lived node joins
+// through them, or the configured ones.
+func checkDHT(ctx context.Context, g *globals, cfg agent.Config, bootstrap []string) *control.DHTInfo {
+	if len(bootstrap) == 0 {
+		if info, err := g.client().NAT(ctx); err == nil && info.DHT != nil {
+			return info.DHT
+		}
+	}
+	info, err := agent.CheckDHT(ctx, agent.DHTBootstrapFor(cfg, bootstrap))
+	if err != nil {
+		return &control.DHTInfo{Enabled: true, Bootstrap: bootstrap, Summary: "cannot check: " + err.Error()}
+	}
+	return info
 }
 
 // classifyOnce runs NAT classification on a fresh socket, reports the
