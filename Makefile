@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./nat -run '^$$' -fuzz '^FuzzHandleSTUN$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzParseConnString$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 30s
+	$(GO) test ./session -run '^$$' -fuzz '^FuzzDecodeCandidates$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReaderStreamed$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzSafeRelPath$$' -fuzztime 30s
@@ -49,6 +50,7 @@ fuzz:
 	$(GO) test ./rendezvous -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s
 	$(GO) test ./rendezvous -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 30s
 	$(GO) test ./dht -run '^$$' -fuzz '^FuzzItemFromReturn$$' -fuzztime 30s
+	$(GO) test ./lan -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 30s
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)

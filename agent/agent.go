@@ -19,6 +19,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/agent/scheduler"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/lan"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
@@ -36,7 +37,12 @@ type Options struct {
 	Name        string   // --name; saved to the config
 	Port        int      // --port; saved to the config; -1 means not given
 	STUNServers []string // --stun; this run only
-	Stderr      io.Writer
+	Relays      []string // --relay; this run only, instead of the configured ones
+	// DHTBootstrap is --dht-bootstrap, this run only: the DHT nodes to
+	// join through instead of the config's; NoDHT among them turns the
+	// DHT off.
+	DHTBootstrap []string
+	Stderr       io.Writer
 }
 
 // errRestart ends serve when a config change needs a new node.
@@ -57,6 +63,7 @@ type Agent struct {
 	view   *transferView        // what the control API shows of transfers
 	recv   *receiving           // files peers send
 	sched  *scheduler.Scheduler // files we send
+	relays *relays              // the node's relay allocations
 	level  *slog.LevelVar       // the log's level, changed by a config reload
 	// fullLog spaces the warnings that the pending requests are full:
 	// one a minute says it, a flood of strangers would repeat it.
@@ -74,6 +81,14 @@ type Agent struct {
 	restart func()
 	// pruneNow wakes runPruner: history_days changed.
 	pruneNow chan struct{}
+	// find runs the DHT (dhtOverride is --dht-bootstrap); serveCtx is
+	// serve's, which a finder started by a config reload runs under.
+	find        finding
+	dhtOverride []string
+	serveCtx    context.Context
+	// lan is LAN discovery; nil when it is off. Set before the control
+	// API and the node run.
+	lan *lan.Service
 }
 
 // Run starts the agent and serves until ctx ends.
@@ -102,12 +117,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeLog()
+	if len(opts.Relays) > 0 {
+		if _, err := parseRelays(opts.Relays); err != nil {
+			return fmt.Errorf("--relay: %w", err)
+		}
+	}
 	for {
-		a, err := start(paths, cfg, opts.STUNServers, opts.Port < 0, log)
+		a, err := start(paths, cfg, opts, log)
 		if err != nil {
 			return err
 		}
-		a.level = level
+		a.level, a.dhtOverride = level, opts.DHTBootstrap
 		err = a.serve(ctx)
 		a.close()
 		if !errors.Is(err, errRestart) || ctx.Err() != nil {
@@ -120,10 +140,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// start opens the agent's state and binds its socket. With portMayMove,
-// a saved port that another program has taken meanwhile gives way to a
-// free one for this run, rather than no agent at all.
-func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log *slog.Logger) (_ *Agent, err error) {
+// start opens the agent's state and binds its socket. Unless --port was
+// given, a saved port that another program has taken meanwhile gives way
+// to a free one for this run, rather than no agent at all.
+func start(paths Paths, cfg Config, opts Options, log *slog.Logger) (_ *Agent, err error) {
+	portMayMove := opts.Port < 0
 	ident, err := session.LoadOrCreateIdentity(paths.Identity)
 	if err != nil {
 		return nil, err
@@ -148,8 +169,16 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 		return nil, err
 	}
 	stun := cfg.STUNServers
-	if len(stunOverride) > 0 {
-		stun = stunOverride
+	if len(opts.STUNServers) > 0 {
+		stun = opts.STUNServers
+	}
+	relayURLs := cfg.Relays
+	if len(opts.Relays) > 0 {
+		relayURLs = opts.Relays
+	}
+	servers, err := parseRelays(relayURLs) // checked by Validate and Run
+	if err != nil {
+		return nil, err
 	}
 	if a.cfg.Name == "" {
 		a.cfg.Name = defaultName()
@@ -177,6 +206,7 @@ func start(paths Paths, cfg Config, stunOverride []string, portMayMove bool, log
 	if err != nil {
 		return nil, err
 	}
+	a.relays = newRelays(servers, a.node, log, a.publishNAT)
 	a.sched = scheduler.New(scheduler.Config{
 		Queue: st, Sender: nodeSender{a.node, a.lanes}, Observer: sendObserver{a.view, a.currentOutbox},
 		Log: log, ChunkSize: cfg.ChunkSize,
@@ -260,14 +290,22 @@ func (a *Agent) loadPeers() error {
 // peerInfoFromStore is what the node needs to know of a stored peer: its
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
-	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN)}
-	for _, a := range append([]netip.AddrPort{p.Public}, p.LAN...) {
+	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay)}
+	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.LAN, p.Relay) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
 		}
 	}
-	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) {
-		info.Learned = []session.Candidate{{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession}}
+	for _, l := range p.Learned {
+		if !slices.Contains(info.Candidates, l.Addr) {
+			info.Learned = append(info.Learned, l.Candidate())
+		}
+	}
+	learned := func(a netip.AddrPort) bool {
+		return slices.ContainsFunc(info.Learned, func(c session.Candidate) bool { return c.Addr == a })
+	}
+	if p.LastAddr.IsValid() && !slices.Contains(info.Candidates, p.LastAddr) && !learned(p.LastAddr) {
+		info.Learned = append(info.Learned, session.Candidate{Addr: p.LastAddr, Kind: session.PathDirect, Source: session.SourceSession})
 	}
 	return info
 }
@@ -283,6 +321,14 @@ func (a *Agent) serve(ctx context.Context) error {
 	defer cancel()
 	var restarting atomic.Bool
 	a.restart = func() { restarting.Store(true); cancel() }
+	a.serveCtx = ctx
+	if err := a.startFinder(ctx, dhtBootstrap(a.cfg, a.dhtOverride)); err != nil {
+		ln.Close()
+		a.node.Close()
+		return err
+	}
+	defer a.stopFinder()
+	runLAN := a.startLAN(ctx)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cs := a.node.ConnString()
@@ -294,6 +340,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	workers.Go(func() { a.sched.Run(ctx) })
 	workers.Go(func() { a.runOutbox(ctx) })
 	workers.Go(func() { a.runPruner(ctx) })
+	workers.Go(func() { a.relays.run(ctx) })
+	workers.Go(runLAN)
 	err = a.node.Run(ctx)
 	workers.Wait()
 	a.events.close()
@@ -343,15 +391,18 @@ func (a *Agent) nodeEvents() session.Events {
 			if st.State == session.StateConnected {
 				a.sched.PeerUp(st.ID.String())
 			}
+			if f := a.finder(); f != nil {
+				f.SetConnected(st.ID, st.State == session.StateConnected)
+			}
 			pi := peerInfo(st)
 			a.events.publish(control.Event{Kind: control.EventPeer, Peer: &pi})
 		},
 		Transfer: func(ctx context.Context, sess *session.Session, stream *session.Stream) {
 			a.serveIncoming(ctx, sess.Peer, stream)
 		},
-		NAT: func(r nat.Report) {
-			info := NATInfo(r, a.node.SocketBuffers())
-			a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
+		NAT: func(nat.Report) {
+			a.relays.recheck() // the network changed: the allocations may be gone
+			a.publishNAT()
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
 			err := a.store.UpdatePeer(id, func(p *store.Peer) { p.LastAddr = addr })
@@ -359,7 +410,30 @@ func (a *Agent) nodeEvents() session.Events {
 				a.log.Warn("remember peer address", "err", err)
 			}
 		},
+		LocalCandidates: func(cands []session.Candidate) {
+			if f := a.finder(); f != nil {
+				f.Publish(cands)
+			}
+			if a.lan != nil {
+				a.lan.Announce(cands)
+			}
+		},
+		PeerCandidates: a.rememberLearned,
 	}
+}
+
+// natInfo is the node's view of its network: the NAT, the socket's
+// buffers, and the relays.
+func (a *Agent) natInfo() control.NATInfo {
+	info := NATInfo(a.node.NAT(), a.node.SocketBuffers())
+	info.Relays = a.relays.info()
+	return info
+}
+
+// publishNAT tells event subscribers the node's view of its network.
+func (a *Agent) publishNAT() {
+	info := a.natInfo()
+	a.events.publish(control.Event{Kind: control.EventNAT, NAT: &info})
 }
 
 // serveIncoming receives a file a peer offers on stream, until ctx (the

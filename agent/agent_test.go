@@ -19,7 +19,8 @@ import (
 )
 
 // runAgent runs an agent in this process with its own home; STUN points at
-// a loopback port where nothing listens, so no public server is contacted.
+// a loopback port where nothing listens, and the DHT and LAN discovery are
+// off, so no public server is contacted and nothing leaves the host.
 func runAgent(t testing.TB, name string) (*control.Client, string) {
 	t.Helper()
 	home := t.TempDir()
@@ -36,11 +37,18 @@ const startTimeout = 30 * time.Second
 // ends; stop waits for it to finish.
 func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()) {
 	t.Helper()
+	return startAgentWith(t, Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{NoDHT}, Stderr: io.Discard})
+}
+
+// startAgentWith is startAgent with the options given. LAN discovery is
+// always off: it would announce on the host's real networks.
+func startAgentWith(t testing.TB, opts Options) (c *control.Client, stop func()) {
+	t.Helper()
+	name, home := opts.Name, opts.Home
+	writeConfig(t, home, "lan_discovery", "false")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
-	}()
+	go func() { done <- Run(ctx, opts) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -175,7 +183,7 @@ sawEvent:
 
 func TestSecondAgentOnSameHomeIsRefused(t *testing.T) {
 	_, home := runAgent(t, "alice")
-	err := Run(context.Background(), Options{Home: home, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+	err := Run(context.Background(), Options{Home: home, Port: -1, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{NoDHT}, Stderr: io.Discard})
 	if err == nil {
 		t.Fatal("a second agent started on the same home")
 	}
@@ -263,7 +271,7 @@ func TestSavedPortTakenMeanwhile(t *testing.T) {
 	if now, err := LoadConfig(path); err != nil || now.ListenPort != cfg.ListenPort {
 		t.Fatalf("saved port now %d, %v; want %d kept", now.ListenPort, err, cfg.ListenPort)
 	}
-	err = Run(t.Context(), Options{Home: t.TempDir(), Port: cfg.ListenPort, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+	err = Run(t.Context(), Options{Home: t.TempDir(), Port: cfg.ListenPort, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{NoDHT}, Stderr: io.Discard})
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("--port on a taken port: %v, want address in use", err)
 	}

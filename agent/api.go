@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -86,9 +87,12 @@ func decodeBody(r *http.Request, v any) error {
 
 func (a *Agent) handleID(*http.Request) (any, error) {
 	cs := a.node.ConnString()
-	lan := make([]string, len(cs.LAN))
-	for i, l := range cs.LAN {
-		lan[i] = l.String()
+	strs := func(addrs []netip.AddrPort) []string {
+		out := make([]string, len(addrs))
+		for i, l := range addrs {
+			out[i] = l.String()
+		}
+		return out
 	}
 	return control.IDInfo{
 		NodeID:           a.ident.ID.String(),
@@ -96,8 +100,9 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 		ConnectionString: cs.String(),
 		ListenPort:       a.node.Port(),
 		PublicAddr:       addrString(cs.Public),
-		LANAddrs:         lan,
-		NAT:              NATInfo(a.node.NAT(), a.node.SocketBuffers()),
+		LANAddrs:         strs(cs.LAN),
+		RelayAddrs:       strs(cs.Relay),
+		NAT:              a.natInfo(),
 	}, nil
 }
 
@@ -119,13 +124,20 @@ func NATInfo(r nat.Report, buffers session.SocketBuffers) control.NATInfo {
 }
 
 func (a *Agent) handleNAT(*http.Request) (any, error) {
-	return NATInfo(a.node.NAT(), a.node.SocketBuffers()), nil
+	info := a.natInfo()
+	info.DHT = a.dhtInfo()
+	return info, nil
 }
 
 func (a *Agent) handlePeers(*http.Request) (any, error) {
 	var out []control.PeerInfo
+	f := a.finder()
 	for _, st := range a.node.Peers() {
-		out = append(out, peerInfo(st))
+		pi := peerInfo(st)
+		if f != nil {
+			pi.DHTLookup = lookupInfo(f.PeerLookup(st.ID))
+		}
+		out = append(out, pi)
 	}
 	reqs, err := a.store.Requests()
 	if err != nil {
@@ -159,7 +171,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Added: time.Now().UTC()})
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.
@@ -184,6 +196,10 @@ func (a *Agent) addPeer(p store.Peer) (control.PeerInfo, error) {
 		return control.PeerInfo{}, err
 	}
 	a.node.AddPeer(info)
+	if f := a.finder(); f != nil {
+		f.Track(info.ID)
+	}
+	a.updateLANPeers()
 	a.log.Info("peer added", "peer", info.ID.Short(), "name", p.Name)
 	a.currentOutbox().addPeer()
 	for _, st := range a.node.Peers() {
@@ -263,6 +279,10 @@ func (a *Agent) handleRemove(r *http.Request) (any, error) {
 		return nil, err
 	}
 	a.node.RemovePeer(id)
+	if f := a.finder(); f != nil {
+		f.Forget(id)
+	}
+	a.updateLANPeers()
 	a.sched.DropPeer(id.String())
 	a.currentOutbox().removePeer(removed)
 	a.log.Info("peer removed", "peer", id.Short())
@@ -306,8 +326,8 @@ func (a *Agent) handleConfig(*http.Request) (any, error) {
 }
 
 // handleReload reads the config file again and applies what changed.
-// A new port, STUN servers or punch timeout restart the agent in place
-// once the answer is out.
+// A new port, STUN servers, relays, punch timeout or lan_discovery
+// restart the agent in place once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
 	if err == nil {
@@ -367,10 +387,18 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 			a.cfg.HistoryDays = cfg.HistoryDays
 			a.wakePruner()
 		}},
+		{"dht", cfg.DHT != a.cfg.DHT, func() { a.cfg.DHT = cfg.DHT }},
+		{"dht_bootstrap", !slices.Equal(cfg.DHTBootstrap, a.cfg.DHTBootstrap), func() { a.cfg.DHTBootstrap = cfg.DHTBootstrap }},
 	} {
 		if k.changed {
 			k.apply()
 			res.Applied = append(res.Applied, k.key)
+		}
+	}
+	if old, now := a.finderBootstrap(), dhtBootstrap(a.cfg, a.dhtOverride); !slices.Equal(old, now) {
+		a.stopFinder() // and start over with the new settings, the node running on
+		if err := a.startFinder(a.serveCtx, now); err != nil {
+			return nil, err
 		}
 	}
 	// The socket and the node are made with these: the node starts over
@@ -381,7 +409,9 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 	}{
 		{"listen_port", cfg.ListenPort != a.cfg.ListenPort},
 		{"stun_servers", !slices.Equal(cfg.STUNServers, a.cfg.STUNServers)},
+		{"relays", !slices.Equal(cfg.Relays, a.cfg.Relays)},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
+		{"lan_discovery", cfg.LANDiscovery != a.cfg.LANDiscovery},
 	} {
 		if k.changed {
 			res.Applied = append(res.Applied, k.key)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/punchdrop/punchdrop/bytesize"
 	"github.com/punchdrop/punchdrop/control"
+	"github.com/punchdrop/punchdrop/dht"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/session"
 	"github.com/punchdrop/punchdrop/transfer"
@@ -24,9 +25,11 @@ import (
 // Config is the user's configuration, kept in config.toml. Empty fields
 // take the defaults documented in the file itself.
 type Config struct {
-	Name         string   `toml:"name"`
-	ListenPort   int      `toml:"listen_port"`
-	STUNServers  []string `toml:"stun_servers"`
+	Name        string   `toml:"name"`
+	ListenPort  int      `toml:"listen_port"`
+	STUNServers []string `toml:"stun_servers"`
+	// Relays are TURN relay URLs (package relay); they hold credentials.
+	Relays       []string `toml:"relays"`
 	Outbox       string   `toml:"outbox"`
 	Downloads    string   `toml:"downloads"`
 	AfterSend    string   `toml:"after_send"`
@@ -45,6 +48,15 @@ type Config struct {
 	MaxStagedPerPeer bytesize.Size `toml:"max_staged_per_peer"`
 	// HistoryDays is how long finished transfers are remembered.
 	HistoryDays int `toml:"history_days"`
+	// DHT publishes where the node can be reached, and finds peers that
+	// moved, on the BitTorrent DHT (package finder).
+	DHT bool `toml:"dht"`
+	// DHTBootstrap lists the DHT nodes to join through ("host:port");
+	// empty means dht.DefaultBootstrap, the mainline DHT's routers.
+	DHTBootstrap []string `toml:"dht_bootstrap"`
+	// LANDiscovery announces the node to its peers on the LAN, and hears
+	// theirs, by multicast (package lan).
+	LANDiscovery bool `toml:"lan_discovery"`
 }
 
 // History kept of finished transfers, in days.
@@ -100,6 +112,17 @@ listen_port = {{.ListenPort}}
 # Empty means a few well-known public servers.
 stun_servers = [{{range $i, $s := .STUNServers}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
 
+# TURN relays, for peers that no direct path reaches (a strict NAT on both
+# sides, or a network that drops UDP). Only one of two peers needs one; the
+# relay sees only encrypted traffic, and sessions move to a direct path as
+# soon as one opens. Each is a URL (%-escape a "," or "@" in a password):
+#   "turn:USER:PASS@HOST[:PORT]"                 long-term credentials (UDP)
+#   "turn:USER:PASS@HOST[:PORT]?transport=tcp"   over TCP, where UDP is blocked
+#   "turns:USER:PASS@HOST[:PORT]"                over TLS (5349 unless given; 443 gets through most firewalls)
+#   "turn:HOST[:PORT]?secret=SECRET"             time-limited credentials from a shared secret (TURN REST API)
+# Empty means no relay.
+relays = [{{range $i, $s := .Relays}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
 # Folders. Empty means the defaults (under --home, or ~/Punchdrop).
 # A file or folder dropped into the outbox goes to every peer; one dropped
 # into Outbox/<peer name>/ goes to that peer only.
@@ -147,6 +170,24 @@ max_staged_per_peer = "{{.MaxStagedPerPeer}}"
 # remembered; older ones are forgotten, so the state file stops growing.
 # Files themselves are never touched.
 history_days = {{.HistoryDays}}
+
+# Publish where you can be reached on the BitTorrent DHT, and look there
+# for peers that moved, so that a pairing lasts when both sides change
+# address while apart. What is published is encrypted and signed with a
+# key that changes daily: only holders of your connection string can find
+# and read it. false keeps to the addresses peers already know.
+dht = {{.DHT}}
+
+# DHT nodes ("host:port") to join the DHT through. Empty means the public
+# mainline DHT's well-known routers; list your own "punchdrop dht-node"s
+# for a private network.
+dht_bootstrap = [{{range $i, $s := .DHTBootstrap}}{{if $i}}, {{end}}{{printf "%q" $s}}{{end}}]
+
+# Tell your peers on the same local network where you are, and hear them,
+# by multicast: two peers on one LAN find each other within seconds, with
+# no internet at all. What is sent is encrypted and signed: only your
+# peers can read it.
+lan_discovery = {{.LANDiscovery}}
 `))
 
 // DefaultConfig returns the configuration of a new node.
@@ -161,6 +202,8 @@ func DefaultConfig() Config {
 		MinFreeSpace:     bytesize.Size(transfer.DefaultMinFree),
 		MaxStagedPerPeer: bytesize.Size(transfer.DefaultMaxStagedPerPeer),
 		HistoryDays:      DefaultHistoryDays,
+		DHT:              true,
+		LANDiscovery:     true,
 	}
 }
 
@@ -205,6 +248,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: %w", err)
 		}
 	}
+	if _, err := parseRelays(c.Relays); err != nil {
+		return fmt.Errorf("config: relays: %w", err)
+	}
 	if c.PunchTimeout.Duration < 0 {
 		return fmt.Errorf("config: punch_timeout is negative")
 	}
@@ -232,6 +278,11 @@ func (c Config) Validate() error {
 	}
 	if c.HistoryDays < 1 || c.HistoryDays > maxHistoryDays {
 		return fmt.Errorf("config: history_days %d is outside 1..%d", c.HistoryDays, maxHistoryDays)
+	}
+	for _, hp := range c.DHTBootstrap {
+		if err := dht.CheckBootstrap(hp); err != nil {
+			return fmt.Errorf("config: dht_bootstrap: %w", err)
+		}
 	}
 	return nil
 }
@@ -300,11 +351,11 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery"}
 
 // Set changes one key from its text form and checks the result.
-// stun_servers takes a comma-separated list; an empty value restores a
-// key's default.
+// stun_servers, relays and dht_bootstrap take a comma-separated list; an
+// empty value restores a key's default.
 func (c *Config) Set(key, value string) error {
 	var err error
 	switch key {
@@ -313,12 +364,15 @@ func (c *Config) Set(key, value string) error {
 	case "listen_port":
 		c.ListenPort, err = strconv.Atoi(cmpOr(value, "0"))
 	case "stun_servers":
-		c.STUNServers = nil
-		for _, s := range strings.Split(value, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				c.STUNServers = append(c.STUNServers, s)
-			}
-		}
+		c.STUNServers = splitList(value)
+	case "relays":
+		c.Relays = splitList(value)
+	case "dht_bootstrap":
+		c.DHTBootstrap = splitList(value)
+	case "dht":
+		c.DHT, err = strconv.ParseBool(cmpOr(value, "true"))
+	case "lan_discovery":
+		c.LANDiscovery, err = strconv.ParseBool(cmpOr(value, "true"))
 	case "outbox", "downloads":
 		if value != "" {
 			value, err = filepath.Abs(value)
@@ -357,6 +411,18 @@ func (c *Config) Set(key, value string) error {
 	return c.Validate()
 }
 
+// splitList reads a comma-separated list, spaces and empty items left
+// out; nil if nothing is left.
+func splitList(value string) []string {
+	var out []string
+	for _, s := range strings.Split(value, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func cmpOr(v, dflt string) string {
 	if v == "" {
 		return dflt
@@ -371,8 +437,18 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	if len(stun) == 0 {
 		stun = nat.DefaultSTUNServers()
 	}
+	relays := []string{}
+	servers, _ := parseRelays(c.Relays)
+	for _, srv := range servers {
+		relays = append(relays, srv.String())
+	}
+	bootstrap := c.DHTBootstrap
+	if len(bootstrap) == 0 {
+		bootstrap = dht.DefaultBootstrap()
+	}
 	return control.ConfigInfo{
-		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun,
+		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun, Relays: relays,
+		DHT: c.DHT, DHTBootstrap: bootstrap, LANDiscovery: c.LANDiscovery,
 		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, LogLevel: cmpOr(c.LogLevel, "info"),

@@ -3,9 +3,12 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchdrop/punchdrop/dht"
 )
 
 func TestConfigSaveLoadRoundTrip(t *testing.T) {
@@ -14,9 +17,11 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.Name = "Zoë \"z\""
 	want.ListenPort = 41641
 	want.STUNServers = []string{"198.18.0.2:3478", "stun.example.net:3478"}
+	want.Relays = []string{"turn:punchdrop:pass%2Cword@198.18.0.4?transport=tcp", "turns:relay.example.com:443?secret=s3cret"}
 	want.PunchTimeout = Duration{90 * time.Second}
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	want.HistoryDays = 7
+	want.DHT, want.DHTBootstrap = false, []string{"198.18.0.240:6881", "dht.example.org:6881"}
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +33,17 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
-		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays {
+		!slices.Equal(got.Relays, want.Relays) ||
+		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays ||
+		got.DHT != want.DHT || strings.Join(got.DHTBootstrap, ",") != strings.Join(want.DHTBootstrap, ",") {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
+	relays := got.Effective(Paths{}).Relays
+	if len(relays) != 2 || strings.Contains(strings.Join(relays, " "), "pass") || strings.Contains(strings.Join(relays, " "), "s3cret") {
+		t.Fatalf("Effective shows the relays as %q: with a secret, or not all", relays)
+	}
 	b, _ := os.ReadFile(path)
-	for _, line := range []string{"# UDP port punchdrop listens on", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`, "# How many days finished transfers", "history_days = 7"} {
+	for _, line := range []string{"# UDP port punchdrop listens on", "# TURN relays", "# Free space that received files never eat into", `min_free_space = "1536MiB"`, `max_staged_per_peer = "500MB"`, "# How many days finished transfers", "history_days = 7"} {
 		if !strings.Contains(string(b), line) {
 			t.Fatalf("saved config lacks %q:\n%s", line, b)
 		}
@@ -58,13 +69,17 @@ func TestConfigSizes(t *testing.T) {
 }
 
 // TestConfigFromBeforeHistoryDays: a config file written before
-// history_days existed keeps the default, and shows it.
+// history_days and the DHT settings existed keeps the defaults, and
+// shows them.
 func TestConfigFromBeforeHistoryDays(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(path, []byte("name = \"old\"\n"), 0o600)
 	cfg, err := LoadConfig(path)
 	if err != nil || cfg.HistoryDays != DefaultHistoryDays || cfg.Effective(Paths{}).HistoryDays != DefaultHistoryDays {
 		t.Fatalf("LoadConfig = %+v, %v; want history_days %d", cfg, err, DefaultHistoryDays)
+	}
+	if info := cfg.Effective(Paths{}); !cfg.DHT || !info.DHT || !slices.Equal(info.DHTBootstrap, dht.DefaultBootstrap()) {
+		t.Fatalf("DHT settings of an old file: %v, shown as %v %v", cfg.DHT, info.DHT, info.DHTBootstrap)
 	}
 }
 
@@ -78,6 +93,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"not toml", "name = \n", "read config"},
 		{"bad size", "min_free_space = \"lots\"\n", "want a number"},
 		{"bad unit", "max_staged_per_peer = \"5 gigs\"\n", "unknown unit"},
+		{"bad bootstrap", "dht_bootstrap = [\"router\"]\n", "dht_bootstrap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,6 +183,14 @@ func TestConfigSet(t *testing.T) {
 			return len(c.STUNServers) == 2 && c.STUNServers[1] == "b.example:3478"
 		}, false},
 		{"stun_servers", "", func(c Config) bool { return c.STUNServers == nil }, false},
+		{"relays", "turn:u:p@relay.example.com?transport=tcp, turns:u:p@relay.example.com:443", func(c Config) bool {
+			return len(c.Relays) == 2 && c.Relays[1] == "turns:u:p@relay.example.com:443"
+		}, false},
+		{"relays", "turn:relay.example.com?secret=s3cret", func(c Config) bool { return len(c.Relays) == 1 }, false},
+		{"relays", "", func(c Config) bool { return c.Relays == nil }, false},
+		{"relays", "relay.example.com:3478", nil, true},
+		{"relays", "turn:u:p@relay.example.com,turn:u:q@relay.example.com", nil, true}, // the same relay twice
+		{"relays", "turn:u@relay.example.com", nil, true},                              // no password
 		{"downloads", "rel/dir", func(c Config) bool { return filepath.IsAbs(c.Downloads) }, false},
 		{"outbox", "", func(c Config) bool { return c.Outbox == "" }, false},
 		{"punch_timeout", "90s", func(c Config) bool { return c.PunchTimeout.Duration == 90*time.Second }, false},
@@ -187,6 +211,16 @@ func TestConfigSet(t *testing.T) {
 		{"history_days", "", func(c Config) bool { return c.HistoryDays == DefaultHistoryDays }, false},
 		{"history_days", "0", nil, true},
 		{"history_days", "week", nil, true},
+		{"dht", "false", func(c Config) bool { return !c.DHT }, false},
+		{"dht", "", func(c Config) bool { return c.DHT }, false},
+		{"dht", "maybe", nil, true},
+		{"dht_bootstrap", "198.18.0.240:6881, dht.example.org:6881", func(c Config) bool {
+			return len(c.DHTBootstrap) == 2 && c.DHTBootstrap[1] == "dht.example.org:6881"
+		}, false},
+		{"dht_bootstrap", "", func(c Config) bool { return c.DHTBootstrap == nil }, false},
+		{"dht_bootstrap", "198.18.0.240", nil, true},
+		{"lan_discovery", "false", func(c Config) bool { return !c.LANDiscovery }, false},
+		{"lan_discovery", "", func(c Config) bool { return c.LANDiscovery }, false},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,12 @@ type NATInfo struct {
 	// PortMapping says whether the router mapped a port (UPnP, NAT-PMP or
 	// PCP); nil when it was not asked.
 	PortMapping *PortMappingInfo `json:"port_mapping,omitempty"`
+	// Relays are the configured TURN relays, each with its allocation or
+	// why there is none; absent when none is configured.
+	Relays []RelayInfo `json:"relays,omitempty"`
+	// DHT says whether the DHT can be reached; only `punchdrop nat` and
+	// RouteNAT fill it in.
+	DHT *DHTInfo `json:"dht,omitempty"`
 }
 
 // PortMappingInfo is the router's port mapping, or why there is none.
@@ -48,6 +54,58 @@ type PortMappingInfo struct {
 	Protocol string `json:"protocol,omitempty"` // pcp, nat-pmp or upnp
 	External string `json:"external,omitempty"` // the mapped public address
 	Error    string `json:"error,omitempty"`    // what the protocols answered, when none mapped
+}
+
+// RelayInfo is one configured TURN relay.
+type RelayInfo struct {
+	URL string `json:"url"` // without its password or secret
+	// Relayed is the allocation's relayed address, while one is held.
+	Relayed string `json:"relayed,omitempty"`
+	// Error says why there is none: refused credentials, no answer, or
+	// still allocating.
+	Error string `json:"error,omitempty"`
+}
+
+// DHTInfo says whether the DHT, where a node publishes where it can be
+// reached and looks up peers that moved, answers.
+type DHTInfo struct {
+	Enabled   bool     `json:"enabled"`
+	Bootstrap []string `json:"bootstrap,omitempty"` // the nodes it joins through
+	// Reachable is true when DHT nodes answered the last operation (the
+	// bootstrap, a put or a get), false when none did; absent while none
+	// is over.
+	Reachable *bool `json:"reachable,omitempty"`
+	// LastOp is that operation: bootstrap, put or get. Answered DHT
+	// nodes answered it, of Queried asked.
+	LastOp   string `json:"last_op,omitempty"`
+	Answered int    `json:"answered"`
+	Queried  int    `json:"queried"`
+	// Nodes is how many DHT nodes the node's routing table holds.
+	Nodes int `json:"nodes"`
+	// Publish is the last put of the node's record; absent if none yet.
+	Publish *PublishInfo `json:"publish,omitempty"`
+	// Since is when the DHT node started (a new one each UTC day); Sent
+	// and Received count its traffic since.
+	Since    *time.Time `json:"since,omitempty"`
+	Sent     Traffic    `json:"sent"`
+	Received Traffic    `json:"received"`
+	Summary  string     `json:"summary"` // the above in words
+}
+
+// PublishInfo is a put of the node's record on the DHT.
+type PublishInfo struct {
+	At         time.Time `json:"at"`
+	Seq        int64     `json:"seq"`
+	Candidates int       `json:"candidates"` // addresses it held
+	Stored     int       `json:"stored"`     // DHT nodes that took it
+	TookMs     int64     `json:"took_ms"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Traffic counts datagrams and bytes one way.
+type Traffic struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
 }
 
 // UDPBuffers says how large the UDP socket's kernel buffers are.
@@ -67,7 +125,10 @@ type IDInfo struct {
 	ListenPort       int      `json:"listen_port"`
 	PublicAddr       string   `json:"public_addr"`
 	LANAddrs         []string `json:"lan_addrs"`
-	NAT              NATInfo  `json:"nat"`
+	// RelayAddrs are the relayed addresses the node holds (and its
+	// connection string carries).
+	RelayAddrs []string `json:"relay_addrs,omitempty"`
+	NAT        NATInfo  `json:"nat"`
 }
 
 // Peer states as shown to users and scripts.
@@ -92,9 +153,29 @@ type PeerInfo struct {
 	FoundVia string `json:"found_via,omitempty"`
 	// LastSeen is when the peer was last heard from; absent if never.
 	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// DHTLookup is the last lookup of the peer on the DHT, made while it
+	// could not be reached; absent if none.
+	DHTLookup *LookupInfo `json:"dht_lookup,omitempty"`
 	// NameTaken, in the answer to connect and accept, is the name the
 	// peer came with when another peer has it already: it got Name.
 	NameTaken string `json:"name_taken,omitempty"`
+}
+
+// LookupInfo is a lookup of a peer on the DHT.
+type LookupInfo struct {
+	At time.Time `json:"at"`
+	// Result is found (a newer record, whose addresses are tried),
+	// not_newer (only the record already seen, or an older one),
+	// no_record, unreachable (no DHT node answered) or refused (a record
+	// that does not open, or is too old).
+	Result string `json:"result"`
+	Detail string `json:"detail"` // the same in words
+	// Seq is the sequence number of the record found; 0 unless found.
+	Seq int64 `json:"seq,omitempty"`
+	// Answered DHT nodes answered, of Queried asked, in TookMs.
+	Answered int   `json:"answered"`
+	Queried  int   `json:"queried"`
+	TookMs   int64 `json:"took_ms"`
 }
 
 // ConnectRequest asks the agent to add a peer from its connection string.
@@ -112,6 +193,8 @@ type ConfigInfo struct {
 	Name        string   `json:"name"`
 	ListenPort  int      `json:"listen_port"`
 	STUNServers []string `json:"stun_servers"`
+	// Relays are the relay URLs without their passwords and secrets.
+	Relays      []string `json:"relays"`
 	Outbox      string   `json:"outbox"`
 	Downloads   string   `json:"downloads"`
 	AfterSend   string   `json:"after_send"`
@@ -128,13 +211,21 @@ type ConfigInfo struct {
 	MinFreeSpace     string `json:"min_free_space"`
 	MaxStagedPerPeer string `json:"max_staged_per_peer"`
 	// HistoryDays is how long finished transfers are remembered.
-	HistoryDays int    `json:"history_days"`
-	File        string `json:"file"` // where it is kept
+	HistoryDays int `json:"history_days"`
+	// DHT is whether the agent publishes and looks up on the DHT, and
+	// DHTBootstrap the nodes it joins through (the defaults filled in).
+	DHT          bool     `json:"dht"`
+	DHTBootstrap []string `json:"dht_bootstrap"`
+	// LANDiscovery is whether the agent announces itself to its peers on
+	// the LAN and hears them.
+	LANDiscovery bool   `json:"lan_discovery"`
+	File         string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied.
-// Restarting is true when one of them (port, STUN servers, punch timeout)
-// makes it start over: sessions drop for a moment and transfers resume.
+// Restarting is true when one of them (port, STUN servers, punch timeout,
+// lan_discovery) makes it start over: sessions drop for a moment and
+// transfers resume.
 type ReloadResult struct {
 	Applied    []string `json:"applied"`
 	Restarting bool     `json:"restarting"`

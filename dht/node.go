@@ -149,7 +149,7 @@ type Node struct {
 // routing table fresh until Close.
 func New(cfg Config) (*Node, error) {
 	for _, hp := range cfg.Bootstrap {
-		if err := checkHostPort(hp); err != nil {
+		if err := CheckBootstrap(hp); err != nil {
 			return nil, err
 		}
 	}
@@ -277,8 +277,9 @@ func (n *Node) startingNodes() ([]adht.Addr, error) {
 	return addrs, nil
 }
 
-// checkHostPort refuses a bootstrap address that is not "host:port".
-func checkHostPort(hp string) error {
+// CheckBootstrap refuses a bootstrap node address that is not
+// "host:port", as New does; a configuration checks its list with it.
+func CheckBootstrap(hp string) error {
 	host, port, err := net.SplitHostPort(hp)
 	if err == nil && host == "" {
 		err = errors.New("no host")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/punchdrop/punchdrop/rendezvous"
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 func quietLogger() *slog.Logger {
@@ -96,8 +97,11 @@ func TestJunkIsDropped(t *testing.T) {
 	if !isKRPC(buf[:nr]) {
 		t.Errorf("answer %q is not KRPC", buf[:nr])
 	}
-	st := n.Stats()
-	if st.Dropped != uint64(len(junk)) || st.Received.Packets != uint64(len(junk)+1) || st.Sent.Packets == 0 {
+	// The node counts its answer once the write returns, which may be
+	// after the answer arrived here.
+	var st Stats
+	testutil.WaitFor(t, 5*time.Second, "the answer counted", func() bool { st = n.Stats(); return st.Sent.Packets > 0 })
+	if st.Dropped != uint64(len(junk)) || st.Received.Packets != uint64(len(junk)+1) {
 		t.Errorf("stats %+v: want %d dropped of %d received", st, len(junk), len(junk)+1)
 	}
 }

@@ -69,9 +69,12 @@ func startAgent(t testing.TB, l *lab.Lab, host *lab.Host, name string, extra ...
 	return startAgentIn(t, l, host, name, home, extra...)
 }
 
+// writeConfig writes a test config to home: a short punch timeout, debug
+// logs, and the DHT off (a test that wants it passes --dht-bootstrap with
+// the lab's DHT nodes), then extra lines.
 func writeConfig(t testing.TB, home, extra string) {
 	t.Helper()
-	cfg := fmt.Sprintf("punch_timeout = %q\nlog_level = \"debug\"\n%s", testPunchTimeout, extra)
+	cfg := fmt.Sprintf("punch_timeout = %q\nlog_level = \"debug\"\ndht = false\n%s", testPunchTimeout, extra)
 	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +82,31 @@ func writeConfig(t testing.TB, home, extra string) {
 
 func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, extra ...string) *agentProc {
 	t.Helper()
+	return startAgentWith(t, l, host, name, home, agentSpec{args: extra})
+}
+
+// agentSpec says how to start an agent, beyond its host, name and home.
+type agentSpec struct {
+	args []string // more arguments of punchdrop agent
+	env  []string // more environment, KEY=VALUE
+	// ready says when the agent is ready for the test; nil means once
+	// its NAT discovery found its public address.
+	ready func(control.IDInfo) bool
+}
+
+func startAgentWith(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, spec agentSpec) *agentProc {
+	t.Helper()
 	a := &agentProc{t: t, name: name, home: home, host: host, lab: l, done: make(chan struct{})}
-	args := append([]string{"agent", "--home", home, "--name", name, "--stun", l.STUN()}, extra...)
+	args := append([]string{"agent", "--home", home, "--name", name, "--stun", l.STUN()}, spec.args...)
 	a.cmd = host.Command(context.Background(), punchdropBin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = nil, nil // the agent logs to its file too
+	if len(spec.env) > 0 {
+		a.cmd.Env = append(os.Environ(), spec.env...)
+	}
+	ready := spec.ready
+	if ready == nil {
+		ready = func(info control.IDInfo) bool { return info.PublicAddr != "" }
+	}
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("start agent %s: %v", name, err)
 	}
@@ -96,7 +120,7 @@ func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, e
 	deadline := time.Now().Add(agentStartTimeout)
 	for {
 		info, err := a.id()
-		if err == nil && info.PublicAddr != "" {
+		if err == nil && ready(info) {
 			return a
 		}
 		select {
@@ -106,7 +130,7 @@ func startAgentIn(t testing.TB, l *lab.Lab, host *lab.Host, name, home string, e
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent %s not ready after %s: %v (public address %q)", name, agentStartTimeout, err, info.PublicAddr)
+			t.Fatalf("agent %s not ready after %s: %v (%+v)", name, agentStartTimeout, err, info)
 		}
 	}
 }

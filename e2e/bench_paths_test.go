@@ -143,7 +143,9 @@ type pathCase struct {
 	loss float64
 }
 
-func (c pathCase) name() string { return fmt.Sprintf("rtt%dms-loss%g%%", c.rtt.Milliseconds(), 100*c.loss) }
+func (c pathCase) name() string {
+	return fmt.Sprintf("rtt%dms-loss%g%%", c.rtt.Milliseconds(), 100*c.loss)
+}
 
 // shape is what the link does each way on this path.
 func (c pathCase) shape() linkem.Shape {

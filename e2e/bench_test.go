@@ -97,7 +97,7 @@ func BenchmarkNATReport(b *testing.B) {
 			l := lab.New(b)
 			host := l.AddSite(kind).AddHost()
 			start := time.Now()
-			out, err := host.Command(b.Context(), punchdropBin, "--home", b.TempDir(), "nat", "--json", "--stun", l.STUN()).Output()
+			out, err := host.Command(b.Context(), punchdropBin, "--home", b.TempDir(), "nat", "--json", "--stun", l.STUN(), "--dht-bootstrap", "none").Output()
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -93,7 +93,7 @@ func TestNATReportPerKind(t *testing.T) {
 			l := lab.New(t)
 			site := l.AddSite(tc.kind)
 			host := site.AddHost()
-			out, err := host.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--json", "--stun", l.STUN()).Output()
+			out, err := host.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--json", "--stun", l.STUN(), "--dht-bootstrap", "none").Output()
 			if err != nil {
 				t.Fatalf("punchdrop nat: %v", err)
 			}

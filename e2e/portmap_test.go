@@ -26,7 +26,7 @@ func TestNATReportsPortMapping(t *testing.T) {
 	nat := func(h *lab.Host, protocols string) control.NATInfo {
 		t.Helper()
 		start := time.Now()
-		out, err := h.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--json", "--stun", l.STUN(), "--map", protocols).Output()
+		out, err := h.Command(t.Context(), punchdropBin, "--home", t.TempDir(), "nat", "--json", "--stun", l.STUN(), "--dht-bootstrap", "none", "--map", protocols).Output()
 		if err != nil {
 			t.Fatalf("punchdrop nat --map %s: %v\nminiupnpd:\n%s", protocols, err, pm.Log())
 		}

@@ -96,6 +96,41 @@ func TestFiltering(t *testing.T) {
 	}
 }
 
+// TestForwardPort: a port-restricted router drops an unsolicited
+// datagram to its public address until the port is forwarded to the
+// host.
+func TestForwardPort(t *testing.T) {
+	l := New(t)
+	site := l.AddSite(PortRestricted)
+	h := site.AddHost()
+	in, err := ListenUDPIn(h.Name(), netip.MustParseAddrPort("0.0.0.0:40000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := ListenUDPIn(l.inet, netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	knock := func() bool {
+		out.WriteToUDPAddrPort([]byte("knock"), netip.AddrPortFrom(site.PublicIP(), 40000))
+		in.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 16)
+		n, _, err := in.ReadFromUDPAddrPort(buf)
+		return err == nil && string(buf[:n]) == "knock"
+	}
+	if knock() {
+		t.Fatal("delivered before the port was forwarded")
+	}
+	if err := site.ForwardPort(h, 40000); err != nil {
+		t.Fatal(err)
+	}
+	if !knock() {
+		t.Fatal("not delivered through the forwarded port")
+	}
+}
+
 func TestSymmetricMapsPerDestination(t *testing.T) {
 	l := New(t)
 	h := l.AddSite(Symmetric).AddHost()

@@ -265,6 +265,22 @@ func (s *Site) BlockUDP(block bool) error {
 	)
 }
 
+// ForwardPort makes the router send whatever reaches its public address
+// on UDP port to host h, on the same port, and let it through: a port
+// forward, as a user (or UPnP) sets one up. Behind a port-restricted NAT,
+// which keeps a socket's port, the host's public address becomes
+// reachable by anyone: the NAT is easy from then on.
+func (s *Site) ForwardPort(h *Host, port int) error {
+	if s.router == "" {
+		return fmt.Errorf("forward port: a %s site has no router", s.kind)
+	}
+	p := strconv.Itoa(port)
+	return s.iptables(
+		[]string{"-t", "nat", "-I", "PREROUTING", "-i", "wan0", "-p", "udp", "--dport", p, "-j", "DNAT", "--to-destination", h.ip.String() + ":" + p},
+		[]string{"-I", "FORWARD", "-i", "wan0", "-p", "udp", "-d", h.ip.String(), "--dport", p, "-j", "ACCEPT"},
+	)
+}
+
 // SetRate limits the router's traffic each way to mbit Mbit/s with a token
 // bucket (tc tbf), like a home uplink; 0 removes the limit.
 func (s *Site) SetRate(mbit int) error {

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -27,6 +30,10 @@ const (
 	transactionRTO = 250 * time.Millisecond
 	// checkTimeout bounds one liveness check of an allocation.
 	checkTimeout = 5 * time.Second
+	// permitRefreshInterval renews the permissions Permit made: they last
+	// five minutes on the server (RFC 8656 9), and renewing at two leaves
+	// room for a renewal that is lost and retried at the next round.
+	permitRefreshInterval = 2 * time.Minute
 )
 
 // ErrUnauthorized is returned (wrapped) when the server refused the
@@ -45,16 +52,22 @@ type Options struct {
 }
 
 // Allocation is a relayed address on a TURN server, kept alive (the TURN
-// library refreshes the allocation and its permissions). As a
-// net.PacketConn it sends from the relayed address and receives what
-// peers send to it; a peer's datagrams arrive only once Permit (or a
-// first WriteTo) allowed its IP address.
+// library refreshes the allocation, and the permissions its WriteTo
+// made; the Allocation renews those Permit made). As a net.PacketConn it
+// sends from the relayed address and receives what peers send to it; a
+// peer's datagrams arrive only once Permit (or a first WriteTo) allowed
+// its IP address.
 type Allocation struct {
 	net.PacketConn
 	Server  Server
 	Relayed netip.AddrPort // the address peers send to
 	client  *turn.Client
-	base    net.PacketConn // the socket to the server: UDP, or TCP/TLS as packets
+	base    *watchedConn // the socket to the server: UDP, or TCP/TLS as packets
+	log     *slog.Logger
+	stop    context.CancelFunc // ends the renewal of permissions
+
+	mu        sync.Mutex // guards following
+	permitted map[netip.Addr]bool
 }
 
 // Allocate connects to the TURN server and makes an allocation, within
@@ -63,10 +76,11 @@ type Allocation struct {
 func Allocate(ctx context.Context, srv Server, opts Options) (*Allocation, error) {
 	ctx, cancel := context.WithTimeout(ctx, allocateTimeout)
 	defer cancel()
-	base, serverAddr, err := connect(ctx, srv, opts)
+	conn, serverAddr, err := connect(ctx, srv, opts)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: %w", srv, err)
 	}
+	base := &watchedConn{PacketConn: conn, lost: make(chan struct{})}
 	user, pass := srv.credentials(time.Now())
 	log := opts.Logger
 	if log == nil {
@@ -104,13 +118,19 @@ func Allocate(ctx context.Context, srv Server, opts Options) (*Allocation, error
 		base.Close()
 		return nil, fmt.Errorf("relay %s: relayed address %s", srv, relayed.LocalAddr())
 	}
-	return &Allocation{
+	a := &Allocation{
 		PacketConn: relayed,
 		Server:     srv,
 		Relayed:    netip.AddrPortFrom(addr.Unmap(), uint16(relayed.LocalAddr().(*net.UDPAddr).Port)),
 		client:     client,
 		base:       base,
-	}, nil
+		log:        log.With("relay", srv.String()),
+		permitted:  map[netip.Addr]bool{},
+	}
+	renewCtx, stopRenewal := context.WithCancel(context.Background())
+	a.stop = stopRenewal
+	go a.renewPermits(renewCtx)
+	return a, nil
 }
 
 // connect opens the socket to the server: a UDP socket, or a TCP or TLS
@@ -156,31 +176,111 @@ func allocateError(ctx context.Context, err error) error {
 	return fmt.Errorf("no answer: the relay is down or unreachable, or UDP is blocked on the way (transport=tcp or turns: get through where UDP does not): %w", err)
 }
 
-// Permit lets peers at these addresses send to the relayed address
-// (permissions are per IP address, RFC 8656 9). The library refreshes
-// them for as long as the allocation lives.
-func (a *Allocation) Permit(addrs ...netip.AddrPort) error {
-	peers := make([]net.Addr, len(addrs))
-	for i, p := range addrs {
-		peers[i] = net.UDPAddrFromAddrPort(p)
+// Lost is closed once the socket to the server fails: over TCP or TLS,
+// the server closed or reset the connection (it stopped, or the network
+// changed), and the allocation is gone with it. Over UDP nothing tells;
+// Check does.
+func (a *Allocation) Lost() <-chan struct{} { return a.base.lost }
+
+// watchedConn is the socket to the server, which says when reading from
+// it fails.
+type watchedConn struct {
+	net.PacketConn
+	once sync.Once
+	lost chan struct{} // closed when a read fails
+}
+
+func (c *watchedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(b)
+	if err != nil {
+		c.once.Do(func() { close(c.lost) })
 	}
-	if err := a.client.CreatePermission(peers...); err != nil {
-		return fmt.Errorf("relay %s: permit %v: %w", a.Server, addrs, err)
+	return n, from, err
+}
+
+// Permit lets peers at these addresses send to the relayed address
+// (permissions are per IP address, RFC 8656 9) for as long as the
+// allocation lives. Addresses whose IP is permitted already cost nothing.
+func (a *Allocation) Permit(addrs ...netip.AddrPort) error {
+	a.mu.Lock()
+	var fresh []netip.Addr
+	for _, p := range addrs {
+		ip := p.Addr().Unmap()
+		if !a.permitted[ip] && !slices.Contains(fresh, ip) {
+			fresh = append(fresh, ip)
+		}
+	}
+	a.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	if err := a.createPermissions(fresh...); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	for _, ip := range fresh {
+		a.permitted[ip] = true
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// createPermissions asks the server for permissions for ips, once more
+// if the server only wanted a fresh nonce.
+func (a *Allocation) createPermissions(ips ...netip.Addr) error {
+	peers := make([]net.Addr, len(ips))
+	for i, ip := range ips {
+		peers[i] = &net.UDPAddr{IP: ip.AsSlice()}
+	}
+	err := a.client.CreatePermission(peers...)
+	if err != nil && err.Error() == "try again" { // a stale nonce, now replaced
+		err = a.client.CreatePermission(peers...)
+	}
+	if err != nil {
+		return fmt.Errorf("relay %s: permit %v: %w", a.Server, ips, err)
 	}
 	return nil
 }
 
+// renewPermits renews the permissions Permit made until ctx ends.
+func (a *Allocation) renewPermits(ctx context.Context) {
+	tick := time.NewTicker(permitRefreshInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a.mu.Lock()
+		ips := slices.Collect(maps.Keys(a.permitted))
+		a.mu.Unlock()
+		if len(ips) == 0 {
+			continue
+		}
+		if err := a.createPermissions(ips...); err != nil {
+			a.log.Debug("renew permissions", "err", err)
+		}
+	}
+}
+
 // Check asks the server about the allocation (a permission for the
 // relay's own address, which only a live allocation can take), so that
-// one lost to a server restart is noticed in seconds, not at the next
-// refresh minutes later.
+// one lost to a server restart or a network change is noticed in
+// seconds, not at the next refresh minutes later. A server that forbids
+// that permission (403) still shows by its answer that the allocation
+// lives.
 func (a *Allocation) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- a.Permit(a.Relayed) }()
+	go func() { done <- a.createPermissions(a.Relayed.Addr()) }()
 	select {
 	case err := <-done:
+		var te *stun.TurnError
+		if errors.As(err, &te) && te.ErrorCodeAttr.Code == stun.CodeForbidden {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("relay %s: no answer in %s", a.Server, checkTimeout)
@@ -189,6 +289,7 @@ func (a *Allocation) Check(ctx context.Context) error {
 
 // Close gives the allocation back to the server and closes the socket.
 func (a *Allocation) Close() error {
+	a.stop()
 	err := a.PacketConn.Close()
 	a.client.Close()
 	a.base.Close()

@@ -69,8 +69,8 @@ func TestNextSeq(t *testing.T) {
 
 func TestLookupBackoff(t *testing.T) {
 	for failures, want := range map[int]time.Duration{
-		0: LookupBackoffMin, 1: LookupBackoffMin, 2: 2 * time.Minute, 3: 4 * time.Minute,
-		4: 8 * time.Minute, 5: LookupBackoffMax, 6: LookupBackoffMax, 1000: LookupBackoffMax,
+		0: LookupBackoffMin, 1: LookupBackoffMin, 2: 30 * time.Second, 3: time.Minute,
+		4: 2 * time.Minute, 5: 4 * time.Minute, 6: 8 * time.Minute, 7: LookupBackoffMax, 1000: LookupBackoffMax,
 	} {
 		if got := LookupBackoff(failures); got != want {
 			t.Errorf("LookupBackoff(%d) = %v, want %v", failures, got, want)

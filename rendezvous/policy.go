@@ -24,8 +24,12 @@ const (
 	// been gone for hours, or one a DHT node kept to replay.
 	MaxRecordAge = ItemLifetime + MaxClockSkew
 	// LookupBackoffMin is the wait after a first lookup that found nothing
-	// useful; each further failure doubles it.
-	LookupBackoffMin = time.Minute
+	// useful; each further failure doubles it. Two peers that both moved
+	// while apart start at about the same time, and each looks the other
+	// up before the other has published: the second lookup must come
+	// soon for them to meet within a minute. Doubling from 15 s costs six
+	// lookups before the wait reaches LookupBackoffMax.
+	LookupBackoffMin = 15 * time.Second
 	// LookupBackoffMax caps the wait between lookups of an unreachable
 	// peer: a lookup costs a DHT traversal (tens to a hundred datagrams on
 	// the mainline DHT), and a peer that comes back publishes at once, so

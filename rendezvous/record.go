@@ -113,8 +113,8 @@ type Record struct {
 // inside a carrier's network, never a useful address to publish.
 var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
 
-// usableAddr reports whether a record may hold a.
-func usableAddr(a netip.Addr) bool {
+// UsableAddr reports whether a record may hold a (see Candidate).
+func UsableAddr(a netip.Addr) bool {
 	return a.IsGlobalUnicast() && !a.IsPrivate() && a.Zone() == "" && !sharedAddressSpace.Contains(a)
 }
 
@@ -138,7 +138,7 @@ func encodeRecord(rec Record) ([]byte, error) {
 		switch {
 		case c.Kind < Public || c.Kind > Relay:
 			return nil, fmt.Errorf("%w: %s", ErrBadCandidate, c)
-		case c.Addr.Port() == 0 || !usableAddr(c.Addr.Addr()):
+		case c.Addr.Port() == 0 || !UsableAddr(c.Addr.Addr()):
 			return nil, fmt.Errorf("%w: %s", ErrBadCandidate, c)
 		case seen[c]:
 			return nil, fmt.Errorf("%w: %s is listed twice", ErrBadCandidate, c)
@@ -222,7 +222,7 @@ func decodeCandidate(b []byte) (Candidate, int, error) {
 	}
 	addr, _ := netip.AddrFromSlice(b[2 : size-2]) // 4 or 16 bytes: always ok
 	port := binary.BigEndian.Uint16(b[size-2 : size])
-	if addr.Is4In6() || port == 0 || !usableAddr(addr) {
+	if addr.Is4In6() || port == 0 || !UsableAddr(addr) {
 		return Candidate{}, 0, fmt.Errorf("%w: address %s", ErrBadRecord, netip.AddrPortFrom(addr, port))
 	}
 	return Candidate{Kind: kind, Addr: netip.AddrPortFrom(addr, port)}, size, nil

@@ -21,6 +21,10 @@ const (
 	// MaxLANCandidates bounds the host candidates; a laptop has a handful
 	// of interfaces at most.
 	MaxLANCandidates = 8
+	// MaxRelayCandidates bounds the relayed addresses: a node holds one
+	// allocation per configured relay, and nobody configures more than a
+	// few.
+	MaxRelayCandidates = 4
 	// MaxNameLen bounds the display name, in bytes.
 	MaxNameLen = 64
 )
@@ -31,7 +35,7 @@ var ErrBadConnString = errors.New("bad connection string")
 
 // ConnString is what one node tells another so they can find each other:
 //
-//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice
+//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&relay=198.51.100.4:50123&name=alice
 //
 // The public address is optional (STUN may have failed), but a string must
 // carry at least one address.
@@ -39,6 +43,7 @@ type ConnString struct {
 	ID     NodeID
 	Public netip.AddrPort   // STUN-mapped address; zero when unknown
 	LAN    []netip.AddrPort // host candidates, for peers behind the same NAT
+	Relay  []netip.AddrPort // relayed addresses on TURN servers, while held
 	Name   string           // display name; may be empty
 }
 
@@ -54,10 +59,16 @@ func (c ConnString) String() string {
 	// Addresses need no escaping in a query; writing them bare keeps the
 	// line readable. The name is escaped.
 	sep := byte('?')
-	if len(c.LAN) > 0 {
+	for _, list := range []struct {
+		key   string
+		addrs []netip.AddrPort
+	}{{"lan", c.LAN}, {"relay", c.Relay}} {
+		if len(list.addrs) == 0 {
+			continue
+		}
 		b.WriteByte(sep)
-		b.WriteString("lan=")
-		for i, a := range c.LAN {
+		b.WriteString(list.key + "=")
+		for i, a := range list.addrs {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -114,8 +125,12 @@ func ParseConnString(s string) (ConnString, error) {
 		}
 		switch key {
 		case "lan":
-			if c.LAN, err = parseLAN(vals[0]); err != nil {
+			if c.LAN, err = parseAddrList(vals[0], MaxLANCandidates); err != nil {
 				return fail("lan: %v", err)
+			}
+		case "relay":
+			if c.Relay, err = parseAddrList(vals[0], MaxRelayCandidates); err != nil {
+				return fail("relay: %v", err)
 			}
 		case "name":
 			if err := CheckName(vals[0]); err != nil {
@@ -126,16 +141,17 @@ func ParseConnString(s string) (ConnString, error) {
 			return fail("unknown field %q", key)
 		}
 	}
-	if !c.Public.IsValid() && len(c.LAN) == 0 {
-		return fail("no address: the string needs a public or a LAN address")
+	if !c.Public.IsValid() && len(c.LAN) == 0 && len(c.Relay) == 0 {
+		return fail("no address: the string needs a public, a LAN or a relay address")
 	}
 	return c, nil
 }
 
-func parseLAN(v string) ([]netip.AddrPort, error) {
+// parseAddrList reads a comma-separated list of at most max addresses.
+func parseAddrList(v string, max int) ([]netip.AddrPort, error) {
 	parts := strings.Split(v, ",")
-	if len(parts) > MaxLANCandidates {
-		return nil, fmt.Errorf("%d addresses, at most %d allowed", len(parts), MaxLANCandidates)
+	if len(parts) > max {
+		return nil, fmt.Errorf("%d addresses, at most %d allowed", len(parts), max)
 	}
 	out := make([]netip.AddrPort, 0, len(parts))
 	for _, p := range parts {

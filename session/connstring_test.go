@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,8 @@ func TestConnStringRoundTrip(t *testing.T) {
 		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:1")},
 		{ID: id, LAN: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:5"), netip.MustParseAddrPort("10.0.1.2:5")}},
 		{ID: id, Public: netip.MustParseAddrPort("[2001:db8::1]:443"), Name: "Zoë & co?=x"},
+		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:1"), Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123")}},
+		{ID: id, Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123"), netip.MustParseAddrPort("198.51.100.5:3478")}, Name: "behind a firewall"},
 	}
 	for _, want := range tests {
 		s := want.String()
@@ -53,7 +56,7 @@ func TestConnStringRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseConnString(%q): %v", s, err)
 		}
-		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || len(got.LAN) != len(want.LAN) {
+		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || !slices.Equal(got.LAN, want.LAN) || !slices.Equal(got.Relay, want.Relay) {
 			t.Fatalf("round trip of %q gave %+v", s, got)
 		}
 	}
@@ -78,11 +81,15 @@ func TestParseConnStringErrors(t *testing.T) {
 		{"port too big", "punchdrop:" + id + "@1.2.3.4:70000", "not an IP:port"},
 		{"unspecified", "punchdrop:" + id + "@0.0.0.0:5", "not a unicast"},
 		{"multicast", "punchdrop:" + id + "@224.0.0.1:5", "not a unicast"},
-		{"unknown field", base + "?relay=1.2.3.4:5", "unknown field"},
+		{"unknown field", base + "?turn=1.2.3.4:5", "unknown field"},
 		{"repeated field", base + "?name=a&name=b", "given 2 times"},
 		{"bad lan", base + "?lan=1.2.3.4", "not an IP:port"},
 		{"empty lan item", base + "?lan=1.2.3.4:5,", "not an IP:port"},
 		{"too many lan", base + "?lan=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxLANCandidates+1), ","), "at most"},
+		{"bad relay", base + "?relay=relay.example.com:3478", "relay: \"relay.example.com:3478\" is not an IP:port"},
+		{"relay port zero", base + "?relay=1.2.3.4:0", "port 0"},
+		{"repeated relay", base + "?relay=1.2.3.4:5&relay=1.2.3.4:6", "given 2 times"},
+		{"too many relays", base + "?relay=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxRelayCandidates+1), ","), "at most"},
 		{"bad query escape", base + "?name=%zz", "query"},
 		{"control char in name", base + "?name=a%00b", "control character"},
 		{"long name", base + "?name=" + strings.Repeat("x", MaxNameLen+1), "at most"},
@@ -103,6 +110,7 @@ func FuzzParseConnString(f *testing.F) {
 	id := mustID(f, 1).String()
 	f.Add("punchdrop:" + id + "@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice")
 	f.Add("punchdrop:" + id + "@?lan=10.0.0.1:1")
+	f.Add("punchdrop:" + id + "@?relay=198.51.100.4:50123,198.51.100.4:50124&name=bob")
 	f.Add("punchdrop:@")
 	f.Add("punchdrop:" + id + "@[::1]:5?name=%ff")
 	f.Fuzz(func(t *testing.T, s string) {

@@ -16,4 +16,9 @@
 // probes the better candidates now and then, and once one answers it makes
 // a new session there, which replaces the old: what ran on the old one (a
 // transfer) fails and is resumed by its owner on the new one.
+//
+// A peer's candidates come from its connection string, from where its
+// probes come from, and from its owner (AddCandidates: the DHT, the LAN).
+// Connected peers also tell each other their own candidates at the start
+// of each session and whenever they change (gossip.go).
 package session

@@ -28,8 +28,11 @@ const (
 	FrameMsg    FrameType = 2 // a text message
 	FrameMsgAck FrameType = 3 // the message was stored
 	// 4 was a ping that no version sent; it stays unused.
-	FrameError   FrameType = 5 // the request failed; payload says why
-	maxFrameType           = FrameError
+	FrameError FrameType = 5 // the request failed; payload says why
+	// FrameCandidates tells the peer the sender's own candidates; it is
+	// not answered (gossip.go).
+	FrameCandidates FrameType = 6
+	maxFrameType              = FrameCandidates
 )
 
 // Errors returned by ReadFrame.

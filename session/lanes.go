@@ -105,11 +105,15 @@ func (n *Node) laneSession(id NodeID, token string) *Session {
 }
 
 // newLaneSet makes the lanes of a session with p at the address it runs
-// on. A session on a relay has none: a relayed path is not the node's
-// own socket to dial on.
+// on. A session on a relay has none, whether it leaves through our
+// allocation or goes to the peer's: every lane would be another QUIC
+// connection through the TURN server, multiplying the load on someone
+// else's bandwidth (and its per-allocation quotas) to beat loss on a
+// path that is a last resort anyway; a relayed session moves to a
+// direct path once one answers, and the lanes come with that session.
 func (n *Node) newLaneSet(p *peer, sess *Session, terms laneTerms) *laneSet {
 	ls := &laneSet{token: terms.token, takes: min(terms.takes, MaxLanes)}
-	if sess.Path.Kind != PathLAN && sess.Path.Kind != PathDirect {
+	if (sess.Path.Kind != PathLAN && sess.Path.Kind != PathDirect) || sess.Path.Local != LocalUDP {
 		ls.token, ls.takes = "", 0
 	}
 	ls.dial = func(ctx context.Context) (*quic.Conn, error) { return n.dialLane(ctx, p, sess) }

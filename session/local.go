@@ -18,8 +18,11 @@ const (
 	// run sooner.
 	natRefreshInterval = 5 * time.Minute
 	// ifaceCheckInterval is how often local addresses are compared to
-	// notice a network change (new Wi-Fi, cable plugged in).
-	ifaceCheckInterval = 10 * time.Second
+	// notice a network change (new Wi-Fi, cable plugged in, a new DHCP
+	// lease): peers on the LAN must find the node again within seconds
+	// (they hear of the change at once, by gossip and LAN announcement),
+	// and listing the addresses costs one netlink dump, tens of µs.
+	ifaceCheckInterval = 2 * time.Second
 	// classifyTimeout bounds one NAT classification.
 	classifyTimeout = 10 * time.Second
 )
@@ -38,22 +41,52 @@ func (n *Node) watchNetwork(ctx context.Context) {
 		case <-refresh.C:
 			n.refreshNAT(ctx)
 		case <-ifaces.C:
-			lan := n.lanCandidates()
-			n.mu.Lock()
-			changed := !slices.Equal(lan, n.lan)
-			n.mu.Unlock()
-			if changed {
-				n.log.Info("local addresses changed", "lan", lan)
-				n.refreshNAT(ctx)
-				n.wakeAll()
-			}
+			n.checkAddresses(ctx)
 		}
 	}
 }
 
+// checkAddresses acts on a change of the node's own addresses: peers hear
+// the new LAN candidates at once, before NAT discovery runs again (it
+// takes seconds). When an address went away, every session is made again:
+// one that left from that address is dead, and the peer would hold it
+// until its idle timeout; one that did not costs a handshake, and what
+// ran on it resumes at once (closeMoved).
+func (n *Node) checkAddresses(ctx context.Context) {
+	lan := n.listLAN()
+	n.mu.Lock()
+	old := n.lan
+	n.lan = lan
+	n.mu.Unlock()
+	if slices.Equal(lan, old) {
+		return
+	}
+	n.log.Info("local addresses changed", "lan", lan, "was", old)
+	n.announceCandidates()
+	if slices.ContainsFunc(old, func(a netip.AddrPort) bool { return !slices.Contains(lan, a) }) {
+		n.mu.Lock()
+		sessions := slices.Collect(maps.Keys(n.sessions))
+		n.mu.Unlock()
+		for _, s := range sessions {
+			s.replaced("address changed")
+		}
+	}
+	n.refreshNAT(ctx)
+	n.wakeAll()
+}
+
+// listLAN lists the node's LAN candidates now (lanCandidates, or the
+// tests' own list).
+func (n *Node) listLAN() []netip.AddrPort {
+	if n.cfg.lanAddrs != nil {
+		return n.cfg.lanAddrs()
+	}
+	return n.lanCandidates()
+}
+
 // refreshNAT re-runs STUN discovery and NAT classification.
 func (n *Node) refreshNAT(ctx context.Context) {
-	lan := n.lanCandidates()
+	lan := n.listLAN()
 	n.mu.Lock()
 	n.lan = lan
 	n.mu.Unlock()
@@ -119,8 +152,8 @@ func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
 	n.announceCandidates()
 }
 
-// announceCandidates tells the owner the node's own candidates, if they
-// changed since it last did.
+// announceCandidates tells connected peers (gossip.go) and the owner the
+// node's own candidates, if they changed since it last did.
 func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands := n.localCandidatesLocked()
@@ -129,7 +162,11 @@ func (n *Node) announceCandidates() {
 		n.announced = cands
 	}
 	n.mu.Unlock()
-	if changed && n.cfg.Events.LocalCandidates != nil {
+	if !changed {
+		return
+	}
+	n.tellAllCandidates(cands)
+	if n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}
 }
@@ -148,7 +185,8 @@ func (n *Node) NAT() nat.Report {
 	return n.report
 }
 
-// ConnString returns the node's current connection string.
+// ConnString returns the node's current connection string: with its
+// relayed addresses while it holds relay allocations.
 func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -158,6 +196,11 @@ func (n *Node) ConnString() ConnString {
 		// not a LAN candidate, and a path to it is direct.
 		if a != cs.Public {
 			cs.LAN = append(cs.LAN, a)
+		}
+	}
+	for _, c := range n.relayCandidatesLocked() {
+		if len(cs.Relay) < MaxRelayCandidates {
+			cs.Relay = append(cs.Relay, c.Addr)
 		}
 	}
 	return cs

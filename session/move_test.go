@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchdrop/punchdrop/simnet"
 	"github.com/punchdrop/punchdrop/testutil"
 )
 
@@ -132,7 +133,7 @@ func (s *chunkSender) attempt(ctx context.Context, sess *Session, chunk []byte, 
 // better path costs a transfer that runs on it: the old session is
 // closed, the transfer fails, and it resumes on the new session after the
 // last chunk the receiver holds. It reports the time from the LAN path
-// becoming known to the first chunk confirmed on it, and the bytes sent
+// opening to the first chunk confirmed on it, and the bytes sent
 // twice. (The agent adds its own wait before it retries a failed file.)
 func TestSimulatedMoveDuringTransfer(t *testing.T) {
 	const (
@@ -149,6 +150,9 @@ func TestSimulatedMoveDuringTransfer(t *testing.T) {
 	b := &testNode{Node: startNode(t, cfg)}
 	waitNAT(t, a.Node)
 	waitNAT(t, b.Node)
+	// The LAN drops everything until the test opens it: the nodes tell
+	// each other their LAN addresses over the first session (gossip.go).
+	site.SetLANLink(simnet.Link{Loss: 1})
 	directFirst(a, b)
 	waitPath(t, a, b.ID(), PathDirect, 2*simPunchTimeout)
 
@@ -159,7 +163,10 @@ func TestSimulatedMoveDuringTransfer(t *testing.T) {
 	go func() { sent <- s.send(ctx) }()
 	testutil.WaitFor(t, 10*time.Second, "a quarter of the file", func() bool { return s.held.Load() >= chunks/4 })
 	start := time.Now()
-	introduce(a, b) // the LAN addresses become known
+	// The LAN opens, and the addresses are heard again (as a LAN
+	// announcement would bring them), which wakes the peer loops.
+	site.SetLANLink(simnet.Link{})
+	introduce(a, b)
 	select {
 	case <-s.resumed:
 	case err := <-sent:
@@ -179,7 +186,7 @@ func TestSimulatedMoveDuringTransfer(t *testing.T) {
 		t.Fatalf("the transfer was cut off by %v, which Moved does not recognise: its owner would back off before resuming", s.cutBy)
 	}
 	resent := s.written.Load() - chunkSize*chunks
-	t.Logf("moving to the LAN mid-transfer: resumed on the new session %s after the LAN address was known; %d bytes (%.2f chunks of %d) sent twice",
+	t.Logf("moving to the LAN mid-transfer: resumed on the new session %s after the LAN opened; %d bytes (%.2f chunks of %d) sent twice",
 		took.Round(time.Millisecond), resent, float64(resent)/chunkSize, chunkSize)
 	// What can be lost: the chunk being stored, the one being written,
 	// and what quic-go's stream window (at most 6 MiB) holds between.

@@ -76,6 +76,9 @@ type NodeConfig struct {
 	PunchTimeout time.Duration
 	Logger       *slog.Logger // nil means slog.Default()
 	Events       Events
+
+	// For tests.
+	lanAddrs func() []netip.AddrPort // the LAN candidates, if not the host's
 }
 
 // Events are the callbacks through which a Node tells its owner what
@@ -105,6 +108,10 @@ type Events struct {
 	// whenever they change: a new public address, new LAN addresses, or
 	// extra ones an owner set (a relay allocation, a mapped port).
 	LocalCandidates func(cands []Candidate)
+	// PeerCandidates reports the candidates a peer told over its session
+	// (Source SourceSession), after the node took them, so the owner can
+	// keep them for the next start.
+	PeerCandidates func(id NodeID, cands []Candidate)
 }
 
 // PeerRequest is an unknown node knocking.
@@ -133,7 +140,10 @@ type Node struct {
 
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
-	sessions  map[*Session]struct{} // every live session, a peer's or not yet
+	relays    map[Local]*relaySocket  // relay allocations, by name (relay.go)
+	closed    bool                    // Close was called: no goroutine starts any more
+	sessions  map[*Session]struct{}   // every live session, a peer's or not yet
+	hellos    map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
 	report    nat.Report
 	lan       []netip.AddrPort
 	extra     map[string][]Candidate  // own candidates set by owners, by provider
@@ -178,16 +188,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	} else {
 		log.Debug("UDP socket buffers", "receive", buffers.Receive, "send", buffers.Send)
 	}
-	// A reset key derived from the node key lets a restarted node tell its
-	// peers at once that their old connection is gone.
-	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("punchdrop stateless reset"), cfg.Identity.Key.Seed()...)))
 	n := &Node{
 		cfg:     cfg,
 		log:     log,
 		cert:    cert,
 		conn:    cfg.Conn,
 		buffers: buffers,
-		tr:      &quic.Transport{Conn: cfg.Conn, StatelessResetKey: &resetKey},
 		quicConf: &quic.Config{
 			HandshakeIdleTimeout: dialTimeout,
 			MaxIdleTimeout:       idleTimeout,
@@ -199,12 +205,13 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		clockLog:  rate.NewLimiter(rate.Every(clockLogInterval), 1),
 		limits:    newLimits(),
 		peers:     map[NodeID]*peer{},
+		relays:    map[Local]*relaySocket{},
 		sessions:  map[*Session]struct{}{},
+		hellos:    map[*quic.Conn]struct{}{},
 		requested: newLRU[NodeID, time.Time](maxStrangers),
 		delivered: map[string]struct{}{},
 	}
-	n.tr.VerifySourceAddress = n.needRetry
-	n.tr.ConnContext = n.admitHandshake
+	n.tr = n.newTransport(cfg.Conn)
 	n.stun = nat.NewSTUNClient(n.tr)
 	ln, err := n.tr.Listen(serverTLS(cert, n.isPeer), n.quicConf)
 	if err != nil {
@@ -212,16 +219,26 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("listen QUIC: %w", err)
 	}
 	n.ln = ln
+	// Known from the start, so that a connection string asked for before
+	// the first NAT discovery still carries the LAN addresses.
+	n.lan = n.listLAN()
+	return n, nil
+}
+
+// newTransport makes the QUIC transport of one of the node's sockets,
+// with the node's limits on incoming handshakes.
+func (n *Node) newTransport(conn net.PacketConn) *quic.Transport {
+	// A reset key derived from the node key lets a restarted node tell its
+	// peers at once that their old connection is gone.
+	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("punchdrop stateless reset"), n.cfg.Identity.Key.Seed()...)))
+	tr := &quic.Transport{Conn: conn, StatelessResetKey: &resetKey, VerifySourceAddress: n.needRetry, ConnContext: n.admitHandshake}
 	// quic-go drops non-QUIC datagrams until ReadNonQUICPacket is first
 	// called; calling it now (with a context already done) makes it queue
 	// them for the reader that Run starts.
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	n.tr.ReadNonQUICPacket(done, nil)
-	// Known from the start, so that a connection string asked for before
-	// the first NAT discovery still carries the LAN addresses.
-	n.lan = n.lanCandidates()
-	return n, nil
+	tr.ReadNonQUICPacket(done, nil)
+	return tr
 }
 
 // SocketBuffers reports the UDP socket's kernel buffer sizes.
@@ -236,10 +253,19 @@ func (n *Node) Port() int { return int(n.localAddr().Port()) }
 // localAddr is the socket's own address.
 func (n *Node) localAddr() netip.AddrPort { return addrPort(n.conn.LocalAddr()) }
 
-// Close stops the node and closes its socket and sessions.
+// Close stops the node and closes its socket and sessions. It leaves the
+// relay allocations (SetRelay) open for their owners.
 func (n *Node) Close() error {
 	n.ln.Close()
 	n.closeSessions("shutting down")
+	n.mu.Lock()
+	n.closed = true
+	relays := slices.Collect(maps.Values(n.relays))
+	clear(n.relays)
+	n.mu.Unlock()
+	for _, rs := range relays {
+		n.closeRelay(rs)
+	}
 	err := n.tr.Close()
 	n.conn.Close()
 	return err
@@ -248,11 +274,18 @@ func (n *Node) Close() error {
 // closeSessions ends every live session with a CONNECTION_CLOSE, so
 // peers learn at once that we are gone: closing the transport alone drops
 // sessions silently, and a peer would hold a dead one until it times out.
-// This includes sessions just made that no peer loop has taken yet.
+// This includes sessions just made that no peer loop has taken yet, and
+// connections whose Hello exchange is not over: the peer counts its
+// session from when it reads our Hello, which may be before we register
+// ours.
 func (n *Node) closeSessions(reason string) {
 	n.mu.Lock()
 	sessions := slices.Collect(maps.Keys(n.sessions))
+	hellos := slices.Collect(maps.Keys(n.hellos))
 	n.mu.Unlock()
+	for _, conn := range hellos {
+		conn.CloseWithError(closeNormal, reason)
+	}
 	closeAll(sessions, reason)
 }
 
@@ -264,9 +297,12 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, p := range n.peers {
 		n.startPeerLocked(p)
 	}
+	for _, rs := range n.relays {
+		n.startRelayLocked(rs)
+	}
 	n.mu.Unlock()
-	n.wg.Go(func() { n.readNonQUIC(ctx) })
-	n.wg.Go(func() { n.acceptLoop(ctx) })
+	n.wg.Go(func() { n.readNonQUIC(ctx, n.tr, LocalUDP) })
+	n.wg.Go(func() { n.acceptLoop(ctx, n.ln, LocalUDP) })
 	n.wg.Go(func() { n.watchNetwork(ctx) })
 	<-ctx.Done()
 	n.Close()
@@ -274,24 +310,25 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
-// readNonQUIC is the one place where non-QUIC datagrams are sorted: STUN
-// answers go to the STUN client, punch probes to handleProbe, and anything
-// else is counted as junk. QUIC packets never reach it; quic-go takes them.
-func (n *Node) readNonQUIC(ctx context.Context) {
+// readNonQUIC is the one place where the non-QUIC datagrams of one of
+// the node's sockets are sorted: punch probes go to handleProbe, STUN
+// answers (on the UDP socket) to the STUN client, and anything else is
+// counted as junk. QUIC packets never reach it; quic-go takes them.
+func (n *Node) readNonQUIC(ctx context.Context, tr *quic.Transport, local Local) {
 	buf := make([]byte, maxDatagram)
 	for {
-		size, from, err := n.tr.ReadNonQUICPacket(ctx, buf)
+		size, from, err := tr.ReadNonQUICPacket(ctx, buf)
 		if err != nil {
 			if ctx.Err() == nil {
-				n.log.Error("read socket", "err", err)
+				n.log.Error("read socket", "socket", local, "err", err)
 			}
 			return
 		}
 		b := buf[:size]
 		switch {
 		case probe.Is(b):
-			n.handleProbe(b, addrPort(from))
-		case stun.IsMessage(b):
+			n.handleProbe(b, route{local, addrPort(from)})
+		case local == LocalUDP && stun.IsMessage(b):
 			if !n.stun.HandleSTUN(b, from) {
 				n.junk(addrPort(from), "unexpected STUN message", nil)
 			}
@@ -309,13 +346,14 @@ func (n *Node) junk(from netip.AddrPort, what string, err error) {
 	}
 }
 
-func (n *Node) acceptLoop(ctx context.Context) {
+// acceptLoop takes the sessions peers dial on one of the node's sockets.
+func (n *Node) acceptLoop(ctx context.Context, ln *quic.Listener, local Local) {
 	for {
-		conn, err := n.ln.Accept(ctx)
+		conn, err := ln.Accept(ctx)
 		if err != nil {
 			return
 		}
-		n.wg.Go(func() { n.handleIncoming(ctx, conn) })
+		n.wg.Go(func() { n.handleIncoming(ctx, conn, local) })
 	}
 }
 

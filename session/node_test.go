@@ -101,10 +101,13 @@ func startNode(t testing.TB, cfg NodeConfig) *Node {
 	return n
 }
 
-// listenUDP opens a node's socket on port (0: any).
+// listenUDP opens a node's socket on loopback, port port (0: any). Bound
+// to loopback, a node's own LAN candidate is its loopback address, which
+// peers never take from it (gossip.go): the host's real addresses stay
+// out of tests.
 func listenUDP(t testing.TB, port int) net.PacketConn {
 	t.Helper()
-	conn, err := ListenUDP(port)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +191,7 @@ func TestStrangerBecomesRequestAndIsRefused(t *testing.T) {
 	p := newPeer(a.info())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := stranger.dial(ctx, p, a.addr()); err == nil {
+	if _, err := stranger.dial(ctx, p, route{LocalUDP, a.addr()}); err == nil {
 		t.Fatal("alice accepted a session from an unknown key")
 	}
 	if st := stateOf(stranger, a.ID()); st.State == StateConnected {
@@ -207,7 +210,7 @@ func TestImpostorKeyIsRefused(t *testing.T) {
 	p := newPeer(PeerInfo{ID: b.ID(), Candidates: []netip.AddrPort{impostor.addr()}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := a.dial(ctx, p, impostor.addr())
+	_, err := a.dial(ctx, p, route{LocalUDP, impostor.addr()})
 	if err == nil {
 		t.Fatal("alice accepted the impostor's key as bob's")
 	}

@@ -25,6 +25,7 @@ type PeerInfo struct {
 	Name       string
 	Candidates []netip.AddrPort // from its connection string
 	LAN        []netip.AddrPort // the subset that are host candidates
+	Relay      []netip.AddrPort // the subset that are relayed addresses
 	// Learned are addresses known from elsewhere: the last session's,
 	// those the peer told us.
 	Learned []Candidate
@@ -35,8 +36,11 @@ func (info PeerInfo) candidates() []Candidate {
 	out := make([]Candidate, 0, len(info.Candidates)+len(info.Learned))
 	for _, a := range info.Candidates {
 		kind := PathDirect
-		if slices.Contains(info.LAN, a) {
+		switch {
+		case slices.Contains(info.LAN, a):
 			kind = PathLAN
+		case slices.Contains(info.Relay, a):
+			kind = PathRelay
 		}
 		out = append(out, Candidate{Addr: a, Kind: kind, Source: SourceConnString})
 	}
@@ -48,11 +52,15 @@ type PeerStatus struct {
 	ID    NodeID
 	Name  string
 	State PeerState
-	Path  PathKind       // the session's path; empty unless connected
-	Addr  netip.AddrPort // the session's remote address, or zero
-	RTT   time.Duration  // the session's round trip, as QUIC measures it
-	// FoundVia is where the session's address was learned; empty unless
-	// connected.
+	// Path is the kind of the session's path, as the node knows it now
+	// (a peer may tell later that an address is its relay's); empty
+	// unless connected.
+	Path PathKind
+	Addr netip.AddrPort // the session's remote address, or zero
+	RTT  time.Duration  // the session's round trip, as QUIC measures it
+	// FoundVia is where the session's address had been learned when the
+	// session was made (the same address told again later, say over the
+	// session itself, does not change it); empty unless connected.
 	FoundVia Source
 	// LastSeen is when the peer was last heard from: now while connected,
 	// else when its session ended or its last probe came; zero if never.
@@ -65,12 +73,12 @@ type PeerStatus struct {
 type peer struct {
 	id NodeID
 
-	wake    chan struct{}       // something changed: probe now
-	acks    chan netip.AddrPort // a path answered our probe
-	probed  chan netip.AddrPort // the peer probes us although we are connected
-	arrived chan *Session       // it dialed us and the handshake is done
-	gone    chan struct{}       // closed when the peer is removed
-	stop    context.CancelFunc  // ends the loop; nil until started
+	wake    chan struct{}      // something changed: probe now
+	acks    chan route         // a path answered our probe
+	probed  chan route         // the peer probes us although we are connected
+	arrived chan *Session      // it dialed us and the handshake is done
+	gone    chan struct{}      // closed when the peer is removed
+	stop    context.CancelFunc // ends the loop; nil until started
 
 	mu      sync.Mutex // guards following
 	name    string
@@ -90,8 +98,8 @@ func newPeer(info PeerInfo) *peer {
 		id:      info.ID,
 		name:    info.Name,
 		wake:    make(chan struct{}, 1),
-		acks:    make(chan netip.AddrPort, 8),
-		probed:  make(chan netip.AddrPort, 1),
+		acks:    make(chan route, 8),
+		probed:  make(chan route, 1),
 		arrived: make(chan *Session, 1),
 		gone:    make(chan struct{}),
 		state:   StateConnecting, // the loop starts punching at once
@@ -122,33 +130,39 @@ func drain[T any](ch chan T) {
 	}
 }
 
-// candidates lists every path to the peer, best first.
-func (p *peer) candidates() []Path {
+// candidates lists every path to the peer out of the sockets locals,
+// best first.
+func (p *peer) candidates(locals []Local) []Path {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.paths.all()
+	return p.paths.all(locals)
 }
 
-// betterThan lists the paths to the peer of a better kind than current.
-func (p *peer) betterThan(current Path) []Path {
+// betterThan lists the paths to the peer out of locals of a better kind
+// than current.
+func (p *peer) betterThan(current Path, locals []Local) []Path {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.paths.betterThan(current)
+	return p.paths.betterThan(current, locals)
 }
 
-// pathTo describes the path to the peer at a.
-func (p *peer) pathTo(a netip.AddrPort) Path {
+// pathTo describes the path to the peer on route r.
+func (p *peer) pathTo(r route) Path {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.paths.path(a)
+	return p.paths.path(r)
 }
 
-func (p *peer) addReflexive(a netip.AddrPort) {
+// addReflexive notes that the peer's probes came from r.addr to our
+// socket r.local, and reports whether the address is new.
+func (p *peer) addReflexive(r route) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	p.paths.addReflexive(a, now)
+	fresh := !p.paths.knowsIP(r.addr.Addr())
+	p.paths.addReflexive(r, now)
 	p.lastSeen = now
+	return fresh
 }
 
 func (p *peer) session() *Session {
@@ -168,6 +182,7 @@ func (n *Node) AddPeer(info PeerInfo) {
 		p.paths.learn(time.Now(), info.candidates()...)
 		p.mu.Unlock()
 		offer(p.wake, struct{}{})
+		n.peersChangedLocked()
 		return
 	}
 	p := newPeer(info)
@@ -176,6 +191,7 @@ func (n *Node) AddPeer(info PeerInfo) {
 	if n.runCtx != nil {
 		n.startPeerLocked(p)
 	}
+	n.peersChangedLocked()
 }
 
 // RemovePeer forgets a peer. When it returns, nothing from that key is
@@ -247,25 +263,38 @@ func (n *Node) Peers() []PeerStatus {
 		peers = append(peers, p)
 	}
 	n.mu.Unlock()
+	locals := n.locals()
 	out := make([]PeerStatus, 0, len(peers))
 	for _, p := range peers {
-		out = append(out, p.status())
+		out = append(out, p.status(locals))
 	}
 	return out
 }
 
-func (p *peer) status() PeerStatus {
+func (p *peer) status(locals []Local) PeerStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(), LastSeen: p.lastSeen}
+	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(locals), LastSeen: p.lastSeen}
 	if p.sess != nil {
-		st.Path = p.sess.Path.Kind
+		path := p.paths.path(p.sess.Path.route())
+		st.Path = path.Kind
 		st.Addr = p.sess.Path.Addr
 		st.RTT = p.sess.RTT()
-		st.FoundVia = p.paths.path(p.sess.Path.Addr).Source
+		st.FoundVia = p.sess.Path.Source
 		st.LastSeen = time.Now()
 	}
 	return st
+}
+
+// sessionPath is the path of the peer's session as the node knows it
+// now, and whether there is a session.
+func (p *peer) sessionPath() (Path, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sess == nil {
+		return Path{}, false
+	}
+	return p.paths.path(p.sess.Path.route()), true
 }
 
 // heard notes that the peer was heard from now (a probe, a session that
@@ -278,16 +307,23 @@ func (p *peer) heard() {
 
 // AddCandidates tells the node more addresses of a peer (from the DHT,
 // the LAN, the peer itself over a session), and wakes its loop to try
-// them. Addresses it knows take the new kind and source.
+// them. Addresses it knows take the new kind and source; if that changes
+// the kind of the session's path (the peer says it was its relay), the
+// owner hears of the peer's new state.
 func (n *Node) AddCandidates(id NodeID, cands ...Candidate) error {
 	p := n.peer(id)
 	if p == nil {
 		return fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
 	}
+	before, _ := p.sessionPath()
 	p.mu.Lock()
 	p.paths.learn(time.Now(), cands...)
 	p.mu.Unlock()
 	offer(p.wake, struct{}{})
+	n.peersChanged()
+	if after, ok := p.sessionPath(); ok && after.Kind != before.Kind && n.cfg.Events.PeerState != nil {
+		n.cfg.Events.PeerState(p.status(n.locals()))
+	}
 	return nil
 }
 
@@ -303,7 +339,7 @@ func (n *Node) setState(p *peer, state PeerState, sess *Session, reason string) 
 	}
 	p.mu.Unlock()
 	if changed && n.cfg.Events.PeerState != nil {
-		n.cfg.Events.PeerState(p.status())
+		n.cfg.Events.PeerState(p.status(n.locals()))
 	}
 }
 
@@ -328,7 +364,7 @@ func (n *Node) WaitSession(ctx context.Context, id NodeID) (*Session, error) {
 		}
 		select {
 		case <-ctx.Done():
-			st := p.status()
+			st := p.status(nil)
 			if st.Error != "" {
 				return nil, fmt.Errorf("%s is %s: %s", id.Short(), st.State, st.Error)
 			}

@@ -3,7 +3,6 @@ package session
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"time"
 
@@ -33,9 +32,10 @@ const (
 	clockLogInterval = time.Minute
 )
 
-// sentProbe is a probe request we sent, which only its address may ack.
+// sentProbe is a probe request we sent, which only an ack from its
+// address, on the socket it left from, may answer.
 type sentProbe struct {
-	to netip.AddrPort
+	to route
 	at time.Time
 }
 
@@ -43,21 +43,21 @@ type sentProbe struct {
 func (n *Node) sendProbes(p *peer, paths []Path) {
 	for _, path := range paths {
 		nonce := randomNonce()
-		p.noteSent(nonce, path.Addr)
-		n.sendProbe(probe.Request, p.id, path.Addr, nonce)
+		p.noteSent(nonce, path.route())
+		n.sendProbe(probe.Request, p.id, path.route(), nonce)
 		n.probesSent.Add(1)
 	}
 }
 
-func (n *Node) sendProbe(t probe.Type, to NodeID, addr netip.AddrPort, nonce uint64) {
+func (n *Node) sendProbe(t probe.Type, to NodeID, r route, nonce uint64) {
 	pr := probe.Probe{Type: t, From: n.ID(), To: to, Nonce: nonce, Time: time.Now(), Name: n.name()}
 	b, err := pr.Marshal(n.cfg.Identity.Key)
 	if err != nil {
 		n.log.Error("encode probe", "err", err)
 		return
 	}
-	if _, err := n.tr.WriteTo(b, net.UDPAddrFromAddrPort(addr)); err != nil {
-		n.log.Debug("send probe", "to", addr, "err", err)
+	if err := n.writeTo(b, r); err != nil {
+		n.log.Debug("send probe", "to", r.addr, "socket", r.local, "err", err)
 	}
 }
 
@@ -67,13 +67,15 @@ func randomNonce() uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// handleProbe answers a probe from a peer on the address it came from (a
-// peer-reflexive candidate, which is what gets a symmetric NAT through to
-// an easy one), passes acks of our probes to the peer's loop, and turns
-// probes from strangers into rate-limited peer requests. Probes that are
-// over a limit are dropped before their signature is checked; probes that
-// are too old or too new, or played back, after.
-func (n *Node) handleProbe(b []byte, from netip.AddrPort) {
+// handleProbe answers a probe from a peer on the address it came from,
+// out of the socket it reached (a peer-reflexive candidate, which is what
+// gets a symmetric NAT through to an easy one), passes acks of our probes
+// to the peer's loop, and turns probes from strangers into rate-limited
+// peer requests. Probes that are over a limit are dropped before their
+// signature is checked; probes that are too old or too new, or played
+// back, after.
+func (n *Node) handleProbe(b []byte, r route) {
+	from := r.addr
 	if !n.admitProbe(b, from) {
 		return
 	}
@@ -97,9 +99,9 @@ func (n *Node) handleProbe(b []byte, from netip.AddrPort) {
 	case p == nil:
 		n.junk(from, "ack from a stranger", nil)
 	case pr.Type == probe.Request:
-		n.peerProbed(p, pr, from)
+		n.peerProbed(p, pr, r)
 	case pr.Type == probe.Ack:
-		n.peerAcked(p, pr, from)
+		n.peerAcked(p, pr, r)
 	}
 }
 
@@ -118,45 +120,51 @@ func (n *Node) timely(pr probe.Probe, from netip.AddrPort) bool {
 	return false
 }
 
-// peerProbed answers a peer's probe request, once per nonce.
-func (n *Node) peerProbed(p *peer, pr probe.Probe, from netip.AddrPort) {
+// peerProbed answers a peer's probe request, once per nonce, the way it
+// came.
+func (n *Node) peerProbed(p *peer, pr probe.Probe, r route) {
 	if !p.firstRequest(pr.Nonce, pr.Time) {
-		n.junk(from, "replayed probe", nil)
+		n.junk(r.addr, "replayed probe", nil)
 		return
 	}
-	p.addReflexive(from)
-	n.sendProbe(probe.Ack, p.id, from, pr.Nonce)
+	if rs := n.relay(r.local); rs != nil {
+		rs.allow(r.addr.Addr()) // the relay let it through
+	}
+	if p.addReflexive(r) {
+		n.peersChanged()
+	}
+	n.sendProbe(probe.Ack, p.id, r, pr.Nonce)
 	if p.session() != nil {
-		offer(p.probed, from)
+		offer(p.probed, r)
 	}
 	offer(p.wake, struct{}{})
 }
 
 // peerAcked passes an ack to the peer's loop if it answers a probe we
-// sent, recently, to exactly the address it came from; anything else
-// (a recorded ack played back from elsewhere) would make us dial an
-// address nobody proved is the peer's.
-func (n *Node) peerAcked(p *peer, pr probe.Probe, from netip.AddrPort) {
-	if !p.takeSent(pr.Nonce, from) {
-		n.junk(from, "ack for no probe we sent there", nil)
+// sent, recently, to exactly the address it came from, out of the socket
+// it came in on; anything else (a recorded ack played back from
+// elsewhere) would make us dial an address nobody proved is the peer's.
+func (n *Node) peerAcked(p *peer, pr probe.Probe, r route) {
+	if !p.takeSent(pr.Nonce, r) {
+		n.junk(r.addr, "ack for no probe we sent there", nil)
 		return
 	}
-	offer(p.acks, from)
+	offer(p.acks, r)
 }
 
-// noteSent remembers a probe request sent to addr, for its ack.
-func (p *peer) noteSent(nonce uint64, addr netip.AddrPort) {
+// noteSent remembers a probe request sent on route r, for its ack.
+func (p *peer) noteSent(nonce uint64, r route) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Acks are compared with the address they come from, which is unmapped.
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	p.sent.put(nonce, sentProbe{to: addr, at: time.Now()})
+	r.addr = netip.AddrPortFrom(r.addr.Addr().Unmap(), r.addr.Port())
+	p.sent.put(nonce, sentProbe{to: r, at: time.Now()})
 }
 
-// takeSent reports whether nonce is a probe we sent to from within
+// takeSent reports whether nonce is a probe we sent on route from within
 // sentProbeTTL, and forgets it: a probe is acknowledged once. The round
 // trip is the path's latest.
-func (p *peer) takeSent(nonce uint64, from netip.AddrPort) bool {
+func (p *peer) takeSent(nonce uint64, from route) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.sent.get(nonce)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -35,6 +35,19 @@ const (
 	// doubled to its cap, one probe per candidate a minute.
 	minUpgradeProbe = 2 * time.Second
 	maxUpgradeProbe = time.Minute
+	// maxRelayUpgradeProbe caps that gap while the session runs over a
+	// relay: every byte then crosses someone else's server, so a direct
+	// path that opens (a NAT that becomes easy, a port forwarded) is
+	// worth finding within seconds, at the cost of one probe per better
+	// candidate every 10 s.
+	maxRelayUpgradeProbe = 10 * time.Second
+	// relayGrace is how long the dialer waits, once a relay path
+	// answered, for a direct or LAN path to answer too: one that exists
+	// does within a few probe rounds once both sides probe, and waiting
+	// a second saves moving the session right after it starts, while
+	// leaving it well within 5 s of both sides trying when no other path
+	// answers.
+	relayGrace = time.Second
 )
 
 // runPeer keeps one peer connected for as long as ctx lives: punch, dial
@@ -73,7 +86,8 @@ func (n *Node) runPeer(ctx context.Context, p *peer) {
 
 // punch probes every candidate of p until a session is up or the punch
 // timeout passes. The node with the smaller ID dials the best path that
-// acknowledged a probe; the other waits for that dial.
+// acknowledged a probe; the other waits for that dial. A relay path that
+// answers first waits up to relayGrace for a better one.
 func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.PunchTimeout)
 	defer cancel()
@@ -81,48 +95,81 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 	defer tick.Stop()
 	dialer := n.ID().Less(p.id)
 	drain(p.acks) // answers to an earlier round may name a dead path
-	n.sendProbes(p, p.candidates())
+	probeAll := func() { n.sendProbes(p, p.candidates(n.locals())) }
+	probeAll()
+	var relay route                // the relay path that answered, while it waits
+	var graceOver <-chan time.Time // set once a relay path answered
+	relayDue := false              // the grace is over: dial relay paths at once
 	for {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w: no answer from %d address(es) in %s; both NATs may be symmetric or strict", ErrUnreachable, len(p.candidates()), n.cfg.PunchTimeout)
+				return nil, n.unreachable(p)
 			}
 			return nil, ctx.Err()
 		case sess := <-p.arrived:
 			return sess, nil
-		case addr := <-p.acks:
+		case r := <-p.acks:
 			if !dialer {
 				continue
 			}
-			addr = bestAnswer(p, addr)
-			sess, err := n.dial(ctx, p, addr)
-			if err != nil {
-				n.log.Debug("dial failed", "peer", p.id.Short(), "addr", addr, "err", err)
+			r = bestAnswer(p, r)
+			if p.pathTo(r).Kind == PathRelay && !relayDue {
+				relay = r
+				if graceOver == nil {
+					graceOver = time.After(relayGrace)
+				}
 				continue
 			}
-			return sess, nil
+			if sess := n.tryDial(ctx, p, r); sess != nil {
+				return sess, nil
+			}
+		case <-graceOver:
+			graceOver, relayDue = nil, true
+			if sess := n.tryDial(ctx, p, relay); sess != nil {
+				return sess, nil
+			}
 		case <-p.wake:
-			n.sendProbes(p, p.candidates())
+			probeAll()
 		case <-tick.C:
-			n.sendProbes(p, p.candidates())
+			probeAll()
 		}
 	}
+}
+
+// unreachable says why punching p gave up, and what would help.
+func (n *Node) unreachable(p *peer) error {
+	paths := p.candidates(n.locals())
+	hint := "both NATs may be symmetric or strict; a TURN relay on either side gets through (config key relays)"
+	if slices.ContainsFunc(paths, func(p Path) bool { return p.Kind == PathRelay }) {
+		hint = "both NATs may be symmetric or strict, and no relay path answered either"
+	}
+	return fmt.Errorf("%w: no answer from %d path(s) in %s; %s", ErrUnreachable, len(paths), n.cfg.PunchTimeout, hint)
+}
+
+// tryDial dials p on r, and logs why if that fails.
+func (n *Node) tryDial(ctx context.Context, p *peer, r route) *Session {
+	sess, err := n.dial(ctx, p, r)
+	if err != nil {
+		n.log.Debug("dial failed", "peer", p.id.Short(), "path", p.pathTo(r), "err", err)
+		return nil
+	}
+	return sess
 }
 
 // bestAnswer returns the best of first and the other acks already
 // queued: a round's answers arrive together, and a LAN answer just behind
 // a direct one saves a move right after connecting.
-func bestAnswer(p *peer, first netip.AddrPort) netip.AddrPort {
+func bestAnswer(p *peer, first route) route {
 	best := p.pathTo(first)
 	for {
 		select {
-		case a := <-p.acks:
-			if next := p.pathTo(a); next.Better(best) {
+		case r := <-p.acks:
+			if next := p.pathTo(r); next.Better(best) {
 				best = next
 			}
 		default:
-			return best.Addr
+			return best.route()
 		}
 	}
 }
@@ -131,34 +178,43 @@ func bestAnswer(p *peer, first netip.AddrPort) netip.AddrPort {
 // the peer dials again. The dialer also moves it: to a better path that
 // answers the probes it sends now and then to the peer's better
 // candidates, and to where the peer's probes come from once they say it
-// lost the session. Only the dialer probes while connected, so that a
-// probe from a connected peer always means that.
+// lost the session, or come on a better path. While the session runs
+// over a relay, both sides probe the better candidates (either NAT may
+// need our probe before it lets the peer's in), and more often; on any
+// other path only the dialer does, so that a probe from a connected peer
+// on a path no better than the session's always means it lost it.
 func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 	n.connected(p, sess)
 	dialer := n.ID().Less(p.id)
-	// Probes that were in flight while the session was made are no sign
-	// of a lost session; only probes that keep coming are. A better path
-	// may be taken at once.
+	// Probes that were in flight while the session was made (or replaced
+	// by a newer one) are no sign of a lost session; only probes that
+	// keep coming are. A better path may be taken at once.
 	lastRedial, lastMove := time.Now(), time.Time{}
-	redial := func(addr netip.AddrPort, why string, last *time.Time) {
+	take := func(newer *Session, why string) {
+		sess = n.replace(p, sess, newer, why)
+		lastRedial = time.Now()
+	}
+	redial := func(r route, why string, last *time.Time) {
 		if time.Since(*last) < redialInterval {
 			return
 		}
 		*last = time.Now()
-		newer, err := n.dial(ctx, p, addr)
+		newer, err := n.dial(ctx, p, r)
 		if err != nil {
-			n.log.Debug("dial failed", "peer", p.id.Short(), "addr", addr, "why", why, "err", err)
+			n.log.Debug("dial failed", "peer", p.id.Short(), "path", p.pathTo(r), "why", why, "err", err)
 			return
 		}
-		sess = n.replace(p, sess, newer, why)
+		take(newer, why)
 	}
+	current := func() Path { return p.pathTo(sess.Path.route()) }
+	searching := func() bool { return dialer || current().Kind == PathRelay }
+	probeBetter := func() { n.sendProbes(p, p.betterThan(current(), n.locals())) }
 	gap := minUpgradeProbe
 	upgrade := time.NewTimer(gap)
 	defer upgrade.Stop()
-	var upgradeDue <-chan time.Time // the acceptor leaves these nil
-	var acks, probed <-chan netip.AddrPort
+	var acks, probed <-chan route // the acceptor leaves these nil
 	if dialer {
-		upgradeDue, acks, probed = upgrade.C, p.acks, p.probed
+		acks, probed = p.acks, p.probed
 	}
 	for {
 		select {
@@ -169,23 +225,33 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 			p.heard()
 			return
 		case newer := <-p.arrived:
-			sess = n.replace(p, sess, newer, "replaced by a newer session")
+			take(newer, "replaced by a newer session")
 		case <-p.wake: // new candidates, or our network changed
-			if dialer {
+			if searching() {
 				gap = minUpgradeProbe
-				n.sendProbes(p, p.betterThan(sess.Path))
+				probeBetter()
 				upgrade.Reset(gap)
 			}
-		case <-upgradeDue:
-			n.sendProbes(p, p.betterThan(sess.Path))
-			gap = min(2*gap, maxUpgradeProbe)
-			upgrade.Reset(gap)
-		case addr := <-acks:
-			if p.pathTo(addr).Better(sess.Path) {
-				redial(addr, "moved to a better path", &lastMove)
+		case <-upgrade.C:
+			if searching() {
+				probeBetter()
 			}
-		case addr := <-probed:
-			redial(addr, "the peer lost the session", &lastRedial)
+			maxGap := maxUpgradeProbe
+			if current().Kind == PathRelay {
+				maxGap = maxRelayUpgradeProbe
+			}
+			gap = min(2*gap, maxGap)
+			upgrade.Reset(gap)
+		case r := <-acks:
+			if p.pathTo(r).Better(current()) {
+				redial(r, "moved to a better path", &lastMove)
+			}
+		case r := <-probed:
+			if p.pathTo(r).Better(current()) {
+				redial(r, "moved to a better path the peer probes", &lastMove)
+			} else {
+				redial(r, "the peer lost the session", &lastRedial)
+			}
 		}
 	}
 }
@@ -200,15 +266,18 @@ func (n *Node) replace(p *peer, old, newer *Session, why string) *Session {
 	return newer
 }
 
-// connected makes sess the peer's session and says so. The handshake
-// measured its path's round trip.
+// connected makes sess the peer's session, says so, and tells the peer
+// our candidates over it. The handshake measured its path's round trip.
+// A relay path's address is not reported to the owner: it means nothing
+// once the allocation it went through or to is gone.
 func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Lock()
-	p.paths.noteRTT(sess.Path.Addr, sess.RTT())
+	p.paths.noteRTT(sess.Path.route(), sess.RTT())
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
-	if n.cfg.Events.PeerAddr != nil {
+	n.tellCandidates(sess, n.LocalCandidates())
+	if n.cfg.Events.PeerAddr != nil && sess.Path.Kind != PathRelay {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}
 }

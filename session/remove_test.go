@@ -88,7 +88,7 @@ func flood(ctx context.Context, bob *testNode, alice NodeID, aliceAddr netip.Add
 	}
 	wg.Go(func() { // on sessions of his own making
 		for ctx.Err() == nil {
-			sess, err := bob.dial(ctx, bob.peer(alice), aliceAddr)
+			sess, err := bob.dial(ctx, bob.peer(alice), route{LocalUDP, aliceAddr})
 			if err != nil {
 				pause()
 				continue

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -66,14 +65,21 @@ func (s *Session) close(reason string) { s.conn.CloseWithError(closeNormal, reas
 // replaced ends a session a newer one took the place of (see Moved).
 func (s *Session) replaced(reason string) { s.conn.CloseWithError(closeMoved, reason) }
 
-// dial opens a QUIC session to p at addr and completes the Hello exchange.
-func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session, error) {
+// dial opens a QUIC session to p on route r and completes the Hello
+// exchange.
+func (n *Node) dial(ctx context.Context, p *peer, r route) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	conn, err := n.tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), clientTLS(n.cert, p.id), n.quicConf)
+	addr := r.addr
+	tr := n.transport(r.local)
+	if tr == nil {
+		return nil, fmt.Errorf("dial %s at %s: relay %s is gone", p.id.Short(), addr, r.local)
+	}
+	conn, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), clientTLS(n.cert, p.id), n.quicConf)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", p.id.Short(), addr, err)
 	}
+	defer n.trackHello(conn)()
 	// quic-go reports a refused client key only on the first stream
 	// operation, so the session counts only after the Hello exchange.
 	stream, err := conn.OpenStreamSync(ctx)
@@ -86,19 +92,20 @@ func (n *Node) dial(ctx context.Context, p *peer, addr netip.AddrPort) (*Session
 		conn.CloseWithError(closeRefused, "hello failed")
 		return nil, fmt.Errorf("hello %s at %s: %w", p.id.Short(), addr, err)
 	}
-	return n.startSession(conn, p, addr, laneTerms{token: token, takes: theirs.Lanes})
+	return n.startSession(conn, p, r, laneTerms{token: token, takes: theirs.Lanes})
 }
 
 // handleIncoming completes the Hello exchange on a connection a peer
-// dialed (TLS already checked that its key is a peer's) and hands the
-// session to that peer's loop.
-func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
+// dialed to our socket local (TLS already checked that its key is a
+// peer's) and hands the session to that peer's loop.
+func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn, local Local) {
 	id, err := peerIDFromCerts(rawPeerCerts(conn))
 	p := n.peer(id)
 	if err != nil || p == nil {
 		conn.CloseWithError(closeRefused, "unknown key")
 		return
 	}
+	defer n.trackHello(conn)()
 	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
 	stream, err := conn.AcceptStream(ctx)
@@ -115,9 +122,11 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
 		n.acceptLane(conn, p, theirs.Join)
 		return
 	}
-	addr := addrPort(conn.RemoteAddr())
-	p.addReflexive(addr)
-	sess, err := n.startSession(conn, p, addr, laneTerms{token: theirs.Session, takes: theirs.Lanes})
+	r := route{local, addrPort(conn.RemoteAddr())}
+	if p.addReflexive(r) {
+		n.peersChanged()
+	}
+	sess, err := n.startSession(conn, p, r, laneTerms{token: theirs.Session, takes: theirs.Lanes})
 	if err != nil {
 		n.log.Debug("incoming session dropped", "peer", id.Short(), "err", err)
 		return
@@ -132,6 +141,20 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn) {
 		default:
 		}
 		offer(p.arrived, sess)
+	}
+}
+
+// trackHello keeps conn where closeSessions finds it until the returned
+// function is called, when the Hello exchange and the session's
+// registration are over.
+func (n *Node) trackHello(conn *quic.Conn) (done func()) {
+	n.mu.Lock()
+	n.hellos[conn] = struct{}{}
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.hellos, conn)
+		n.mu.Unlock()
 	}
 }
 
@@ -168,8 +191,8 @@ func (n *Node) exchangeHello(stream *quic.Stream, mine Hello, answer func(theirs
 // it, unless p is still the configured peer: RemovePeer closes every
 // session registered when it removed the peer, so none may be registered
 // after that.
-func (n *Node) startSession(conn *quic.Conn, p *peer, addr netip.AddrPort, lanes laneTerms) (*Session, error) {
-	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(addr), peer: p}
+func (n *Node) startSession(conn *quic.Conn, p *peer, r route, lanes laneTerms) (*Session, error) {
+	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(r), peer: p}
 	sess.lanes = n.newLaneSet(p, sess, lanes)
 	n.mu.Lock()
 	current := n.peers[p.id] == p

@@ -62,11 +62,12 @@ func waitNAT(t testing.TB, n *Node) {
 // infoFrom is what a node knows of a peer whose connection string it was
 // given, as the agent makes it.
 func infoFrom(cs ConnString) PeerInfo {
-	info := PeerInfo{ID: cs.ID, Name: cs.Name, LAN: cs.LAN}
+	info := PeerInfo{ID: cs.ID, Name: cs.Name, LAN: cs.LAN, Relay: cs.Relay}
 	if cs.Public.IsValid() {
 		info.Candidates = append(info.Candidates, cs.Public)
 	}
 	info.Candidates = append(info.Candidates, cs.LAN...)
+	info.Candidates = append(info.Candidates, cs.Relay...)
 	return info
 }
 
@@ -190,47 +191,42 @@ func directFirst(a, b *testNode) {
 }
 
 // TestSimulatedMoveToLAN: two nodes on one LAN first find each other
-// only through their router's public address; the session moves to the
-// LAN once a LAN path answers, on both sides. The LAN path either becomes
-// known later (each learns the other's LAN address) or is known from the
-// start but drops everything for a while.
+// only through their router's public address, while the LAN drops
+// everything; the session moves to the LAN once a LAN path answers, on
+// both sides. The LAN addresses are either told over the direct session
+// (gossip) or known from the start (the connection string, and then
+// told over the session too, which as the newest knowledge becomes the
+// source shown).
 func TestSimulatedMoveToLAN(t *testing.T) {
 	tests := []struct {
 		name string
 		// before sets up the first, direct, session; after opens the LAN
 		// path.
-		before, after func(site *simnet.Site, a, b *testNode)
+		before func(a, b *testNode)
 	}{
-		{
-			name:   "LAN address learned later",
-			before: func(_ *simnet.Site, a, b *testNode) { directFirst(a, b) },
-			after:  func(_ *simnet.Site, a, b *testNode) { introduce(a, b) },
-		},
-		{
-			name: "LAN path starts answering later",
-			before: func(site *simnet.Site, a, b *testNode) {
-				site.SetLANLink(simnet.Link{Loss: 1})
-				introduce(a, b)
-			},
-			after: func(site *simnet.Site, _, _ *testNode) { site.SetLANLink(simnet.Link{}) },
-		},
+		{name: "LAN address told over the session", before: directFirst},
+		{name: "LAN address in the connection string", before: introduce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			site, a, b := sameLAN(t)
-			tc.before(site, a, b)
+			site.SetLANLink(simnet.Link{Loss: 1})
+			tc.before(a, b)
 			for _, side := range [][2]*testNode{{a, b}, {b, a}} {
 				waitPath(t, side[0], side[1].ID(), PathDirect, 2*simPunchTimeout)
 			}
 			exchange(t, a, b)
 			first := a.peer(b.ID()).session()
 			start := time.Now()
-			tc.after(site, a, b)
+			site.SetLANLink(simnet.Link{})
 			for _, side := range [][2]*testNode{{a, b}, {b, a}} {
 				st := waitPath(t, side[0], side[1].ID(), PathLAN, 3*maxUpgradeProbe/4)
 				if st.Addr != side[1].localAddr() {
 					t.Fatalf("%s's LAN session is with %s, not %s's host address", side[0].name(), st.Addr, side[1].name())
+				}
+				if dialer := side[0].ID().Less(side[1].ID()); dialer && st.FoundVia != SourceSession {
+					t.Fatalf("%s, the dialer, found %s's LAN address via %q, want %q", side[0].name(), side[1].name(), st.FoundVia, SourceSession)
 				}
 				if best := st.Paths[0]; best.Kind != PathLAN || best.RTT == 0 {
 					t.Fatalf("%s's best path to %s is %s, want a measured LAN path", side[0].name(), side[1].name(), best)

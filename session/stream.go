@@ -121,6 +121,8 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 			}
 		}
 		WriteFrame(stream, FrameMsgAck, struct{}{})
+	case FrameCandidates:
+		n.heardCandidates(sess, payload)
 	default:
 		WriteFrame(stream, FrameError, ErrorFrame{Reason: fmt.Sprintf("unexpected frame type %d", t)})
 	}

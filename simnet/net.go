@@ -133,6 +133,17 @@ func (s *Site) SetLANLink(l Link) {
 	s.lan = l
 }
 
+// SetFiltering changes how the site's router filters from now on, its
+// mappings kept: a router whose user forwards a port, or turns on
+// endpoint-independent filtering, becomes easy to reach at once.
+func (s *Site) SetFiltering(b Behavior) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	if s.nat != nil {
+		s.nat.cfg.Filtering = b
+	}
+}
+
 // Flush forgets every NAT mapping, as a router reboot does.
 func (s *Site) Flush() {
 	s.net.mu.Lock()

@@ -192,6 +192,25 @@ func TestFlushForgetsMappings(t *testing.T) {
 	})
 }
 
+// TestSetFiltering: a port-restricted router told to filter by nothing
+// lets in what it dropped before, through the mapping it had.
+func TestSetFiltering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, PortRestricted.NAT())
+		send(t, w.inside, w.a.AddrPort(), "out")
+		_, mapped, _ := recv(t, w.a, wait)
+		send(t, w.b, mapped, "unsolicited")
+		if _, _, ok := recv(t, w.inside, wait); ok {
+			t.Fatal("a port-restricted NAT let in a stranger")
+		}
+		w.natOrNone.SetFiltering(EndpointIndependent)
+		send(t, w.b, mapped, "welcome")
+		if msg, _, ok := recv(t, w.inside, wait); !ok || msg != "welcome" {
+			t.Fatalf("after SetFiltering: %q, %v", msg, ok)
+		}
+	})
+}
+
 // TestHairpin: two hosts of one site reach each other through the public
 // address only if the router hairpins, and are seen from their mapping.
 func TestHairpin(t *testing.T) {

@@ -208,8 +208,14 @@ type Peer struct {
 	Name     string           `json:"name"`
 	Public   netip.AddrPort   `json:"public,omitzero"`    // public address from its connection string
 	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
+	Relay    []netip.AddrPort `json:"relay,omitempty"`    // relayed addresses from its connection string
 	LastAddr netip.AddrPort   `json:"last_addr,omitzero"` // where the last session ran
 	Added    time.Time        `json:"added"`
+	// Learned are addresses learned since, oldest first (NoteLearned).
+	Learned []LearnedAddr `json:"learned,omitempty"`
+	// RecordSeq is the highest sequence number of the peer's rendezvous
+	// record opened so far; 0 if none (RaiseRecordSeq).
+	RecordSeq int64 `json:"record_seq,omitempty"`
 }
 
 // peerKey is where a peer or a request is kept: its node ID as text,
@@ -244,15 +250,7 @@ func (s *Store) PutPeer(p Peer) error {
 
 // UpdatePeer changes a stored peer with fn.
 func (s *Store) UpdatePeer(id session.NodeID, fn func(*Peer)) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPeers)
-		var p Peer
-		if err := getJSON(b, peerKey(id), &p); err != nil {
-			return fmt.Errorf("update peer %s: %w", id, err)
-		}
-		fn(&p)
-		return putJSON(b, peerKey(id), p)
-	})
+	return s.updatePeer(id, "update", fn)
 }
 
 // RemovePeer forgets a peer.

@@ -77,7 +77,7 @@ func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (Re
 	}
 	in := &incoming{rc: rc, peer: peer, stream: stream, version: r.Version(), offer: offer, log: rc.logger()}
 	key := peer + "/" + offer.ID.String()
-	if !rc.claim(key, in) {
+	if !rc.claim(ctx, key, in) {
 		reject(stream, in.version, CodeBusy, "this file is already being received")
 		return Record{}, fmt.Errorf("offer %s: already being received", offer.Name)
 	}
@@ -102,25 +102,52 @@ func (rc *Receiver) logger() *slog.Logger {
 	return rc.Log
 }
 
-// claim marks a transfer as being received by in, so a second offer of
-// it (the sender reconnected before the old stream died) waits its turn,
-// and its lanes find it.
-func (rc *Receiver) claim(key string, in *incoming) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.active == nil {
-		rc.active = map[string]*incoming{}
+// claimWait bounds how long a second offer of a transfer waits for the
+// receive that holds it to end. When a session moves to a better path,
+// the sender's new offer can arrive over the new path before the old
+// session's end has reached that receive (the end travels the old, slower
+// path, or the receive is storing a chunk); it lets go within a chunk's
+// write. Past the wait, the offer is refused as busy and the sender tries
+// again later.
+const claimWait = 2 * time.Second
+
+// claim marks a transfer as being received by in, so its lanes find it.
+// A second offer of it (the sender reconnected before the old stream
+// died) waits its turn, up to claimWait, and is refused (false) if the
+// first does not end by then.
+func (rc *Receiver) claim(ctx context.Context, key string, in *incoming) bool {
+	timeout := time.NewTimer(claimWait)
+	defer timeout.Stop()
+	in.ended = make(chan struct{})
+	for {
+		rc.mu.Lock()
+		if rc.active == nil {
+			rc.active = map[string]*incoming{}
+		}
+		held := rc.active[key]
+		if held == nil {
+			rc.active[key] = in
+		}
+		rc.mu.Unlock()
+		if held == nil {
+			return true
+		}
+		select {
+		case <-held.ended:
+		case <-timeout.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
-	if rc.active[key] != nil {
-		return false
-	}
-	rc.active[key] = in
-	return true
 }
 
 func (rc *Receiver) release(key string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if in := rc.active[key]; in != nil {
+		close(in.ended)
+	}
 	delete(rc.active, key)
 }
 
@@ -159,9 +186,10 @@ type incoming struct {
 	log      *slog.Logger
 	rec      Record
 	file     *os.File
-	done     int64 // bytes held durably; the sync loop's
-	memory   int64 // receive buffer counted against the Quota
-	accepted bool  // ACCEPT was sent: refusals from now on are ABORTs
+	done     int64         // bytes held durably; the sync loop's
+	memory   int64         // receive buffer counted against the Quota
+	accepted bool          // ACCEPT was sent: refusals from now on are ABORTs
+	ended    chan struct{} // closed when the receive lets go of the transfer
 
 	writeMu sync.Mutex // one writer of frames at a time: ACKs and NAKs
 

@@ -317,14 +317,20 @@ type testAgent struct {
 }
 
 // runAgent runs an agent in this process with its own home; STUN points at
-// a loopback port where nothing listens, so no public server is contacted.
+// a loopback port where nothing listens, and the DHT and LAN discovery are
+// off, so no public server is contacted and nothing leaves the host.
 func runAgent(t testing.TB, name string) *testAgent {
 	t.Helper()
 	home := t.TempDir()
+	cfg := agent.DefaultConfig()
+	cfg.LANDiscovery = false
+	if err := cfg.Save(agent.ResolvePaths(home).Config); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.Run(ctx, agent.Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, Stderr: io.Discard})
+		done <- agent.Run(ctx, agent.Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{agent.NoDHT}, Stderr: io.Discard})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -87,12 +87,20 @@ func peersLine(peers []control.PeerInfo) string {
 	return fmt.Sprintf("%d of %d peers connected", n, m)
 }
 
-// peerTitle labels a peer in the Peers submenu.
+// pathRelay is the path of a session through a TURN relay.
+const pathRelay = "relay"
+
+// peerTitle labels a peer in the Peers submenu. A session through a
+// relay says so in words: it is slower and crosses someone's server.
 func peerTitle(p control.PeerInfo) string {
 	state := p.State
 	switch p.State {
 	case control.StateConnected:
-		if p.Path != "" {
+		switch p.Path {
+		case "":
+		case pathRelay:
+			state += " via relay"
+		default:
 			state += ", " + p.Path
 		}
 	case control.StateConnecting:

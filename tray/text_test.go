@@ -44,17 +44,19 @@ func TestStatusLines(t *testing.T) {
 		{Name: "carol", State: control.StateOffline, Error: "cannot reach carol directly"},
 		{Name: "dave", State: control.StateConnecting},
 		{NodeID: "HT3QAHLLXXXX", State: control.StatePending, Addr: "198.51.100.9:4000"},
+		{Name: "erin", State: control.StateConnected, Path: "relay"},
 	}
-	if got, want := peersLine(peers), "1 of 3 peers connected"; got != want {
+	if got, want := peersLine(peers), "2 of 4 peers connected"; got != want {
 		t.Errorf("peersLine = %q, want %q", got, want)
 	}
-	if got := peersLine(peers[3:]); got != "No peers yet: use Connect peer" {
+	if got := peersLine(peers[3:4]); got != "No peers yet: use Connect peer" {
 		t.Errorf("peersLine(only pending) = %q", got)
 	}
 	for p, want := range map[int]string{
 		0: "bob — connected, direct",
 		1: "carol — offline: cannot reach carol directly",
 		2: "dave — connecting…",
+		4: "erin — connected via relay",
 	} {
 		if got := peerTitle(peers[p]); got != want {
 			t.Errorf("peerTitle(%s) = %q, want %q", peers[p].Name, got, want)

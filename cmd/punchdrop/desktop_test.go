@@ -21,10 +21,11 @@ func noDesktop(t *testing.T) {
 }
 
 // testHome is a node home whose config points STUN at a loopback port
-// where nothing listens, so no public server is contacted.
+// where nothing listens and turns the DHT and LAN discovery off, so no
+// public server is contacted and nothing leaves the host.
 func testHome(t *testing.T) string {
 	home := t.TempDir()
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte("stun_servers = [\"127.0.0.1:9\"]\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte("stun_servers = [\"127.0.0.1:9\"]\ndht = false\nlan_discovery = false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return home

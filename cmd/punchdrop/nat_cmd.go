@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"time"
@@ -22,47 +23,85 @@ const natTimeout = 15 * time.Second
 
 func newNATCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	var servers, protocols []string
+	var servers, protocols, relays, bootstrap []string
 	cmd := &cobra.Command{
 		Use:   "nat",
-		Short: "Check your public address and what kind of NAT you are behind",
+		Short: "Check your public address, your NAT, your relays and the DHT",
 		Long: `Ask STUN servers for this machine's public address and classify the NAT in
 front of it (RFC 4787 words): mapping and filtering are each
 endpoint-independent, address-dependent, address-and-port-dependent, or
-unknown. Works without a running agent; it uses a fresh UDP socket.`,
+unknown. Ask the router to map a port (PCP, NAT-PMP, UPnP) and give the
+mapping back at once. Then try each configured TURN relay: a line per
+relay says the relayed address it handed out, or plainly why not (refused
+credentials, no answer). Works without a running agent; it uses fresh
+sockets, and gives up on a relay after 10 s.
+
+It also says whether the DHT, where the agent publishes where it can be
+reached and looks for peers that moved, answers, and how many DHT nodes
+did: a running agent's own DHT node says; without one (or with
+--dht-bootstrap), a short-lived node joins through the configured
+bootstrap nodes (at most 10 s).`,
+		Example: `  punchdrop nat
+  punchdrop nat --relay 'turn:alice:secret@relay.example.com?transport=tcp'
+  punchdrop nat --json --stun 198.18.0.2:3478 --dht-bootstrap 198.18.0.240:6881`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := agent.LoadConfig(g.paths().Config)
+			if err != nil {
+				return err
+			}
 			if len(servers) == 0 {
-				cfg, err := agent.LoadConfig(g.paths().Config)
-				if err != nil {
-					return err
-				}
 				servers = cfg.STUNServers
 			}
 			if len(servers) == 0 {
 				servers = nat.DefaultSTUNServers()
 			}
+			if len(relays) == 0 {
+				relays = cfg.Relays
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), natTimeout)
 			defer cancel()
+			dhtDone := make(chan *control.DHTInfo, 1)
+			go func() { dhtDone <- checkDHT(ctx, g, cfg, bootstrap) }()
+			var relayInfo []control.RelayInfo
+			var relayErr error
+			relaysDone := make(chan struct{})
+			go func() {
+				defer close(relaysDone)
+				relayInfo, relayErr = agent.RelayInfo(ctx, relays)
+			}()
 			report, buffers, mapping, err := classifyOnce(ctx, servers, protocols)
+			<-relaysDone
+			if relayErr != nil { // a URL that does not parse
+				return relayErr
+			}
+			out := cmd.OutOrStdout()
 			if err != nil {
+				// Where STUN gets no answer (a network that drops UDP),
+				// the relays are what still works: say how they did.
+				if !asJSON {
+					printRelays(out, relayInfo)
+				}
 				return err
 			}
 			info := agent.NATInfo(report, buffers)
 			info.PortMapping = mapping
+			info.Relays = relayInfo
+			info.DHT = <-dhtDone
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), info)
+				return printJSON(out, info)
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n\n%s\n",
-				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10, info.Summary)
-			if advice := buffers.Advice(); advice != "" {
-				fmt.Fprintf(out, "Note: %s\n", advice)
-			}
+			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n",
+				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10)
 			if m := info.PortMapping; m != nil && m.External != "" {
 				fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
 			} else if m != nil {
 				fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
+			}
+			printRelays(out, info.Relays)
+			fmt.Fprintf(out, "dht             %s\n\n%s\n", info.DHT.Summary, info.Summary)
+			if advice := buffers.Advice(); advice != "" {
+				fmt.Fprintf(out, "Note: %s\n", advice)
 			}
 			return nil
 		},
@@ -71,7 +110,37 @@ unknown. Works without a running agent; it uses a fresh UDP socket.`,
 	cmd.Flags().StringArrayVar(&servers, "stun", nil, "STUN server `HOST:PORT` to ask (repeatable; default: the configured ones)")
 	cmd.Flags().StringSliceVar(&protocols, "map", []string{portmap.PCP, portmap.NATPMP, portmap.UPnP},
 		"port mapping `PROTOCOLS` to ask the router for (pcp, nat-pmp, upnp; \"none\" asks none); the mapping is given back at once")
+	cmd.Flags().StringArrayVar(&relays, "relay", nil, "TURN relay `URL` to try (repeatable; default: the configured ones)")
+	cmd.Flags().StringArrayVar(&bootstrap, "dht-bootstrap", nil,
+		"check the DHT through the node at `ADDR`, host:port (repeatable; \""+agent.NoDHT+"\": skip the DHT; default: ask the agent, else the configured ones)")
 	return cmd
+}
+
+// printRelays writes a line per relay: its allocation, or why none.
+func printRelays(out io.Writer, relays []control.RelayInfo) {
+	for _, r := range relays {
+		if r.Relayed != "" {
+			fmt.Fprintf(out, "relay           %s: relayed address %s\n", r.URL, r.Relayed)
+		} else {
+			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, r.Error)
+		}
+	}
+}
+
+// checkDHT says whether the DHT answers: the running agent's DHT node
+// says, unless bootstrap nodes are given; else a short-lived node joins
+// through them, or the configured ones.
+func checkDHT(ctx context.Context, g *globals, cfg agent.Config, bootstrap []string) *control.DHTInfo {
+	if len(bootstrap) == 0 {
+		if info, err := g.client().NAT(ctx); err == nil && info.DHT != nil {
+			return info.DHT
+		}
+	}
+	info, err := agent.CheckDHT(ctx, agent.DHTBootstrapFor(cfg, bootstrap))
+	if err != nil {
+		return &control.DHTInfo{Enabled: true, Bootstrap: bootstrap, Summary: "cannot check: " + err.Error()}
+	}
+	return info
 }
 
 // classifyOnce runs NAT classification on a fresh socket, reports the

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,7 @@ same with theirs.`,
 			}
 			fmt.Fprintln(out, info.ConnectionString)
 			fmt.Fprintf(cmd.ErrOrStderr(), "\nname %s, node %s, port %d\nNAT: %s\n", info.Name, info.NodeID, info.ListenPort, info.NAT.Summary)
+			printRelays(cmd.ErrOrStderr(), info.NAT.Relays)
 			return nil
 		},
 	}
@@ -101,7 +103,11 @@ func newPeersCmd(g *globals) *cobra.Command {
 		Short: "List peers, their state and path, and pending requests",
 		Long: `List your peers: state (connected, connecting, offline) and how the
 session runs (direct through the NATs, or lan), plus "pending" requests from
-nodes that are not your peers yet ("punchdrop accept" them).`,
+nodes that are not your peers yet ("punchdrop accept" them). For a peer that
+cannot be reached, it says why, and what the last lookup of it on the DHT
+found. --json adds where the session's address was learned (found_via:
+session, dht, lan, conn_string or probe), when the peer was last heard from
+(last_seen) and that lookup (dht_lookup).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			peers, err := g.client().Peers(cmd.Context())
@@ -129,6 +135,9 @@ nodes that are not your peers yet ("punchdrop accept" them).`,
 			for _, p := range peers {
 				if p.Error != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s\n", safetext.Line(p.Name), safetext.Line(p.Error))
+				}
+				if l := p.DHTLookup; l != nil && p.State != control.StateConnected {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s, looked up on the DHT at %s: %s\n", safetext.Line(p.Name), l.At.Local().Format(time.TimeOnly), safetext.Line(l.Detail))
 				}
 				pending = pending || p.State == control.StatePending
 			}

@@ -205,7 +205,9 @@ func startAgent(ctx context.Context, bin string, l *lab.Lab, h *lab.Host, name s
 		return nil, err
 	}
 	a := &agent{name: name, bin: bin, home: home, done: make(chan struct{})}
-	a.cmd = h.Command(context.Background(), bin, "agent", "--home", home, "--name", name, "--stun", l.STUN())
+	// The lab has no DHT nodes: --dht-bootstrap none keeps the agents off
+	// the public one.
+	a.cmd = h.Command(context.Background(), bin, "agent", "--home", home, "--name", name, "--stun", l.STUN(), "--dht-bootstrap", "none")
 	if err := a.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

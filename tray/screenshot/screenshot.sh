@@ -167,7 +167,7 @@ fi
 # which runs her agent itself.
 for node in alice bob; do
 	mkdir -p "$work/$node"
-	printf 'name = "%s"\nstun_servers = ["%s"]\n' "$node" "$stun" >"$work/$node/config.toml"
+	printf 'name = "%s"\nstun_servers = ["%s"]\ndht = false\nlan_discovery = false\n' "$node" "$stun" >"$work/$node/config.toml"
 done
 "$BIN" agent --home "$work/bob" >"$work/bob.log" 2>&1 &
 pids+=($!)

@@ -1,0 +1,141 @@
+package session
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
+)
+
+func TestDecodeCandidates(t *testing.T) {
+	many := CandidatesFrame{}
+	for i := range MaxToldCandidates + 1 {
+		many.Candidates = append(many.Candidates, WireCandidate{Addr: fmt.Sprintf("203.0.113.%d:4000", i), Kind: PathDirect})
+	}
+	manyJSON, _ := json.Marshal(many)
+	tests := []struct {
+		name    string
+		payload string
+		want    []Candidate
+		err     error
+	}{
+		{"empty list", `{"candidates":[]}`, []Candidate{}, nil},
+		{"kinds", `{"candidates":[{"addr":"203.0.113.7:41641","kind":"direct"},{"addr":"192.168.1.20:41641","kind":"lan"},{"addr":"[2001:db8::1]:3478","kind":"relay"}]}`,
+			[]Candidate{
+				{Addr: netip.MustParseAddrPort("203.0.113.7:41641"), Kind: PathDirect, Source: SourceSession},
+				{Addr: netip.MustParseAddrPort("192.168.1.20:41641"), Kind: PathLAN, Source: SourceSession},
+				{Addr: netip.MustParseAddrPort("[2001:db8::1]:3478"), Kind: PathRelay, Source: SourceSession},
+			}, nil},
+		{"mapped address is unmapped", `{"candidates":[{"addr":"[::ffff:203.0.113.7]:1","kind":"direct"}]}`,
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil},
+		{"unknown kind skipped", `{"candidates":[{"addr":"203.0.113.7:1","kind":"carrier-pigeon"},{"addr":"203.0.113.8:1","kind":""}]}`, []Candidate{}, nil},
+		{"unusable addresses skipped", `{"candidates":[{"addr":"203.0.113.7:0","kind":"direct"},{"addr":"0.0.0.0:1","kind":"direct"},{"addr":"224.0.0.1:1","kind":"lan"},{"addr":"127.0.0.1:1","kind":"lan"},{"addr":"[::1]:1","kind":"lan"},{"addr":"[fe80::1%eth0]:1","kind":"lan"},{"addr":"nonsense","kind":"lan"}]}`, []Candidate{}, nil},
+		{"unknown fields ignored", `{"candidates":[{"addr":"203.0.113.7:1","kind":"direct","prio":3}],"extra":true}`,
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil},
+		{"too many", string(manyJSON), nil, ErrBadFrame},
+		{"too large", `{"candidates":[],"pad":"` + strings.Repeat("x", maxCandidatesFrame) + `"}`, nil, ErrFrameTooLarge},
+		{"not JSON", `{candidates}`, nil, ErrBadFrame},
+		{"wrong shape", `{"candidates":{"addr":"203.0.113.7:1"}}`, nil, ErrBadFrame},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeCandidates([]byte(tc.payload))
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("DecodeCandidates = %v, %v; want error %v", got, err, tc.err)
+			}
+			if err == nil && !slices.Equal(got, tc.want) {
+				t.Fatalf("DecodeCandidates = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A node tells only MaxToldCandidates, and what it tells decodes to what
+// it has.
+func TestCandidatesFrameRoundTrip(t *testing.T) {
+	var own []Candidate
+	for i := range MaxToldCandidates + 3 {
+		own = append(own, Candidate{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 4000), Kind: PathDirect})
+	}
+	var buf bytes.Buffer
+	if err := WriteFrame(&buf, FrameCandidates, candidatesFrame(own)); err != nil {
+		t.Fatal(err)
+	}
+	typ, payload, err := ReadFrame(&buf)
+	if err != nil || typ != FrameCandidates {
+		t.Fatalf("ReadFrame = %d, %v", typ, err)
+	}
+	got, err := DecodeCandidates(payload)
+	if err != nil || len(got) != MaxToldCandidates {
+		t.Fatalf("decoded %d candidates, %v", len(got), err)
+	}
+	for i, c := range got {
+		if c.Addr != own[i].Addr || c.Kind != own[i].Kind || c.Source != SourceSession {
+			t.Fatalf("candidate %d: %+v, want %+v", i, c, own[i])
+		}
+	}
+}
+
+func FuzzDecodeCandidates(f *testing.F) {
+	f.Add([]byte(`{"candidates":[{"addr":"203.0.113.7:41641","kind":"direct"},{"addr":"[2001:db8::1]:1","kind":"relay"}]}`))
+	f.Add([]byte(`{"candidates":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cands, err := DecodeCandidates(b)
+		if err != nil {
+			return
+		}
+		if len(b) > maxCandidatesFrame || len(cands) > MaxToldCandidates {
+			t.Fatalf("accepted %d candidates from %d bytes", len(cands), len(b))
+		}
+		for _, c := range cands {
+			if !reachableCandidate(c.Addr) || c.Addr.Addr().Is4In6() || c.Source != SourceSession || c.Kind.Priority() == priorityUnknown {
+				t.Fatalf("accepted %+v", c)
+			}
+		}
+	})
+}
+
+// A node tells its connected peer its candidates when the session starts
+// and again when they change; the peer takes them as learned from the
+// session and reports them to its owner.
+func TestConnectedPeerHearsCandidates(t *testing.T) {
+	var mu sync.Mutex
+	var heard [][]Candidate
+	heardRelay := func(relay Candidate) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(heard, func(cands []Candidate) bool { return slices.Contains(cands, relay) })
+	}
+	a := newTestNode(t, "alice")
+	b := &testNode{Node: startNode(t, NodeConfig{Name: "bob", Events: Events{PeerCandidates: func(id NodeID, cands []Candidate) {
+		if id != a.ID() {
+			t.Errorf("candidates from %s, want alice", id.Short())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, cands)
+	}}})}
+	a.AddPeer(b.info())
+	b.AddPeer(a.info())
+	testutil.WaitFor(t, 10*time.Second, "alice and bob to connect", func() bool {
+		return stateOf(a, b.ID()).State == StateConnected && stateOf(b, a.ID()).State == StateConnected
+	})
+	relay := Candidate{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}
+	a.SetExtraCandidates("relay", []Candidate{relay})
+	want := Candidate{Addr: relay.Addr, Kind: PathRelay, Source: SourceSession}
+	testutil.WaitFor(t, 5*time.Second, "bob to hear alice's relay candidate", func() bool { return heardRelay(want) })
+	if paths := stateOf(b, a.ID()).Paths; !slices.ContainsFunc(paths, func(p Path) bool {
+		return p.Addr == relay.Addr && p.Kind == PathRelay && p.Source == SourceSession
+	}) {
+		t.Fatalf("bob's paths to alice: %v", paths)
+	}
+}
