@@ -69,7 +69,8 @@ func (l *liveTransfer) update(done int64, now time.Time) bool {
 		// not bytes moved now. The rate is measured from here.
 		l.seen, l.stepAt = true, now
 		l.samples = append(l.samples[:0], rateSample{now, done})
-	case done == l.done:
+	case done <= l.done:
+		// No step: a chunk on its way was lost, and is counted out.
 	case last == 0 || now.Sub(l.samples[last].at) >= progressInterval:
 		l.samples = append(l.samples, rateSample{now, done})
 		l.stepAt = now
@@ -109,7 +110,7 @@ func (l *liveTransfer) measure(now time.Time) {
 	if now.Sub(from.at) < rateWarmup || span <= 0 {
 		return
 	}
-	l.rateBps = float64(l.done-from.done) / span.Seconds()
+	l.rateBps = max(0, float64(l.done-from.done)/span.Seconds())
 	if l.rateBps > 0 {
 		l.etaSec = float64(l.size-l.done) / l.rateBps
 	}

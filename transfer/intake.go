@@ -210,26 +210,32 @@ func (in *incoming) takeChunk(r *Reader, head *ChunkHead, buf []byte) error {
 	}
 	h := newHash(in.version)
 	off := int64(i) * int64(in.offer.ChunkSize)
+	var arrived int64 // counted towards Progress while on its way
 	for {
 		n, err := r.ReadData(buf)
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, werr := in.file.WriteAt(buf[:n], off); werr != nil {
 				in.unclaim(head.Index, false)
+				in.arrived(-arrived)
 				return writeError(werr)
 			}
 			off += int64(n)
+			arrived += int64(n)
+			in.arrived(int64(n))
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			in.unclaim(head.Index, false)
+			in.arrived(-arrived)
 			return in.readError(err)
 		}
 	}
 	if Hash(h.Sum(nil)) != head.Hash {
 		in.unclaim(head.Index, false)
+		in.arrived(-arrived)
 		return in.nak(head.Index)
 	}
 	in.unclaim(head.Index, true)
@@ -387,9 +393,23 @@ func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	if err := in.rc.Journal.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
 		return nil, &Error{Code: CodeIO, Reason: err.Error()}
 	}
+	var n int64
 	for _, c := range batch {
-		in.done += int64(in.offer.ChunkLen(int(c.index)))
+		n += int64(in.offer.ChunkLen(int(c.index)))
 	}
-	in.rc.reportProgress(in.rec, in.done)
+	in.done += n
+	// On their way no more, then held: a report in between shows a
+	// little less, never more than the file.
+	in.flying.Add(-n)
+	in.held.Store(in.done)
+	in.arrived(0)
 	return indexes, nil
+}
+
+// arrived counts n more bytes of chunks on their way (n < 0: fewer)
+// and reports how far the file has gone: held plus on its way (see
+// Progress).
+func (in *incoming) arrived(n int64) {
+	flying := in.flying.Add(n)
+	in.rc.reportProgress(in.rec, in.held.Load()+flying)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,7 +24,9 @@ type Receiver struct {
 	Journal   Journal  // what survives a restart
 	Downloads *os.Root // the downloads folder; nothing is written outside it
 	Log       *slog.Logger
-	// Progress, if not nil, is told about bytes held durably.
+	// Progress, if not nil, is told how far a transfer has gone: bytes
+	// held durably, plus those of chunks that arrived and are not held
+	// yet (see the sender's Progress).
 	Progress func(rec Record, done int64)
 	// Folder, if not nil, names the subfolder of Downloads that a peer's
 	// files go into, or "" for Downloads itself.
@@ -190,6 +193,9 @@ type incoming struct {
 	memory   int64         // receive buffer counted against the Quota
 	accepted bool          // ACCEPT was sent: refusals from now on are ABORTs
 	ended    chan struct{} // closed when the receive lets go of the transfer
+	// held is done for the streams' goroutines; flying the bytes of
+	// chunks read and not held yet (Progress).
+	held, flying atomic.Int64
 
 	writeMu sync.Mutex // one writer of frames at a time: ACKs and NAKs
 
@@ -228,6 +234,7 @@ func (in *incoming) run(r *Reader) error {
 		return fmt.Errorf("accept %s: %w", in.name, err)
 	}
 	in.accepted = true
+	in.held.Store(in.done)
 	in.rc.reportProgress(in.rec, in.done)
 
 	end, err := in.receiveChunks(r)

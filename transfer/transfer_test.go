@@ -568,3 +568,50 @@ func TestFailedAckStillRecordsChunks(t *testing.T) {
 		t.Fatalf("the store holds %d of the %d chunks written after the ACK failed", got, n)
 	}
 }
+
+// Progress moves while a chunk is on its way, on both sides, rather
+// than once per chunk: a 1 MiB chunk takes over a minute over 8 lanes
+// of a 1 Mbit/s link. It never passes the file's size, and ends there.
+func TestProgressMovesWithinAChunk(t *testing.T) {
+	r := newRig(t)
+	const size = 2 * DefaultChunkSize
+	var mu sync.Mutex
+	var sent, received []int64
+	r.recv.Progress = func(_ Record, done int64) {
+		mu.Lock()
+		received = append(received, done)
+		mu.Unlock()
+	}
+	src := r.file("progress.bin", size)
+	res := r.transfer(t.Context(), t.Context(), Source{ID: newID(), Path: src, Name: "progress.bin"},
+		func(done, total int64) {
+			mu.Lock()
+			sent = append(sent, done)
+			mu.Unlock()
+		})
+	if res.sendErr != nil || res.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", res.sendErr, res.recvErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, side := range []struct {
+		name    string
+		reports []int64
+	}{{"sender", sent}, {"receiver", received}} {
+		below := map[int64]bool{} // distinct figures short of a chunk's end
+		for _, d := range side.reports {
+			if d < 0 || d > size {
+				t.Errorf("%s: progress %d out of 0..%d", side.name, d, size)
+			}
+			if d%DefaultChunkSize != 0 {
+				below[d] = true
+			}
+		}
+		if len(below) < 8 {
+			t.Errorf("%s: %d figures within chunks (%v); want the count to move piece by piece", side.name, len(below), side.reports)
+		}
+		if n := len(side.reports); n == 0 || side.reports[n-1] != size {
+			t.Errorf("%s: progress ended at %v, want %d", side.name, side.reports, size)
+		}
+	}
+}

@@ -332,18 +332,25 @@ func appendFrame(b []byte, v uint8, f Frame) ([]byte, error) {
 func WriteChunk(w io.Writer, c Chunk) error { return writeChunk(w, Version, c) }
 
 func writeChunk(w io.Writer, v uint8, c Chunk) error {
-	if len(c.Data) > MaxChunkSize {
-		return fmt.Errorf("%w: chunk of %d bytes", ErrTooLarge, len(c.Data))
-	}
-	var hdr [headerLen + chunkFixedLen]byte
-	hdr[0], hdr[1] = v, byte(TypeChunk)
-	binary.BigEndian.PutUint32(hdr[2:], uint32(chunkFixedLen+len(c.Data)))
-	binary.BigEndian.PutUint32(hdr[headerLen:], c.Index)
-	copy(hdr[headerLen+4:], c.Hash[:])
-	if _, err := w.Write(hdr[:]); err != nil {
+	if err := writeChunkHead(w, v, c.Index, c.Hash, len(c.Data)); err != nil {
 		return err
 	}
 	_, err := w.Write(c.Data)
+	return err
+}
+
+// writeChunkHead writes what precedes a CHUNK's n bytes of data; the
+// data follows, in as many writes as the caller likes.
+func writeChunkHead(w io.Writer, v uint8, index uint32, hash Hash, n int) error {
+	if n > MaxChunkSize {
+		return fmt.Errorf("%w: chunk of %d bytes", ErrTooLarge, n)
+	}
+	var hdr [headerLen + chunkFixedLen]byte
+	hdr[0], hdr[1] = v, byte(TypeChunk)
+	binary.BigEndian.PutUint32(hdr[2:], uint32(chunkFixedLen+n))
+	binary.BigEndian.PutUint32(hdr[headerLen:], index)
+	copy(hdr[headerLen+4:], hash[:])
+	_, err := w.Write(hdr[:])
 	return err
 }
 
