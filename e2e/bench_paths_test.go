@@ -221,6 +221,10 @@ type pathLab struct {
 	quicperf, crocBin  string
 	relay              string // the croc relay's address, once it runs
 	ports              int    // numbers the servers' ports
+	// top is the whole benchmark's: what outlives one path (the tools'
+	// binaries, the croc relay) goes in its temporary folder and ends
+	// at its clean-up, not at the end of the path it was first made on.
+	top *testing.B
 }
 
 func newPathLab(b *testing.B, s pathSettings) *pathLab {
@@ -230,8 +234,9 @@ func newPathLab(b *testing.B, s pathSettings) *pathLab {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := &pathLab{lab: l, siteA: siteA, aliceHost: siteA.AddHost(), bobHost: l.AddSite(lab.PortRestricted).AddHost(), size: s.size, cap: s.cap}
+	x := &pathLab{lab: l, siteA: siteA, aliceHost: siteA.AddHost(), bobHost: l.AddSite(lab.PortRestricted).AddHost(), size: s.size, cap: s.cap, top: b}
 	x.src = randomFile(b, filepath.Join(b.TempDir(), "path.bin"), s.size, 16)
+	x.quicperf = buildTool(b, "github.com/punchdrop/punchdrop/lab/quicperf")
 	return x
 }
 
@@ -292,9 +297,6 @@ func (x *pathLab) punchdrop(b *testing.B, lanes int) goodput {
 // connections, bob receives, for at most the cap.
 func (x *pathLab) quic(b *testing.B, conns int, window int) goodput {
 	b.Helper()
-	if x.quicperf == "" {
-		x.quicperf = buildTool(b, "github.com/punchdrop/punchdrop/lab/quicperf")
-	}
 	port := x.port()
 	opts := []string{"-conns", strconv.Itoa(conns), "-window", strconv.Itoa(window)}
 	out := serverThenClient(b,
@@ -412,7 +414,7 @@ func (x *pathLab) startRelay(b *testing.B) {
 	if x.relay != "" {
 		return
 	}
-	gobin := b.TempDir()
+	gobin := x.top.TempDir()
 	install := exec.Command("go", "install", crocVersion)
 	install.Env = append(os.Environ(), "GOBIN="+gobin)
 	if out, err := install.CombinedOutput(); err != nil {
@@ -421,11 +423,11 @@ func (x *pathLab) startRelay(b *testing.B) {
 	x.crocBin = filepath.Join(gobin, "croc")
 	ip := x.lab.InternetIP().String()
 	relay := x.lab.Command(context.Background(), x.crocBin, "relay", "--host", ip)
-	relay.Env = append(os.Environ(), "HOME="+b.TempDir())
+	relay.Env = append(os.Environ(), "HOME="+x.top.TempDir())
 	if err := relay.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { relay.Process.Kill(); relay.Wait() })
+	x.top.Cleanup(func() { relay.Process.Kill(); relay.Wait() })
 	time.Sleep(time.Second) // it listens at once; a second covers a busy machine
 	x.relay = ip + ":9009"
 }
