@@ -466,3 +466,68 @@ func waitOutput(b *testing.B, cmd *exec.Cmd, want string) <-chan struct{} {
 	}()
 	return said
 }
+
+// linkedPair is alice behind an emulated link shaped so (full cone) and
+// bob behind a port-restricted NAT, connected; aliceConfig is extra
+// config for alice.
+func linkedPair(b *testing.B, shape linkem.Shape, aliceConfig string) (alice, bob *agentProc) {
+	b.Helper()
+	l := lab.New(b)
+	siteA, err := l.NewLinkedSite(lab.FullCone)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := siteA.SetLink(linkem.Config{Up: shape, Down: shape}); err != nil {
+		b.Fatal(err)
+	}
+	aliceHome, bobHome := b.TempDir(), b.TempDir()
+	writeConfig(b, aliceHome, aliceConfig)
+	writeConfig(b, bobHome, "")
+	alice = startAgentIn(b, l, siteA.AddHost(), "alice", aliceHome)
+	bob = startAgentIn(b, l, l.AddSite(lab.PortRestricted).AddHost(), "bob", bobHome)
+	connectPair(b, alice, bob)
+	waitPeer(b, alice, bob.nodeID(), connectTimeout, "connect", connected)
+	return alice, bob
+}
+
+// BenchmarkRealPathsSmallFiles sends 1000 files of 4 KiB over the
+// 100 Mbit/s link at a round trip of 50 ms (issue 16: at least 300
+// files/s).
+func BenchmarkRealPathsSmallFiles(b *testing.B) {
+	const files = 1000
+	alice, bob := linkedPair(b, pathCase{rtt: 50 * time.Millisecond}.shape(), "")
+	dir := filepath.Join(b.TempDir(), "small")
+	for i := range files {
+		randomFile(b, filepath.Join(dir, fmt.Sprintf("f%04d", i)), 4096, uint64(i))
+	}
+	took := sendWait(b, alice, dir)
+	got, _ := os.ReadDir(filepath.Join(bob.downloads(), "small"))
+	if len(got) != files {
+		b.Fatalf("bob has %d files, want %d", len(got), files)
+	}
+	rate := files / took.Seconds()
+	b.ReportMetric(rate, "files/s")
+	fmt.Printf("1000 files of 4 KiB, 100 Mbit/s, RTT 50 ms: %s, %.0f files/s\n", took.Round(time.Millisecond), rate)
+}
+
+// BenchmarkRealPathsMemory moves PUNCHDROP_BENCH_SIZE (default 4 GiB)
+// over the 100 Mbit/s link at a round trip of 150 ms and reports both
+// agents' peak RSS (issue 16: at most 64 MiB).
+func BenchmarkRealPathsMemory(b *testing.B) {
+	size := int64(4 << 30)
+	if v := os.Getenv("PUNCHDROP_BENCH_SIZE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatalf("PUNCHDROP_BENCH_SIZE: %v", err)
+		}
+		size = n
+	}
+	alice, bob := linkedPair(b, pathCase{rtt: 150 * time.Millisecond}.shape(), "")
+	src := randomFile(b, filepath.Join(b.TempDir(), "big.bin"), size, 3)
+	took := sendWait(b, alice, src)
+	sender, receiver := alice.peakRSS(b), bob.peakRSS(b)
+	os.Remove(filepath.Join(bob.downloads(), "big.bin"))
+	b.ReportMetric(max(sender, receiver), "MiB-peak-RSS")
+	fmt.Printf("%s at RTT 150 ms in %s (%.2f MiB/s): peak RSS sender %.1f MiB, receiver %.1f MiB\n",
+		fmtBytes(size), took.Round(time.Millisecond), float64(size)/(1<<20)/took.Seconds(), sender, receiver)
+}
