@@ -91,11 +91,17 @@ func serve(addr string, size int64, conns int) error {
 }
 
 // send writes n bytes on one stream of conn and waits for the client to
-// close the connection, which it does once it has them all.
+// close the connection, which it does once it has them all. With
+// QUICPERF_STATS=FILE in its environment it appends the connection's
+// congestion window, round trip and losses to FILE once a second: what
+// limits a connection on a lossy path.
 func send(conn *quic.Conn, n int64) error {
 	stream, err := conn.OpenStreamSync(context.Background())
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv("QUICPERF_STATS"); path != "" {
+		go logStats(conn, path)
 	}
 	buf := make([]byte, 256<<10)
 	for sent := int64(0); sent < n; sent += int64(len(buf)) {
@@ -163,4 +169,29 @@ func receive(addr string, conns int, limit time.Duration) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"bytes": total, "seconds": seconds, "stopped": stopped.Load()})
+}
+
+// logStats appends conn's sender statistics to the file at path once a
+// second until the connection ends.
+func logStats(conn *quic.Conn, path string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	defer f.Close()
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-conn.Context().Done():
+			return
+		case <-tick.C:
+		}
+		st := conn.ConnectionStats()
+		fmt.Fprintf(f, "%s t=%.0fs cwnd=%d srtt=%s min_rtt=%s sent_pkts=%d lost_pkts=%d sent_bytes=%d\n",
+			conn.RemoteAddr(), time.Since(start).Seconds(), st.CongestionWindow, st.SmoothedRTT.Round(time.Millisecond),
+			st.MinRTT.Round(time.Millisecond), st.PacketsSent, st.PacketsLost, st.BytesSent)
+	}
 }
