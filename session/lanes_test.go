@@ -103,13 +103,23 @@ func TestLaneOfNoSessionIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both dialed: wait for bob to settle on the one session alice has.
+	var before *Session
+	testutil.WaitFor(t, 5*time.Second, "bob's session with alice", func() bool {
+		ss, as := bob.sessionsWith(alice.ID()), alice.sessionsWith(bob.ID())
+		if len(ss) != 1 || len(as) != 1 {
+			return false
+		}
+		before, sess = ss[0], as[0]
+		return true
+	})
 	forged := &laneSet{token: newToken()}
 	_, err = alice.dialLane(ctx, alice.peer(bob.ID()), &Session{Path: sess.Path, lanes: forged})
 	if err == nil {
 		t.Fatal("a lane of no session joined")
 	}
-	if got := len(bob.sessionsWith(alice.ID())); got != 1 {
-		t.Fatalf("bob has %d sessions with alice after a forged lane, want 1", got)
+	if got := bob.sessionsWith(alice.ID()); len(got) != 1 || got[0] != before {
+		t.Fatalf("bob has sessions %v with alice after a forged lane, want only %v", got, before)
 	}
 }
 
