@@ -216,8 +216,10 @@ type ConfigInfo struct {
 	DHTBootstrap []string `json:"dht_bootstrap"`
 	// LANDiscovery is whether the agent announces itself to its peers on
 	// the LAN and hears them.
-	LANDiscovery bool   `json:"lan_discovery"`
-	File         string `json:"file"` // where it is kept
+	LANDiscovery bool `json:"lan_discovery"`
+	// PortMapping is whether the agent asks the router to map its port.
+	PortMapping bool   `json:"port_mapping"`
+	File        string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied.
