@@ -68,7 +68,7 @@ type Agent struct {
 	// port_mapping is off; a config reload starts or stops it.
 	portMapMu sync.Mutex
 	portMap   *portMapping
-	level  *slog.LevelVar       // the log's level, changed by a config reload
+	level     *slog.LevelVar // the log's level, changed by a config reload
 	// fullLog spaces the warnings that the pending requests are full:
 	// one a minute says it, a flood of strangers would repeat it.
 	fullLog *rate.Limiter

@@ -435,7 +435,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun, Relays: relays,
 		DHT: c.DHT, DHTBootstrap: bootstrap, LANDiscovery: c.LANDiscovery,
 		PortMapping: c.PortMapping,
-		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
+		Outbox:      cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),

@@ -14,10 +14,10 @@ func TestConnStringPublicWithPortMapping(t *testing.T) {
 	stun := netip.MustParseAddrPort("203.0.113.7:40001")
 	mapped := netip.MustParseAddrPort("203.0.113.7:41641")
 	tests := []struct {
-		name    string
-		report  nat.Report
-		mapped  netip.AddrPort
-		want    netip.AddrPort
+		name     string
+		report   nat.Report
+		mapped   netip.AddrPort
+		want     netip.AddrPort
 		wantCand bool // the mapped address is among the own candidates
 	}{
 		{"no mapping", nat.Report{PublicAddr: stun, Mapping: nat.AddressAndPortDependent}, netip.AddrPort{}, stun, false},
