@@ -454,7 +454,7 @@ func (a *Agent) setPortMapping(ctx context.Context, on bool) {
 	a.portMapMu.Lock()
 	pm := a.portMap
 	if on && pm == nil {
-		a.portMap = startPortMapping(ctx, a.node, a.log, a.publishNAT)
+		a.portMap = startPortMapping(ctx, a.node, a.ident, a.log, a.publishNAT)
 	}
 	if !on {
 		a.portMap = nil

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -32,8 +33,8 @@ type portMapping struct {
 // startPortMapping maps node's port until ctx ends or stop is called,
 // offering the mapping to the node's peers and calling changed after
 // each change (the NAT view shows it).
-func startPortMapping(ctx context.Context, node *session.Node, log *slog.Logger, changed func()) *portMapping {
-	client := portmap.New(portmap.Config{Port: node.Port(), Logger: log})
+func startPortMapping(ctx context.Context, node *session.Node, ident session.Identity, log *slog.Logger, changed func()) *portMapping {
+	client := portmap.New(portmap.Config{Port: node.Port(), PCPNonce: pcpNonce(ident), Logger: log})
 	pm := &portMapping{done: make(chan struct{})}
 	pm.keeper = portmap.NewKeeper(client, func(m portmap.Mapping) {
 		node.SetMapped(m.External)
@@ -46,6 +47,18 @@ func startPortMapping(ctx context.Context, node *session.Node, log *slog.Logger,
 		node.SetMapped(netip.AddrPort{})
 	}()
 	return pm
+}
+
+// pcpNonce is the node's PCP mapping nonce: secret (derived from its
+// private key, so no other host on the LAN can delete or take over the
+// mapping) and the same on every start, so that an agent that crashed
+// can renew or delete the mapping it left behind rather than be refused
+// until it expires.
+func pcpNonce(ident session.Identity) [12]byte {
+	h := sha256.New()
+	h.Write([]byte("punchdrop PCP mapping nonce\x00"))
+	h.Write(ident.Key.Seed())
+	return [12]byte(h.Sum(nil))
 }
 
 // stop deletes the mapping and waits until it is gone (bounded by the

@@ -137,3 +137,41 @@ func (pm *PortMapper) Close() error {
 
 // Log is what miniupnpd printed so far.
 func (pm *PortMapper) Log() string { return pm.log.String() }
+
+// Mappings lists the port mappings miniupnpd holds now, one
+// "udp -> INTERNAL_IP:PORT" per mapping: what the router forwards,
+// whichever protocol asked for it. They are read from the rules that let
+// the forwarded packets through its filter table (the nat table's DNAT
+// rules are written with a target revision this host's iptables cannot
+// print).
+func (pm *PortMapper) Mappings() ([]string, error) {
+	out, err := pm.site.Exec(iptablesCmd, "-w", "-t", "filter", "-S", "MINIUPNPD")
+	if err != nil {
+		return nil, fmt.Errorf("list port mappings: %w: %s", err, out)
+	}
+	return parseMappings(string(out)), nil
+}
+
+// parseMappings reads the accept rules of iptables -S output, such as
+// "-A MINIUPNPD -d 198.19.1.10/32 -p udp -m udp --dport 40155 -j ACCEPT".
+func parseMappings(rules string) []string {
+	var out []string
+	for _, line := range strings.Split(rules, "\n") {
+		f := strings.Fields(line)
+		var proto, port, to string
+		for i := 0; i+1 < len(f); i++ {
+			switch f[i] {
+			case "-p":
+				proto = f[i+1]
+			case "--dport":
+				port = f[i+1]
+			case "-d":
+				to = strings.TrimSuffix(f[i+1], "/32")
+			}
+		}
+		if proto != "" && port != "" && to != "" {
+			out = append(out, proto+" -> "+to+":"+port)
+		}
+	}
+	return out
+}
