@@ -78,12 +78,22 @@ func startMapped(t testing.TB, l *lab.Lab, host *lab.Host, name string, mapping 
 // port_mapping off, the same pairing ends unreachable: the mapping is
 // what made the path.
 func TestPortMappingMakesSymmetricDirect(t *testing.T) {
-	for _, mapping := range []bool{true, false} {
-		t.Run(fmt.Sprintf("port_mapping=%v", mapping), func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mapping   bool                    // port_mapping
+		protocols lab.PortMapperProtocols // what the router answers
+		want      string                  // the protocol that maps
+	}{
+		{"pcp", true, lab.PortMapperProtocols{}, portmap.PCP},
+		{"upnp", true, lab.PortMapperProtocols{NoNATPMP: true}, portmap.UPnP},
+		{"off", false, lab.PortMapperProtocols{}, ""},
+	} {
+		mapping := tc.mapping
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			l := lab.New(t)
 			sym := l.AddSite(lab.Symmetric)
-			pm, err := sym.StartPortMapper(t.Context())
+			pm, err := sym.StartPortMapperWith(t.Context(), tc.protocols)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,9 +112,9 @@ func TestPortMappingMakesSymmetricDirect(t *testing.T) {
 					t.Fatalf("port_mapping off, yet the router maps %v (%v)", got, err)
 				}
 			} else {
-				if !strings.HasPrefix(m.External, sym.PublicIP().String()+":") || info.PublicAddr != m.External ||
+				if m.Protocol != tc.want || !strings.HasPrefix(m.External, sym.PublicIP().String()+":") || info.PublicAddr != m.External ||
 					!strings.Contains(info.ConnectionString, "@"+m.External) {
-					t.Fatalf("alice's mapping %+v: want one on %s that her connection string names (%s)", *m, sym.PublicIP(), info.ConnectionString)
+					t.Fatalf("alice's mapping %+v: want one by %s on %s that her connection string names (%s)", *m, tc.want, sym.PublicIP(), info.ConnectionString)
 				}
 				t.Logf("alice's port is mapped by %s at %s; STUN sees %s (%s mapping)", m.Protocol, m.External, info.NAT.PublicAddr, info.NAT.Mapping)
 			}

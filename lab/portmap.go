@@ -49,11 +49,24 @@ var miniupnpdChains = [][]string{
 	{"-t", "mangle", "-I", "PREROUTING", "-i", "wan0", "-j", "MINIUPNPD"},
 }
 
-// StartPortMapper runs miniupnpd on the site's router, mapping ports for
-// its hosts only, until the lab closes (or Close). Its WAN address is not
-// public, so it is told it (ext_ip) and that this is fine
-// (ext_allow_private_ipv4).
+// PortMapperProtocols says which protocols a port mapper answers; the
+// zero value means all of them.
+type PortMapperProtocols struct {
+	NoUPnP bool
+	// NoNATPMP turns PCP off too: miniupnpd serves both on one socket.
+	NoNATPMP bool
+}
+
+// StartPortMapper runs miniupnpd on the site's router, answering PCP,
+// NAT-PMP and UPnP (StartPortMapperWith).
 func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
+	return s.StartPortMapperWith(ctx, PortMapperProtocols{})
+}
+
+// StartPortMapperWith runs miniupnpd on the site's router with the
+// protocols given, mapping ports for its hosts only, until the lab closes
+// (or Close).
+func (s *Site) StartPortMapperWith(ctx context.Context, protocols PortMapperProtocols) (*PortMapper, error) {
 	if s.router == "" {
 		return nil, fmt.Errorf("port mapper: a %s site has no router", s.kind)
 	}
@@ -78,8 +91,8 @@ func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
 		"ext_ifname=wan0",
 		"listening_ip=br-lan",
 		"port=5000",
-		"enable_natpmp=yes",
-		"enable_upnp=yes",
+		"enable_natpmp=" + yesNo(!protocols.NoNATPMP),
+		"enable_upnp=" + yesNo(!protocols.NoUPnP),
 		// The lab's WAN addresses are reserved (198.18.0.0/15), and this
 		// miniupnpd (2.3.1) refuses a reserved ext_ip outright; asked to
 		// learn its address by STUN instead, it sees no NAT above it and
@@ -117,6 +130,13 @@ func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
 	}
 	s.lab.pushUndo(pm.Close)
 	return pm, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // Close stops miniupnpd by its PID (it removes its mappings) and its
