@@ -20,8 +20,9 @@ import (
 // the node's own candidates, and the mapping is deleted when the agent
 // stops or the key is turned off. Its methods are safe on a nil one.
 type portMapping struct {
-	keeper *portmap.Keeper
-	cancel context.CancelFunc
+	keeper  *portmap.Keeper
+	refresh func() // asks the router again: keeper.Refresh
+	cancel  context.CancelFunc
 	done   chan struct{} // closed once the keeper deleted its mapping
 
 	mu      sync.Mutex // guards following
@@ -40,6 +41,7 @@ func startPortMapping(ctx context.Context, node *session.Node, ident session.Ide
 		node.SetMapped(m.External)
 		changed()
 	})
+	pm.refresh = pm.keeper.Refresh
 	ctx, pm.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(pm.done)
@@ -88,7 +90,7 @@ func (pm *portMapping) localCandidates(cands []session.Candidate) {
 	pm.lan, pm.started = lan, true
 	pm.mu.Unlock()
 	if changed {
-		pm.keeper.Refresh()
+		pm.refresh()
 	}
 }
 
@@ -107,7 +109,7 @@ func (pm *portMapping) natChanged(r nat.Report) {
 	}
 	pm.mu.Unlock()
 	if changed {
-		pm.keeper.Refresh()
+		pm.refresh()
 	}
 }
 
