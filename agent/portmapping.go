@@ -23,7 +23,7 @@ type portMapping struct {
 	keeper  *portmap.Keeper
 	refresh func() // asks the router again: keeper.Refresh
 	cancel  context.CancelFunc
-	done   chan struct{} // closed once the keeper deleted its mapping
+	done    chan struct{} // closed once the keeper deleted its mapping
 
 	mu      sync.Mutex // guards following
 	lan     []netip.AddrPort
