@@ -261,7 +261,8 @@ const (
 	// EventTransfer reports a transfer queued, moving (at most a few
 	// times a second), done or failed; Transfer is set.
 	EventTransfer = "transfer"
-	// EventNAT reports a new public address or NAT kind; NAT is set.
+	// EventNAT reports a new public address or NAT kind, a relay
+	// allocation or a port mapping that came or went; NAT is set.
 	EventNAT = "nat"
 	// EventAlert reports something the user must know, in words (a
 	// damaged state file was replaced); Alert is set. Status lists the

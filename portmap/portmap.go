@@ -1,9 +1,11 @@
 // Package portmap asks the home router for a UDP port mapping of the
 // node's socket, so that peers can reach it at a public address even
 // behind a NAT that would drop their packets: with PCP (RFC 6887),
-// NAT-PMP (RFC 6886) and UPnP IGD (v1 and v2), tried together with a
-// short timeout, as Tailscale's portmapper does. The mapping is renewed
-// before it expires and deleted when the node stops.
+// NAT-PMP (RFC 6886) and UPnP IGD (v1 and v2), probed together with a
+// short timeout, as Tailscale's portmapper does, then mapped by the most
+// preferred one that answered (only one: a router's protocols share one
+// table). The mapping is renewed before it expires and deleted when the
+// node stops.
 //
 // Only UDP is mapped (the node speaks nothing else), and only the node's
 // own port, to its own LAN address: no router is asked for anything a
