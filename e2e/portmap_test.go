@@ -80,19 +80,22 @@ func mappedReady(mapping bool) func(control.IDInfo) bool {
 // bob behind a port-restricted one have no direct path by punching
 // alone; when alice's router maps her port (miniupnpd), her connection
 // string names the mapped address, bob reaches her there like a full
-// cone, both see a direct path, and a file moves intact. With
-// port_mapping off, the same pairing ends unreachable: the mapping is
-// what made the path.
+// cone, both see a direct path, and a file moves intact; by PCP, or by
+// UPnP from a router that speaks only that, and even when bob is behind
+// a symmetric NAT too. With port_mapping off, the same pairing ends
+// unreachable: the mapping is what made the path.
 func TestPortMappingMakesSymmetricDirect(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		mapping   bool                    // port_mapping
 		protocols lab.PortMapperProtocols // what the router answers
 		want      string                  // the protocol that maps
+		bob       lab.NATKind
 	}{
-		{"pcp", true, lab.PortMapperProtocols{}, portmap.PCP},
-		{"upnp", true, lab.PortMapperProtocols{NoNATPMP: true}, portmap.UPnP},
-		{"off", false, lab.PortMapperProtocols{}, ""},
+		{"pcp", true, lab.PortMapperProtocols{}, portmap.PCP, lab.PortRestricted},
+		{"upnp", true, lab.PortMapperProtocols{NoNATPMP: true}, portmap.UPnP, lab.PortRestricted},
+		{"pcp-symmetric", true, lab.PortMapperProtocols{}, portmap.PCP, lab.Symmetric},
+		{"off", false, lab.PortMapperProtocols{}, "", lab.PortRestricted},
 	} {
 		mapping := tc.mapping
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +107,7 @@ func TestPortMappingMakesSymmetricDirect(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := startMapped(t, l, sym.AddHost(), "alice", mapping)
-			b := startAgent(t, l, l.AddSite(lab.PortRestricted).AddHost(), "bob")
+			b := startAgent(t, l, l.AddSite(tc.bob).AddHost(), "bob")
 			info, err := a.id()
 			if err != nil {
 				t.Fatal(err)
@@ -146,7 +149,7 @@ func TestPortMappingMakesSymmetricDirect(t *testing.T) {
 			if p := b.peer(a.nodeID()); p.Addr != m.External {
 				t.Errorf("bob reaches alice at %s, want her mapped address %s", p.Addr, m.External)
 			}
-			t.Logf("symmetric (mapped) ↔ port-restricted: direct after %s", time.Since(start).Round(time.Millisecond))
+			t.Logf("symmetric (mapped) ↔ %s: direct after %s", tc.bob, time.Since(start).Round(time.Millisecond))
 			sendIntact(t, a, b, "mapped.bin", 8<<20)
 			sendIntact(t, b, a, "back.bin", 1<<20)
 		})
