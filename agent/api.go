@@ -394,6 +394,13 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 			res.Applied = append(res.Applied, k.key)
 		}
 	}
+	if cfg.PortMapping != a.cfg.PortMapping {
+		// Started or stopped in place: the mapping is deleted at once when
+		// it is turned off; peers hear the candidate go or come.
+		a.cfg.PortMapping = cfg.PortMapping
+		a.setPortMapping(a.serveCtx, cfg.PortMapping)
+		res.Applied = append(res.Applied, "port_mapping")
+	}
 	if old, now := a.finderBootstrap(), dhtBootstrap(a.cfg, a.dhtOverride); !slices.Equal(old, now) {
 		a.stopFinder() // and start over with the new settings, the node running on
 		if err := a.startFinder(a.serveCtx, now); err != nil {
