@@ -204,3 +204,34 @@ func TestTwoHostsBehindOneRouter(t *testing.T) {
 		t.Fatalf("LAN neighbours cannot reach each other directly: %v from %s", err, from)
 	}
 }
+
+// TestBridgeKeepsItsAddress: the servers on the internet bridge (STUN,
+// TURN, the DHT nodes) keep their link address while sites are added, so
+// a router that talked to them before goes on reaching them at once. A
+// bridge left to pick its own took the lowest address of its ports, and
+// a later site could change it: the routers before it then sent to the
+// old address, lost, for about a minute.
+func TestBridgeKeepsItsAddress(t *testing.T) {
+	l := New(t)
+	first := l.AddSite(PortRestricted)
+	h := first.AddHost()
+	mappedAddress(t, l, h) // the router learns the bridge's address
+	for range 4 {
+		l.AddSite(PortRestricted).AddHost()
+	}
+	link, err := execIn(l.inet, "cat", "/sys/class/net/br0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(link)); got != bridgeMAC {
+		t.Fatalf("the bridge's address is %s after sites joined, want %s", got, bridgeMAC)
+	}
+	neigh, err := first.Exec("ip", "neigh", "show", stunPrimary.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(neigh), bridgeMAC) {
+		t.Fatalf("the first router reaches the STUN server at %q, not the bridge's %s", neigh, bridgeMAC)
+	}
+	mappedAddress(t, l, h)
+}

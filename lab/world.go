@@ -87,7 +87,13 @@ func Build(ctx context.Context) (l *Lab, err error) {
 		return nil, err
 	}
 	steps := [][]string{
-		{"link", "add", "br0", "type", "bridge"},
+		// The bridge's own address is fixed: left to itself, a bridge
+		// takes the lowest address of its ports, so a site added later
+		// could change it, and every router would keep sending to the
+		// old one what it sends to the servers on the bridge (STUN, TURN,
+		// the DHT nodes) until its neighbour entry went stale, about a
+		// minute later.
+		{"link", "add", "br0", "address", bridgeMAC, "type", "bridge"},
 		{"link", "set", "br0", "up"},
 		{"addr", "add", prefixed(stunPrimary), "dev", "br0"},
 		{"addr", "add", prefixed(stunAlternate), "dev", "br0"},
@@ -107,6 +113,9 @@ func Build(ctx context.Context) (l *Lab, err error) {
 }
 
 // STUN returns the primary STUN server address, for --stun.
+// bridgeMAC is the internet bridge's own address, locally administered.
+const bridgeMAC = "02:00:c6:12:00:01"
+
 func (l *Lab) STUN() string { return netip.AddrPortFrom(stunPrimary, STUNPort).String() }
 
 // STUNAlt returns the STUN server's second address.
