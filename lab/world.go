@@ -48,6 +48,12 @@ const (
 	// FullCone maps the one host 1:1 (SNAT out, DNAT in): endpoint-
 	// independent mapping and filtering. It serves one host.
 	FullCone NATKind = "full-cone"
+	// AddressRestricted maps the one host 1:1 like FullCone but lets in
+	// only addresses the host sent to, from any of their ports: endpoint-
+	// independent mapping, address-dependent filtering (a restricted cone).
+	// The router remembers (remote address, host port) pairs in an ipset
+	// for as long as conntrack keeps a UDP flow.
+	AddressRestricted NATKind = "address-restricted"
 	// PortRestricted is plain MASQUERADE with unsolicited traffic dropped:
 	// endpoint-independent mapping, address-and-port-dependent filtering.
 	PortRestricted NATKind = "port-restricted"
@@ -55,6 +61,10 @@ const (
 	// destination, address-and-port-dependent filtering.
 	Symmetric NATKind = "symmetric"
 )
+
+// Kinds lists the NAT kinds a site can have, from the easiest to the
+// hardest to punch.
+var Kinds = []NATKind{None, FullCone, AddressRestricted, PortRestricted, Symmetric}
 
 // Lab is one throwaway network.
 type Lab struct {
