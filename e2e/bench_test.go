@@ -67,7 +67,7 @@ func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
 
 // connectedAt subscribes to a's events and delivers the time a reported
 // the peer connected, or the zero time if ctx ends first.
-func connectedAt(b *testing.B, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
+func connectedAt(b testing.TB, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
 	stream, err := control.NewClient(agent.ResolvePaths(a.home).Socket).Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +92,7 @@ func connectedAt(b *testing.B, ctx context.Context, a *agentProc, peerID string)
 
 // BenchmarkNATReport prints what `punchdrop nat` says behind each NAT kind.
 func BenchmarkNATReport(b *testing.B) {
-	for _, kind := range []lab.NATKind{lab.None, lab.FullCone, lab.PortRestricted, lab.Symmetric} {
+	for _, kind := range lab.Kinds {
 		b.Run(string(kind), func(b *testing.B) {
 			l := lab.New(b)
 			host := l.AddSite(kind).AddHost()
