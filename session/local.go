@@ -191,6 +191,7 @@ func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
+	cs.HardNAT = cs.Public.IsValid() && (n.report.Mapping == nat.AddressDependent || n.report.Mapping == nat.AddressAndPortDependent)
 	for _, a := range n.lan {
 		// A host with no NAT sees its public address among its own; it is
 		// not a LAN candidate, and a path to it is direct.
