@@ -72,7 +72,7 @@ func matrixCases() []matrixCase {
 	var cases []matrixCase
 	for _, pair := range pairings() {
 		cases = append(cases, matrixCase{
-			name:   fmt.Sprintf("%s-%s", pair[0], pair[1]),
+			name:     fmt.Sprintf("%s-%s", pair[0], pair[1]),
 			sites:    func(l *lab.Lab) (a, b *lab.Site) { return l.AddSite(pair[0]), l.AddSite(pair[1]) },
 			direct:   directPossible(pair[0], pair[1]),
 			birthday: birthdayNeeded(pair[0], pair[1]),
