@@ -101,8 +101,9 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
 	dialer := n.ID().Less(p.id)
-	drain(p.acks)                 // answers to an earlier round may name a dead path
-	var relayAnswered atomic.Bool // birthday probing does not start once one did
+	drain(p.acks) // answers to an earlier round may name a dead path
+	// Birthday probing does not start once a relay path answered.
+	var relayAnswered atomic.Bool
 	if role := n.birthdayRole(p); role != birthdayNone {
 		bctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
