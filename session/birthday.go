@@ -58,10 +58,22 @@ const (
 	// that it can do connects well within a second, and birthday probing
 	// is the heavy tool.
 	birthdayDelay = time.Second
-	// spareResend is how often each spare probes the easy side again:
-	// it keeps the spare's NAT mapping alive (UDP mappings last 30 s and
-	// more) and gives every round of random probes open ports to find.
+	// spareResend is how often each spare probes the easy side again
+	// while the easy side's rounds may run (birthdaySpan): it gives every
+	// round open ports to find, also if the easy side's punch started a
+	// little later.
 	spareResend = 2 * time.Second
+	// birthdaySpan is how long the easy side's rounds take.
+	birthdaySpan = birthdayRounds * (birthdayPace + birthdayRoundGap)
+	// spareKeepAlive is how often each spare probes after birthdaySpan,
+	// until the punch ends: enough to keep its NAT mapping (UDP mappings
+	// last 30 s and more) for an easy side whose next punch starts later,
+	// at a fifth of the traffic.
+	spareKeepAlive = 10 * time.Second
+	// maxSpareSockets bounds the spares of all peers together: two peers
+	// at a time get their full share, and a node with many peers to punch
+	// stays far from its limit on open files.
+	maxSpareSockets = 2 * birthdaySockets
 	// spareSendGap spaces the spares' probes within one resend, so that
 	// 256 new mappings are not a single burst.
 	spareSendGap = 2 * time.Millisecond
@@ -174,9 +186,11 @@ func (n *Node) birthday(ctx context.Context, p *peer, role birthdayRole, relayAn
 }
 
 // runSpares opens the spares and has each probe targets every
-// spareResend until ctx ends. Spares whose probes came back stop
-// re-sending: punching probes out of them now, like any other socket.
+// spareResend for birthdaySpan, then every spareKeepAlive, until ctx
+// ends. Spares whose probes came back stop re-sending: punching probes
+// out of them now, like any other socket.
 func (n *Node) runSpares(ctx context.Context, p *peer, targets []netip.AddrPort) {
+	start := time.Now()
 	var spares []*spareSocket
 	for i := range birthdaySockets {
 		s, err := n.openSpare(p.id, i)
@@ -200,16 +214,26 @@ func (n *Node) runSpares(ctx context.Context, p *peer, targets []netip.AddrPort)
 			case <-time.After(spareSendGap):
 			}
 		}
+		gap := spareResend
+		if time.Since(start) > birthdaySpan {
+			gap = spareKeepAlive
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(spareResend):
+		case <-time.After(gap):
 		}
 	}
 }
 
 // openSpare opens spare i for the peer owner and starts serving it.
 func (n *Node) openSpare(owner NodeID, i int) (*spareSocket, error) {
+	n.mu.Lock()
+	open := len(n.spares)
+	n.mu.Unlock()
+	if open >= maxSpareSockets {
+		return nil, fmt.Errorf("open spare socket: %d are open, the most allowed", open)
+	}
 	conn, err := n.listenSpare()
 	if err != nil {
 		return nil, err
@@ -222,10 +246,13 @@ func (n *Node) openSpare(owner NodeID, i int) (*spareSocket, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed || n.runCtx == nil {
+	if n.closed || n.runCtx == nil || len(n.spares) >= maxSpareSockets {
 		s.ln.Close()
 		s.tr.Close()
 		conn.Close()
+		if len(n.spares) >= maxSpareSockets {
+			return nil, fmt.Errorf("open spare socket: %d are open, the most allowed", len(n.spares))
+		}
 		return nil, fmt.Errorf("open spare socket: the node is not running")
 	}
 	ctx, cancel := context.WithCancel(n.runCtx)

@@ -157,10 +157,12 @@ func TestSimulatedPairings(t *testing.T) {
 					if onSpare != hard {
 						t.Fatalf("%s's session runs out of %q; birthday probing's hard side: %v", side[0].name(), side[0].peer(side[1].ID()).session().Path.Local, hard)
 					}
+					want := 0
+					if hard {
+						want = 1
+					}
 					testutil.WaitFor(t, 2*time.Second, side[0].name()+" to close the other spares", func() bool {
-						side[0].mu.Lock()
-						defer side[0].mu.Unlock()
-						return len(side[0].spares) == map[bool]int{false: 0, true: 1}[hard]
+						return side[0].spareCount() == want
 					})
 				}
 				t.Logf("%s ↔ %s: connected %s in %s", x, y, a.peer(b.ID()).session(), took.Round(time.Millisecond))
