@@ -4,8 +4,11 @@
 // A lab is an "internet" namespace holding a bridge and a coturn STUN
 // server on two addresses (which turns on its RFC 5780 support), plus
 // sites: a router namespace doing NAT of one kind, with hosts behind it on
-// their own LAN. Addresses come from the benchmarking range 198.18.0.0/15
-// only: the internet segment is 198.18.0.0/24, site n's LAN 198.19.n.0/24.
+// their own LAN. Addresses come from the benchmarking range 198.18.0.0/15:
+// the internet segment is 198.18.0.0/24, site n's LAN 198.19.n.0/24; a
+// carrier-grade NAT (NewCarrier), whose network holds home routers
+// rather than hosts (NewSiteBehind: a double NAT), has 100.64.n.0/24 of
+// the shared address space (RFC 6598).
 // Every namespace has a unique name, so labs can run side by side, and
 // Close removes everything.
 package lab
