@@ -62,6 +62,10 @@ type matrixCase struct {
 	sites    func(l *lab.Lab) (a, b *lab.Site)
 	direct   bool
 	birthday bool
+	args     []string // more arguments of both agents
+	// selfProbes: each agent's probes to the other's LAN candidate reach
+	// itself (and are dropped as for another node).
+	selfProbes bool
 }
 
 // matrixCases are every pairing of NAT kinds, then the homes real
@@ -98,6 +102,19 @@ func matrixCases() []matrixCase {
 				return l.AddSiteBehind(l.AddCarrier(false), lab.Symmetric), l.AddSite(lab.FullCone)
 			},
 			direct: true,
+		},
+		// Two homes that use the same LAN addresses, as most do, and the
+		// same port: each one's probes to the other's LAN candidate reach
+		// itself, which must never count as the peer.
+		matrixCase{
+			name: "same-LAN-addresses(port-restricted, 192.168.1.0/24, same port)",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				lan := netip.MustParsePrefix("192.168.1.0/24")
+				return l.AddSiteWithLAN(lab.PortRestricted, lan), l.AddSiteWithLAN(lab.PortRestricted, lan)
+			},
+			direct:     true,
+			args:       []string{"--port", "41641"},
+			selfProbes: true,
 		},
 		matrixCase{name: "same-CGNAT-hairpin", sites: sameCarrier(true), direct: true},
 		// Without hairpinning nothing joins the two homes: their LANs
@@ -146,7 +163,7 @@ func TestPairings(t *testing.T) {
 			t.Parallel()
 			l := lab.New(t)
 			sa, sb := tc.sites(l)
-			a, b := startAgent(t, l, sa.AddHost(), "alice"), startAgent(t, l, sb.AddHost(), "bob")
+			a, b := startAgent(t, l, sa.AddHost(), "alice", tc.args...), startAgent(t, l, sb.AddHost(), "bob", tc.args...)
 			r := runPairing(t, tc, a, b, sa, sb)
 			r.name = tc.name
 			mu.Lock()
@@ -227,6 +244,13 @@ func runPairing(t *testing.T, tc matrixCase, a, b *agentProc, sa, sb *lab.Site) 
 	// lets anyone in answers them: that is no failure.
 	if tc.birthday && !birthday {
 		t.Fatal("connected, but not by birthday probing: no spare socket was reached")
+	}
+	if tc.selfProbes {
+		for _, side := range []*agentProc{a, b} {
+			if !strings.Contains(side.log(), "probe for another node") {
+				t.Fatalf("%s's own probes to the peer's LAN address never came back to it: the test does not test that", side.name)
+			}
+		}
 	}
 	exchangeMessages(t, a, b, "pairing")
 	t.Logf("%s: direct in %s (%s)", tc.name, took.Round(time.Millisecond), strings.Join(how, ", "))

@@ -44,6 +44,19 @@ type Host struct {
 // NewSite adds a site with a router of the given kind.
 func (l *Lab) NewSite(kind NATKind) (*Site, error) { return l.newSite(kind, false) }
 
+// NewSiteWithLAN adds a site of kind whose LAN is lan (a /24) rather than
+// its own part of 198.19.0.0/16: two homes that both use 192.168.1.0/24,
+// as most do, have hosts of the same addresses.
+func (l *Lab) NewSiteWithLAN(kind NATKind, lan netip.Prefix) (*Site, error) {
+	if kind == None {
+		return nil, fmt.Errorf("add site: a %s site has no LAN", kind)
+	}
+	if !lan.Addr().Is4() || lan.Bits() != 24 || lan.Masked() != lan {
+		return nil, fmt.Errorf("add site: LAN %s is not an IPv4 /24", lan)
+	}
+	return l.newSiteOn(kind, false, lan)
+}
+
 // NewLinkedSite adds a site whose router reaches the internet through an
 // emulated link (package linkem) that SetLink shapes: delay, jitter,
 // loss, reordering and rate, each way. Until then the link passes
@@ -70,6 +83,11 @@ func (l *Lab) register(kind NATKind) (*Site, error) {
 }
 
 func (l *Lab) newSite(kind NATKind, linked bool) (*Site, error) {
+	return l.newSiteOn(kind, linked, netip.Prefix{})
+}
+
+// newSiteOn adds a site whose LAN is lan, or its own when lan is zero.
+func (l *Lab) newSiteOn(kind NATKind, linked bool, lan netip.Prefix) (*Site, error) {
 	switch kind {
 	case None, FullCone, AddressRestricted, PortRestricted, Symmetric:
 	default:
@@ -78,6 +96,9 @@ func (l *Lab) newSite(kind NATKind, linked bool) (*Site, error) {
 	s, err := l.register(kind)
 	if err != nil || kind == None {
 		return s, err
+	}
+	if lan.IsValid() {
+		s.lan = lan
 	}
 	if err := s.buildRouter(linked); err != nil {
 		return nil, fmt.Errorf("add %s site: %w", kind, err)

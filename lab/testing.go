@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
@@ -110,6 +111,16 @@ func (l *Lab) AddCarrier(hairpin bool) *Site {
 func (l *Lab) AddSiteBehind(carrier *Site, kind NATKind) *Site {
 	l.tb.Helper()
 	s, err := l.NewSiteBehind(carrier, kind)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
+}
+
+// AddSiteWithLAN is NewSiteWithLAN for tests: it fails the test on error.
+func (l *Lab) AddSiteWithLAN(kind NATKind, lan netip.Prefix) *Site {
+	l.tb.Helper()
+	s, err := l.NewSiteWithLAN(kind, lan)
 	if err != nil {
 		l.tb.Fatal(err)
 	}
