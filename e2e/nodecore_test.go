@@ -103,6 +103,16 @@ func matrixCases() []matrixCase {
 			},
 			direct: true,
 		},
+		// Birthday probing through two NATs: the home's random ports stay
+		// within its share of the carrier's, which the carrier keeps.
+		matrixCase{
+			name: "double-NAT(symmetric+CGNAT)-port-restricted",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddSiteBehind(l.AddCarrier(false), lab.Symmetric), l.AddSite(lab.PortRestricted)
+			},
+			direct:   true,
+			birthday: true,
+		},
 		// Two homes that use the same LAN addresses, as most do, and the
 		// same port: each one's probes to the other's LAN candidate reach
 		// itself, which must never count as the peer.
