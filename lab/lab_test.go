@@ -333,3 +333,52 @@ func stunFrom(t *testing.T, l *Lab, conn *net.UDPConn) netip.AddrPort {
 	t.Fatal("no STUN answer")
 	return netip.AddrPort{}
 }
+
+// TestIPv6StatefulFirewall: behind IPv6 firewalls with no NAT, a host is
+// seen at its own address; an unsolicited datagram does not get in; two
+// hosts that send to each other at once (the first one's datagram is
+// dropped by the other's firewall, but opens its own) then reach each
+// other both ways. The sites' IPv4 stays port-restricted NAT.
+func TestIPv6StatefulFirewall(t *testing.T) {
+	l := New(t)
+	hosts := make([]*Host, 3)
+	for i, kind := range []NATKind{PortRestricted, PortRestricted, None} {
+		site := l.AddSite(kind)
+		if err := site.EnableIPv6(); err != nil {
+			t.Fatal(err)
+		}
+		hosts[i] = site.AddHost()
+		if !hosts[i].IP6().Is6() || !internet6.Overlaps(netip.PrefixFrom(hosts[i].IP6(), 32)) {
+			t.Fatalf("%s host has IPv6 address %s", kind, hosts[i].IP6())
+		}
+	}
+	const port = 40000
+	conns := make([]*net.UDPConn, 3)
+	for i, h := range hosts {
+		c, err := ListenUDPIn(h.Name(), netip.AddrPortFrom(h.IP6(), port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	at := func(i int) netip.AddrPort { return netip.AddrPortFrom(hosts[i].IP6(), port) }
+	// The host on the internet reaches nobody unasked, but is reached.
+	if knockFrom(conns[2], at(0), conns[0]) {
+		t.Fatal("an unsolicited datagram got through the IPv6 firewall")
+	}
+	if !knockFrom(conns[0], at(2), conns[2]) {
+		t.Fatal("a host behind a firewall cannot reach a host on the internet")
+	}
+	// Simultaneous open between the two firewalled hosts.
+	if knockFrom(conns[0], at(1), conns[1]) {
+		t.Fatal("the first datagram got through the other side's firewall unasked")
+	}
+	if !knockFrom(conns[1], at(0), conns[0]) || !knockFrom(conns[0], at(1), conns[1]) {
+		t.Fatal("two hosts behind IPv6 firewalls did not reach each other after both sent")
+	}
+	// The IPv4 side is still NAT: STUN sees the router's address.
+	if got := mappedAddress(t, l, hosts[0]); got.Addr() != l.sites[0].PublicIP() {
+		t.Fatalf("IPv4 seen as %s", got)
+	}
+}

@@ -26,6 +26,7 @@ type Site struct {
 	hairpin  bool         // a carrier: its homes reach each other through its public address
 	homes    []*Site      // a carrier's homes
 	hosts    []*Host
+	ipv6     bool         // EnableIPv6 ran: hosts get global IPv6 addresses
 	loss     string       // probability of the current loss rule, or ""
 	link     *linkem.Link // the emulated link to the internet, or nil
 }
@@ -39,6 +40,7 @@ func (r portRange) String() string { return fmt.Sprintf("%d-%d", r.first, r.last
 type Host struct {
 	name string
 	ip   netip.Addr
+	ip6  netip.Addr // its global IPv6 address, once its site has IPv6
 }
 
 // NewSite adds a site with a router of the given kind.
@@ -341,6 +343,11 @@ func (s *Site) NewHost() (*Host, error) {
 	}
 	if s.kind == FullCone || s.kind == AddressRestricted {
 		if err := s.iptables([]string{"-t", "nat", "-A", "PREROUTING", "-i", "wan0", "-j", "DNAT", "--to-destination", h.ip.String()}); err != nil {
+			return nil, err
+		}
+	}
+	if s.ipv6 {
+		if err := s.addHostIPv6(h, m); err != nil {
 			return nil, err
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // tools the lab runs; .ci/run installs them.
-var tools = []string{"ip", iptablesCmd, "ipset", "conntrack", "turnserver", "tc", "ethtool", "ping"}
+var tools = []string{"ip", iptablesCmd, ip6tablesCmd, "ipset", "conntrack", "turnserver", "tc", "ethtool", "ping"}
 
 // Available says why labs cannot be built here, or nil when they can.
 func Available() error {

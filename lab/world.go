@@ -79,6 +79,7 @@ type Lab struct {
 	mu       sync.Mutex // guards following
 	sites    []*Site
 	dhtNodes int            // DHT nodes started, which numbers their addresses
+	ipv6     bool           // the internet namespace routes IPv6 (EnableIPv6)
 	undo     []func() error // run in reverse by Close
 	closed   bool
 }
@@ -165,6 +166,12 @@ func (l *Lab) addNamespace(ns string) error {
 		}
 		return nil
 	})
+	// No duplicate address detection on the interfaces made later: the
+	// lab's addresses are unique, and a link-local address that stays
+	// tentative for a second or two drops IPv6 traffic meanwhile.
+	if _, err := execIn(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"); err != nil {
+		return err
+	}
 	return ipIn(ns, "link", "set", "lo", "up")
 }
 
