@@ -294,7 +294,7 @@ func (a *Agent) loadPeers() error {
 // peerInfoFromStore is what the node needs to know of a stored peer: its
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
-	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay)}
+	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay), HardNAT: p.HardNAT}
 	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.LAN, p.Relay) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)

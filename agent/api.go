@@ -171,7 +171,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, Added: time.Now().UTC()})
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, HardNAT: cs.HardNAT, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.

@@ -193,6 +193,11 @@ func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	cs := ConnString{ID: n.ID(), Public: n.publicForPeersLocked(), Name: n.cfg.Name}
+	// Hard: the public address is the one STUN saw, of a NAT that maps a
+	// new port per destination (a mapped port, when there is one, is
+	// named instead, and reaches the node from anywhere).
+	cs.HardNAT = cs.Public.IsValid() && cs.Public == n.report.PublicAddr &&
+		(n.report.Mapping == nat.AddressDependent || n.report.Mapping == nat.AddressAndPortDependent)
 	for _, a := range n.lan {
 		// A host with no NAT sees its public address among its own; it is
 		// not a LAN candidate, and a path to it is direct.
