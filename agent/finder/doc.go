@@ -38,8 +38,10 @@
 // relay candidate (no STUN answer and no relay allocation yet) publishes
 // nothing, leaving its last record in place until it expires; one with a
 // relay allocation but no STUN answer publishes the relayed address
-// alone. The agent runs no port mapping yet, so no record holds a
-// rendezvous.PortMapped candidate today.
+// alone. The agent's port mapping (port_mapping) reaches the record as a
+// direct candidate like any other, so it is published as
+// rendezvous.Public: to a peer it is one more public address.
+// rendezvous.PortMapped is read, for records that tell them apart.
 //
 // # Looking up
 //
