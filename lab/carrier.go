@@ -106,32 +106,14 @@ func (s *Site) buildHome(m int) error {
 	if err := ipIn(s.router, "link", "add", "wan0", "type", "veth", "peer", "name", port, "netns", c.router); err != nil {
 		return err
 	}
-	steps := []struct {
-		ns   string
-		args []string
-	}{
+	steps := []nsStep{
 		{c.router, []string{"link", "set", port, "master", "br-lan", "up"}},
 		{s.router, []string{"addr", "add", netip.PrefixFrom(s.public, c.lan.Bits()).String(), "dev", "wan0"}},
 		{s.router, []string{"link", "set", "wan0", "up"}},
 		{s.router, []string{"route", "add", "default", "via", c.lanIP(1).String()}},
 	}
 	steps = append(steps, s.lanSteps(netip.PrefixFrom(s.lanIP(1), s.lan.Bits()).String())...)
-	for _, st := range steps {
-		if err := ipIn(st.ns, st.args...); err != nil {
-			return err
-		}
-	}
-	for _, key := range routerSysctls {
-		if _, err := execIn(s.router, "sysctl", "-qw", key); err != nil {
-			return err
-		}
-	}
-	if s.kind == AddressRestricted {
-		if _, err := execIn(s.router, "ipset", "create", addrFilterSet, "hash:ip,port", "timeout", "120"); err != nil {
-			return err
-		}
-	}
-	if err := s.iptables(natRules(s.kind, s.public, s.lan, s.ports)...); err != nil {
+	if err := s.finishRouter(steps); err != nil {
 		return err
 	}
 	if c.hairpin {

@@ -19,21 +19,7 @@ func mappedAddress(t *testing.T, l *Lab, h *Host) netip.AddrPort {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	req := bindingRequest()
-	buf := make([]byte, 1500)
-	for range 20 {
-		conn.WriteToUDPAddrPort(req, netip.MustParseAddrPort(l.STUN()))
-		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, _, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			continue
-		}
-		if a, ok := xorMapped(buf[:n], req); ok {
-			return a
-		}
-	}
-	t.Fatalf("no STUN answer from inside %s", h.Name())
-	return netip.AddrPort{}
+	return stunFrom(t, l, conn)
 }
 
 // xorMapped finds an IPv4 XOR-MAPPED-ADDRESS (0x0020) in a STUN answer.

@@ -155,15 +155,17 @@ func (s *Site) buildRouter(linked bool) error {
 		return err
 	}
 	lan := netip.PrefixFrom(s.lanIP(1), s.lan.Bits()).String()
-	steps := []struct {
-		ns   string
-		args []string
-	}{
+	steps := []nsStep{
 		{l.inet, []string{"link", "set", port, "master", "br0", "up"}},
 		{s.router, []string{"addr", "add", prefixed(s.public), "dev", "wan0"}},
 		{s.router, []string{"link", "set", "wan0", "up"}},
 	}
-	steps = append(steps, s.lanSteps(lan)...)
+	return s.finishRouter(append(steps, s.lanSteps(lan)...))
+}
+
+// finishRouter runs the ip steps that wire the router up, makes it
+// forward, and gives it the filter and NAT rules of its kind.
+func (s *Site) finishRouter(steps []nsStep) error {
 	for _, st := range steps {
 		if err := ipIn(st.ns, st.args...); err != nil {
 			return err
@@ -182,15 +184,15 @@ func (s *Site) buildRouter(linked bool) error {
 	return s.iptables(natRules(s.kind, s.public, s.lan, s.ports)...)
 }
 
-// lanSteps make the router's br-lan with address lan.
-func (s *Site) lanSteps(lan string) []struct {
+// nsStep is an ip command to run in a namespace.
+type nsStep struct {
 	ns   string
 	args []string
-} {
-	return []struct {
-		ns   string
-		args []string
-	}{
+}
+
+// lanSteps make the router's br-lan with address lan.
+func (s *Site) lanSteps(lan string) []nsStep {
+	return []nsStep{
 		{s.router, []string{"link", "add", "br-lan", "type", "bridge"}},
 		{s.router, []string{"addr", "add", lan, "dev", "br-lan"}},
 		{s.router, []string{"link", "set", "br-lan", "up"}},
