@@ -14,7 +14,7 @@ DEB          = build/punchdrop_$(PKG_VERSION)_$(PKG_ARCH).deb
 # The last commit's time stamps man pages and packaged files (reproducible).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: build run test test-short bench lint fuzz demo screenshot docs notices package package-test cross clean build/punchdrop
+.PHONY: build run test test-short bench matrix lint fuzz demo screenshot docs notices package package-test cross clean build/punchdrop
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/punchdrop
@@ -35,6 +35,12 @@ test-short:
 # Benchmarks print figures; they are never pass/fail.
 bench: build
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# The connectivity matrix of the NAT lab (root): every pairing of NAT kinds,
+# double NAT and homes behind one carrier-grade NAT, as a markdown table of
+# path, time to connected and how (e2e TestPairings, also part of make test).
+matrix:
+	$(GO) test -count=1 -v -run '^TestPairings$$' ./e2e/ | sed -n '/| pairing |/,/^ *$$/p' | sed 's/^ *//'
 
 # Each network decoder gets a short fuzz run.
 fuzz:

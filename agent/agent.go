@@ -64,7 +64,11 @@ type Agent struct {
 	recv   *receiving           // files peers send
 	sched  *scheduler.Scheduler // files we send
 	relays *relays              // the node's relay allocations
-	level  *slog.LevelVar       // the log's level, changed by a config reload
+	// portMapMu guards portMap, the node's port mapping: nil while
+	// port_mapping is off; a config reload starts or stops it.
+	portMapMu sync.Mutex
+	portMap   *portMapping
+	level     *slog.LevelVar // the log's level, changed by a config reload
 	// fullLog spaces the warnings that the pending requests are full:
 	// one a minute says it, a flood of strangers would repeat it.
 	fullLog *rate.Limiter
@@ -290,7 +294,7 @@ func (a *Agent) loadPeers() error {
 // peerInfoFromStore is what the node needs to know of a stored peer: its
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
-	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay)}
+	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay), HardNAT: p.HardNAT}
 	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.LAN, p.Relay) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
@@ -328,6 +332,9 @@ func (a *Agent) serve(ctx context.Context) error {
 		return err
 	}
 	defer a.stopFinder()
+	if a.cfg.PortMapping {
+		a.setPortMapping(ctx, true)
+	}
 	runLAN := a.startLAN(ctx)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
@@ -344,6 +351,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	workers.Go(runLAN)
 	err = a.node.Run(ctx)
 	workers.Wait()
+	a.setPortMapping(ctx, false) // a clean exit leaves nothing open on the router
 	a.events.close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -400,8 +408,9 @@ func (a *Agent) nodeEvents() session.Events {
 		Transfer: func(ctx context.Context, sess *session.Session, stream *session.Stream) {
 			a.serveIncoming(ctx, sess.Peer, stream)
 		},
-		NAT: func(nat.Report) {
+		NAT: func(r nat.Report) {
 			a.relays.recheck() // the network changed: the allocations may be gone
+			a.portMapping().natChanged(r)
 			a.publishNAT()
 		},
 		PeerAddr: func(id session.NodeID, addr netip.AddrPort) {
@@ -411,6 +420,7 @@ func (a *Agent) nodeEvents() session.Events {
 			}
 		},
 		LocalCandidates: func(cands []session.Candidate) {
+			a.portMapping().localCandidates(cands)
 			if f := a.finder(); f != nil {
 				f.Publish(cands)
 			}
@@ -427,7 +437,33 @@ func (a *Agent) nodeEvents() session.Events {
 func (a *Agent) natInfo() control.NATInfo {
 	info := NATInfo(a.node.NAT(), a.node.SocketBuffers())
 	info.Relays = a.relays.info()
+	info.PortMapping = a.portMapping().info()
 	return info
+}
+
+// portMapping is the node's port mapping; nil while port_mapping is off.
+func (a *Agent) portMapping() *portMapping {
+	a.portMapMu.Lock()
+	defer a.portMapMu.Unlock()
+	return a.portMap
+}
+
+// setPortMapping starts keeping the node's port mapped (under ctx), or
+// stops and deletes the mapping, if it is not so already.
+func (a *Agent) setPortMapping(ctx context.Context, on bool) {
+	a.portMapMu.Lock()
+	pm := a.portMap
+	if on && pm == nil {
+		a.portMap = startPortMapping(ctx, a.node, a.ident, a.log, a.publishNAT)
+	}
+	if !on {
+		a.portMap = nil
+	}
+	a.portMapMu.Unlock()
+	if !on && pm != nil {
+		pm.stop()
+		a.publishNAT()
+	}
 }
 
 // publishNAT tells event subscribers the node's view of its network.

@@ -19,8 +19,9 @@ import (
 )
 
 // runAgent runs an agent in this process with its own home; STUN points at
-// a loopback port where nothing listens, and the DHT and LAN discovery are
-// off, so no public server is contacted and nothing leaves the host.
+// a loopback port where nothing listens, and the DHT, LAN discovery and
+// port mapping are off, so no public server or router is contacted and
+// nothing leaves the host.
 func runAgent(t testing.TB, name string) (*control.Client, string) {
 	t.Helper()
 	home := t.TempDir()
@@ -40,12 +41,13 @@ func startAgent(t testing.TB, name, home string) (c *control.Client, stop func()
 	return startAgentWith(t, Options{Home: home, Name: name, Port: -1, STUNServers: []string{"127.0.0.1:9"}, DHTBootstrap: []string{NoDHT}, Stderr: io.Discard})
 }
 
-// startAgentWith is startAgent with the options given. LAN discovery is
-// always off: it would announce on the host's real networks.
+// startAgentWith is startAgent with the options given. LAN discovery and
+// port mapping are always off: they would announce on the host's real
+// networks and ask its real router.
 func startAgentWith(t testing.TB, opts Options) (c *control.Client, stop func()) {
 	t.Helper()
 	name, home := opts.Name, opts.Home
-	writeConfig(t, home, "lan_discovery", "false")
+	writeConfig(t, home, "lan_discovery", "false", "port_mapping", "false")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, opts) }()

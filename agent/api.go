@@ -171,7 +171,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, Added: time.Now().UTC()})
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, HardNAT: cs.HardNAT, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.
@@ -394,6 +394,13 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 			k.apply()
 			res.Applied = append(res.Applied, k.key)
 		}
+	}
+	if cfg.PortMapping != a.cfg.PortMapping {
+		// Started or stopped in place: the mapping is deleted at once when
+		// it is turned off; peers hear the candidate go or come.
+		a.cfg.PortMapping = cfg.PortMapping
+		a.setPortMapping(a.serveCtx, cfg.PortMapping)
+		res.Applied = append(res.Applied, "port_mapping")
 	}
 	if old, now := a.finderBootstrap(), dhtBootstrap(a.cfg, a.dhtOverride); !slices.Equal(old, now) {
 		a.stopFinder() // and start over with the new settings, the node running on

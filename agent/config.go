@@ -57,6 +57,10 @@ type Config struct {
 	// LANDiscovery announces the node to its peers on the LAN, and hears
 	// theirs, by multicast (package lan).
 	LANDiscovery bool `toml:"lan_discovery"`
+	// PortMapping asks the router to forward the node's UDP port (PCP,
+	// NAT-PMP or UPnP; package portmap), which makes it reachable
+	// behind a NAT that no punching gets through.
+	PortMapping bool `toml:"port_mapping"`
 }
 
 // History kept of finished transfers, in days.
@@ -189,6 +193,12 @@ dht_bootstrap = [{{range $i, $s := .DHTBootstrap}}{{if $i}}, {{end}}{{printf "%q
 # no internet at all. What is sent is encrypted and signed: only your
 # peers can read it.
 lan_discovery = {{.LANDiscovery}}
+
+# Ask your router to forward punchdrop's UDP port (PCP, NAT-PMP or UPnP,
+# whichever it answers), renewed while the agent runs and deleted when it
+# stops: peers then reach you directly even behind a strict (symmetric)
+# NAT. "punchdrop nat" shows what the router mapped. false asks nothing.
+port_mapping = {{.PortMapping}}
 `))
 
 // DefaultConfig returns the configuration of a new node.
@@ -205,6 +215,7 @@ func DefaultConfig() Config {
 		HistoryDays:      DefaultHistoryDays,
 		DHT:              true,
 		LANDiscovery:     true,
+		PortMapping:      true,
 	}
 }
 
@@ -352,7 +363,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery", "port_mapping"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers, relays and dht_bootstrap take a comma-separated list; an
@@ -374,6 +385,8 @@ func (c *Config) Set(key, value string) error {
 		c.DHT, err = strconv.ParseBool(cmpOr(value, "true"))
 	case "lan_discovery":
 		c.LANDiscovery, err = strconv.ParseBool(cmpOr(value, "true"))
+	case "port_mapping":
+		c.PortMapping, err = strconv.ParseBool(cmpOr(value, "true"))
 	case "outbox", "downloads":
 		if value != "" {
 			value, err = filepath.Abs(value)
@@ -450,7 +463,8 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 	return control.ConfigInfo{
 		Name: c.Name, ListenPort: c.ListenPort, STUNServers: stun, Relays: relays,
 		DHT: c.DHT, DHTBootstrap: bootstrap, LANDiscovery: c.LANDiscovery,
-		Outbox: cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
+		PortMapping: c.PortMapping,
+		Outbox:      cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
 		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),

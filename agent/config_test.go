@@ -22,6 +22,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	want.MinFreeSpace, want.MaxStagedPerPeer = 3<<29, 500e6
 	want.HistoryDays = 7
 	want.DHT, want.DHTBootstrap = false, []string{"198.18.0.240:6881", "dht.example.org:6881"}
+	want.PortMapping = false
 	if err := want.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestConfigSaveLoadRoundTrip(t *testing.T) {
 	if got.Name != want.Name || got.ListenPort != want.ListenPort || strings.Join(got.STUNServers, ",") != strings.Join(want.STUNServers, ",") || got.PunchTimeout != want.PunchTimeout ||
 		!slices.Equal(got.Relays, want.Relays) ||
 		got.MinFreeSpace != want.MinFreeSpace || got.MaxStagedPerPeer != want.MaxStagedPerPeer || got.HistoryDays != want.HistoryDays ||
-		got.DHT != want.DHT || strings.Join(got.DHTBootstrap, ",") != strings.Join(want.DHTBootstrap, ",") {
+		got.DHT != want.DHT || got.PortMapping != want.PortMapping || strings.Join(got.DHTBootstrap, ",") != strings.Join(want.DHTBootstrap, ",") {
 		t.Fatalf("round trip: got %+v, want %+v", got, want)
 	}
 	relays := got.Effective(Paths{}).Relays
@@ -221,6 +222,9 @@ func TestConfigSet(t *testing.T) {
 		{"dht_bootstrap", "198.18.0.240", nil, true},
 		{"lan_discovery", "false", func(c Config) bool { return !c.LANDiscovery }, false},
 		{"lan_discovery", "", func(c Config) bool { return c.LANDiscovery }, false},
+		{"port_mapping", "false", func(c Config) bool { return !c.PortMapping }, false},
+		{"port_mapping", "", func(c Config) bool { return c.PortMapping }, false},
+		{"port_mapping", "upnp", nil, true},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

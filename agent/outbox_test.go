@@ -299,8 +299,14 @@ func TestOutboxOverflowLosesNothing(t *testing.T) {
 	restore := sync.OnceFunc(func() { os.WriteFile(knob, old, 0) })
 	t.Cleanup(restore)
 	nodes := outboxNodes(t, "alice", "bob")
-	restore()
 	alice, bob := nodes[0], nodes[1]
+	// Alice's watcher is made once her agent runs, which may be after
+	// outboxNodes returns: the knob stays until she says she watches.
+	testutil.WaitFor(t, 30*time.Second, "alice to watch her outbox", func() bool {
+		log, _ := os.ReadFile(ResolvePaths(alice.home).Log)
+		return strings.Contains(string(log), "watching outbox")
+	})
+	restore()
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
 	dropMany(t, alice.outbox(), 300)

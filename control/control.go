@@ -218,8 +218,10 @@ type ConfigInfo struct {
 	DHTBootstrap []string `json:"dht_bootstrap"`
 	// LANDiscovery is whether the agent announces itself to its peers on
 	// the LAN and hears them.
-	LANDiscovery bool   `json:"lan_discovery"`
-	File         string `json:"file"` // where it is kept
+	LANDiscovery bool `json:"lan_discovery"`
+	// PortMapping is whether the agent asks the router to map its port.
+	PortMapping bool   `json:"port_mapping"`
+	File        string `json:"file"` // where it is kept
 }
 
 // ReloadResult says which changed keys a running agent applied.
@@ -261,7 +263,8 @@ const (
 	// EventTransfer reports a transfer queued, moving (at most a few
 	// times a second), done or failed; Transfer is set.
 	EventTransfer = "transfer"
-	// EventNAT reports a new public address or NAT kind; NAT is set.
+	// EventNAT reports a new public address or NAT kind, a relay
+	// allocation or a port mapping that came or went; NAT is set.
 	EventNAT = "nat"
 	// EventAlert reports something the user must know, in words (a
 	// damaged state file was replaced); Alert is set. Status lists the

@@ -24,7 +24,8 @@ type countingConn struct {
 	sentPackets, sentBytes, recvPackets, recvBytes, dropped atomic.Uint64
 }
 
-// ReadFrom returns the next datagram that decodes as a KRPC message.
+// ReadFrom returns the next datagram that decodes as a KRPC message, and
+// its sender's address (an IPv4 one as IPv4, see unmapped).
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(b)
@@ -34,7 +35,7 @@ func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		c.recvPackets.Add(1)
 		c.recvBytes.Add(uint64(n))
 		if isKRPC(b[:n]) {
-			return n, addr, nil
+			return n, unmapped(addr), nil
 		}
 		c.dropped.Add(1)
 	}
@@ -70,4 +71,22 @@ func isKRPC(b []byte) bool {
 		return true
 	}
 	return err == nil
+}
+
+// unmapped returns addr with an IPv4-mapped IPv6 address (what a
+// dual-stack socket, such as the default ":0" one, reports for an IPv4
+// sender) as the IPv4 address it maps. The DHT library knows nodes by
+// their address's string: it would know one node both as
+// [::ffff:198.51.100.7]:6881, from the datagrams it answered with, and as
+// 198.51.100.7:6881, from other nodes' replies, and ask it, and put to
+// it, twice in every traversal.
+func unmapped(addr net.Addr) net.Addr {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || len(ua.IP) != net.IPv6len {
+		return addr
+	}
+	if ip4 := ua.IP.To4(); ip4 != nil {
+		return &net.UDPAddr{IP: ip4, Port: ua.Port}
+	}
+	return addr
 }

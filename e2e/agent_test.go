@@ -152,9 +152,14 @@ func (a *agentProc) stop() {
 	}
 }
 
-func (a *agentProc) dumpLog() {
+// log returns the agent's log so far.
+func (a *agentProc) log() string {
 	b, _ := os.ReadFile(filepath.Join(a.home, "punchdrop.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return string(b)
+}
+
+func (a *agentProc) dumpLog() {
+	lines := strings.Split(strings.TrimSpace(a.log()), "\n")
 	if len(lines) > 80 {
 		lines = lines[len(lines)-80:]
 	}

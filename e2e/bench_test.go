@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,17 @@ func BenchmarkConnectTime(b *testing.B) {
 // from the second connect until both agents' event streams said connected
 // (the events carry the agents' own timestamps, so polling adds nothing).
 func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
+	took, ok, _ := connectTrial(b, l, ha, hb)
+	if !ok {
+		b.Fatalf("no connection after %s", connectTimeout)
+	}
+	return took
+}
+
+// connectTrial is connectOnce that reports a failure to connect within
+// connectTimeout rather than failing, and says whether birthday probing
+// made the path.
+func connectTrial(b *testing.B, l *lab.Lab, ha, hb *lab.Host) (took time.Duration, ok, birthday bool) {
 	a, c := startAgent(b, l, ha, "alice"), startAgent(b, l, hb, "bob")
 	defer a.stop()
 	defer c.stop()
@@ -57,17 +69,56 @@ func connectOnce(b *testing.B, l *lab.Lab, ha, hb *lab.Host) time.Duration {
 	c.mustCLI("connect", aString)
 	ta, tc := <-upA, <-upC
 	if ta.IsZero() || tc.IsZero() {
-		b.Fatalf("no connection after %s", connectTimeout)
+		return 0, false, false
 	}
 	if tc.After(ta) {
 		ta = tc
 	}
-	return ta.Sub(start)
+	birthday = strings.Contains(a.log(), birthdayLine) || strings.Contains(c.log(), birthdayLine)
+	return ta.Sub(start), true, birthday
 }
+
+// birthdayTrials is how many fresh agent pairs BenchmarkBirthday connects.
+const birthdayTrials = 20
+
+// BenchmarkBirthday connects birthdayTrials fresh agent pairs behind a
+// port-restricted and a symmetric NAT (no port mapping, no relay), which
+// only birthday probing connects, and prints how many connected directly
+// within connectTimeout, how many of those within the first round of
+// random probes (birthdayDelay + birthdayPace, plus a second for the
+// handshake), and the times to connected.
+func BenchmarkBirthday(b *testing.B) {
+	l := lab.New(b)
+	ha, hb := l.AddSite(lab.PortRestricted).AddHost(), l.AddSite(lab.Symmetric).AddHost()
+	var times []time.Duration
+	firstRound := 0
+	for range birthdayTrials {
+		took, ok, birthday := connectTrial(b, l, ha, hb)
+		if !ok || !birthday {
+			continue
+		}
+		times = append(times, took)
+		if took <= 5*time.Second {
+			firstRound++
+		}
+	}
+	slices.Sort(times)
+	if len(times) == 0 {
+		fmt.Fprintf(os.Stdout, "birthday port-restricted <-> symmetric: 0/%d connected\n", birthdayTrials)
+		return
+	}
+	median := times[len(times)/2]
+	b.ReportMetric(float64(len(times))/birthdayTrials*100, "%connected")
+	b.ReportMetric(float64(median.Microseconds())/1000, "ms-median")
+	fmt.Fprintf(os.Stdout, "birthday port-restricted <-> symmetric: %d/%d connected directly (%d within 5 s), time to connected: min %.0f ms, median %.0f ms, max %.0f ms\n   (runs: %v)\n",
+		len(times), birthdayTrials, firstRound, ms(times[0]), ms(median), ms(times[len(times)-1]), times)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // connectedAt subscribes to a's events and delivers the time a reported
 // the peer connected, or the zero time if ctx ends first.
-func connectedAt(b *testing.B, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
+func connectedAt(b testing.TB, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
 	stream, err := control.NewClient(agent.ResolvePaths(a.home).Socket).Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +143,7 @@ func connectedAt(b *testing.B, ctx context.Context, a *agentProc, peerID string)
 
 // BenchmarkNATReport prints what `punchdrop nat` says behind each NAT kind.
 func BenchmarkNATReport(b *testing.B) {
-	for _, kind := range []lab.NATKind{lab.None, lab.FullCone, lab.PortRestricted, lab.Symmetric} {
+	for _, kind := range lab.Kinds {
 		b.Run(string(kind), func(b *testing.B) {
 			l := lab.New(b)
 			host := l.AddSite(kind).AddHost()

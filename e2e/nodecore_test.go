@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,23 +14,30 @@ import (
 	"github.com/punchdrop/punchdrop/lab"
 )
 
-var natKinds = []lab.NATKind{lab.None, lab.FullCone, lab.PortRestricted, lab.Symmetric}
-
 // directPossible says whether hole punching can work between two NAT
-// kinds: only a symmetric NAT facing a port-restricted or another symmetric
-// one has no path (its port for the peer cannot be predicted, and the
-// other side filters everything else).
+// kinds: only two symmetric NATs leave no path (neither side's port for
+// the other can be found). An address-restricted NAT lets the symmetric
+// side's new port in, as it filters by address only; a port-restricted
+// one needs birthday probing (birthdayNeeded).
 func directPossible(x, y lab.NATKind) bool {
-	hard := func(k lab.NATKind) bool { return k == lab.Symmetric }
-	strict := func(k lab.NATKind) bool { return k == lab.Symmetric || k == lab.PortRestricted }
-	return !(hard(x) && strict(y) || hard(y) && strict(x))
+	return x != lab.Symmetric || y != lab.Symmetric
 }
+
+// birthdayNeeded says whether only birthday probing connects the two
+// kinds: a symmetric NAT facing a port-restricted one.
+func birthdayNeeded(x, y lab.NATKind) bool {
+	return x == lab.Symmetric && y == lab.PortRestricted || x == lab.PortRestricted && y == lab.Symmetric
+}
+
+// birthdayLine is what an agent logs when birthday probing opened a path
+// on one of its spare sockets.
+const birthdayLine = "birthday probing: a spare socket was reached"
 
 // pairings lists every unordered pair of NAT kinds.
 func pairings() [][2]lab.NATKind {
 	var out [][2]lab.NATKind
-	for i, x := range natKinds {
-		for _, y := range natKinds[i:] {
+	for i, x := range lab.Kinds {
+		for _, y := range lab.Kinds[i:] {
 			out = append(out, [2]lab.NATKind{x, y})
 		}
 	}
@@ -44,37 +54,217 @@ func twoSites(t testing.TB, kindA, kindB lab.NATKind) (l *lab.Lab, a, b *agentPr
 	return l, startAgent(t, l, ha, "alice"), startAgent(t, l, hb, "bob")
 }
 
-func TestPairings(t *testing.T) {
+// matrixCase is one row of the connectivity matrix: two hosts, and
+// whether they must connect directly, and by birthday probing.
+type matrixCase struct {
+	name string
+	// sites builds the two sites, each with one host, in l.
+	sites    func(l *lab.Lab) (a, b *lab.Site)
+	direct   bool
+	birthday bool
+	args     []string // more arguments of both agents
+	// selfProbes: each agent's probes to the other's LAN candidate reach
+	// itself (and are dropped as for another node).
+	selfProbes bool
+}
+
+// matrixCases are every pairing of NAT kinds, then the homes real
+// networks have beyond them: a home behind a carrier-grade NAT facing an
+// ordinary one, and two homes behind the same carrier, with and without
+// hairpinning there.
+func matrixCases() []matrixCase {
+	var cases []matrixCase
 	for _, pair := range pairings() {
-		t.Run(fmt.Sprintf("%s-%s", pair[0], pair[1]), func(t *testing.T) {
-			t.Parallel()
-			_, a, b := twoSites(t, pair[0], pair[1])
-			connectPair(t, a, b)
-			if !directPossible(pair[0], pair[1]) {
-				// No hang, no false hope: both say plainly that there is
-				// no direct path.
-				for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
-					p := waitPeer(t, side[0], side[1].nodeID(), connectTimeout, "unreachable state", func(p control.PeerInfo) bool {
-						return p.State == control.StateOffline
-					})
-					if !strings.Contains(p.Error, "cannot reach peer directly") {
-						t.Fatalf("%s: offline without the plain reason: %+v", side[0].name, p)
-					}
-				}
-				if _, err := a.cli("msg", "--timeout", "1s", "bob", "hello?"); err == nil {
-					t.Fatal("a message went through although no path exists")
-				}
-				return
-			}
-			for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
-				p := waitPeer(t, side[0], side[1].nodeID(), connectTimeout, "connect", connected)
-				if p.Path != "direct" || p.Addr == "" || p.Name != side[1].name {
-					t.Fatalf("%s sees %+v, want a direct path to %s", side[0].name, p, side[1].name)
-				}
-			}
-			exchangeMessages(t, a, b, "pairing")
+		cases = append(cases, matrixCase{
+			name:     fmt.Sprintf("%s-%s", pair[0], pair[1]),
+			sites:    func(l *lab.Lab) (a, b *lab.Site) { return l.AddSite(pair[0]), l.AddSite(pair[1]) },
+			direct:   directPossible(pair[0], pair[1]),
+			birthday: birthdayNeeded(pair[0], pair[1]),
 		})
 	}
+	sameCarrier := func(hairpin bool) func(l *lab.Lab) (a, b *lab.Site) {
+		return func(l *lab.Lab) (a, b *lab.Site) {
+			c := l.AddCarrier(hairpin)
+			return l.AddSiteBehind(c, lab.PortRestricted), l.AddSiteBehind(c, lab.PortRestricted)
+		}
+	}
+	return append(cases,
+		matrixCase{
+			name: "double-NAT(port-restricted+CGNAT)-port-restricted",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddSiteBehind(l.AddCarrier(false), lab.PortRestricted), l.AddSite(lab.PortRestricted)
+			},
+			direct: true,
+		},
+		matrixCase{
+			name: "double-NAT(symmetric+CGNAT)-full-cone",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddSiteBehind(l.AddCarrier(false), lab.Symmetric), l.AddSite(lab.FullCone)
+			},
+			direct: true,
+		},
+		// Birthday probing through two NATs: the home's random ports stay
+		// within its share of the carrier's, which the carrier keeps.
+		matrixCase{
+			name: "double-NAT(symmetric+CGNAT)-port-restricted",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddSiteBehind(l.AddCarrier(false), lab.Symmetric), l.AddSite(lab.PortRestricted)
+			},
+			direct:   true,
+			birthday: true,
+		},
+		// Two homes that use the same LAN addresses, as most do, and the
+		// same port: each one's probes to the other's LAN candidate reach
+		// itself, which must never count as the peer.
+		matrixCase{
+			name: "same-LAN-addresses(port-restricted, 192.168.1.0/24, same port)",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				lan := netip.MustParsePrefix("192.168.1.0/24")
+				return l.AddSiteWithLAN(lab.PortRestricted, lan), l.AddSiteWithLAN(lab.PortRestricted, lan)
+			},
+			direct:     true,
+			args:       []string{"--port", "41641"},
+			selfProbes: true,
+		},
+		matrixCase{name: "same-CGNAT-hairpin", sites: sameCarrier(true), direct: true},
+		// Without hairpinning nothing joins the two homes: their LANs
+		// are apart, and the carrier drops what they send to its public
+		// address. Only a relay connects them.
+		matrixCase{name: "same-CGNAT-no-hairpin", sites: sameCarrier(false), direct: false},
+	)
+}
+
+// matrixResult is what a row of the matrix came to.
+type matrixResult struct {
+	name, path, how string
+	took            time.Duration
+}
+
+// TestPairings is the connectivity matrix: two agents behind each row's
+// NATs connect directly (and exchange messages) where a direct path
+// exists, and both say plainly that the peer cannot be reached where
+// none does. A connected peer's address is always the other site's
+// public address: never a node's own, nor a LAN address of another
+// network. It logs the matrix: the path, the time from the second
+// connect until both agents said connected (their own event times), and
+// how the path was found: the address in the connection string (plain
+// punch), one learned from the peer's probes (peer-reflexive, the
+// symmetric side's new port), or birthday probing (a symmetric NAT facing
+// a port-restricted one, without port mapping: the symmetric side's
+// session runs on one of its spare sockets).
+func TestPairings(t *testing.T) {
+	var mu sync.Mutex
+	results := map[string]matrixResult{}
+	cases := matrixCases()
+	t.Cleanup(func() {
+		var b strings.Builder
+		b.WriteString("\n| pairing | path | time to connected | how |\n|---|---|---|---|\n")
+		for _, tc := range cases {
+			r, ok := results[tc.name]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.name, r.path, r.took.Round(time.Millisecond), r.how)
+		}
+		t.Log(b.String())
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := lab.New(t)
+			sa, sb := tc.sites(l)
+			a, b := startAgent(t, l, sa.AddHost(), "alice", tc.args...), startAgent(t, l, sb.AddHost(), "bob", tc.args...)
+			r := runPairing(t, tc, a, b, sa, sb)
+			r.name = tc.name
+			mu.Lock()
+			results[tc.name] = r
+			mu.Unlock()
+		})
+	}
+}
+
+// runPairing connects a and b, which run behind sa and sb, and checks
+// what comes of it against tc.
+func runPairing(t *testing.T, tc matrixCase, a, b *agentProc, sa, sb *lab.Site) matrixResult {
+	ctx, cancel := context.WithTimeout(t.Context(), connectTimeout)
+	defer cancel()
+	upA, upB := connectedAt(t, ctx, a, b.nodeID()), connectedAt(t, ctx, b, a.nodeID())
+	a.mustCLI("connect", b.connString())
+	start := time.Now()
+	b.mustCLI("connect", a.connString())
+	if !tc.direct {
+		// No hang, no false hope: both say plainly that there is no
+		// direct path, and never that they are connected.
+		for _, side := range [][2]*agentProc{{a, b}, {b, a}} {
+			p := waitPeer(t, side[0], side[1].nodeID(), connectTimeout, "unreachable state", func(p control.PeerInfo) bool {
+				return p.State == control.StateOffline
+			})
+			if !strings.Contains(p.Error, "cannot reach peer directly") {
+				t.Fatalf("%s: offline without the plain reason: %+v", side[0].name, p)
+			}
+		}
+		took := time.Since(start)
+		if _, err := a.cli("msg", "--timeout", "1s", "bob", "hello?"); err == nil {
+			t.Fatal("a message went through although no path exists")
+		}
+		cancel()
+		for _, up := range []<-chan time.Time{upA, upB} {
+			if at := <-up; !at.IsZero() {
+				t.Fatalf("an agent said connected at %s although no path exists", at)
+			}
+		}
+		return matrixResult{path: "none (unreachable)", took: took, how: "reported unreachable"}
+	}
+	ta, tb := <-upA, <-upB
+	if ta.IsZero() || tb.IsZero() {
+		t.Fatalf("not connected after %s (alice %v, bob %v)", connectTimeout, !ta.IsZero(), !tb.IsZero())
+	}
+	took := max(ta.Sub(start), tb.Sub(start))
+	var how []string
+	for _, side := range []struct {
+		self, other *agentProc
+		otherSite   *lab.Site
+	}{{a, b, sb}, {b, a, sa}} {
+		p := waitPeer(t, side.self, side.other.nodeID(), connectTimeout, "connect", connected)
+		addr, err := netip.ParseAddrPort(p.Addr)
+		if p.Path != "direct" || err != nil || p.Name != side.other.name {
+			t.Fatalf("%s sees %+v, want a direct path to %s", side.self.name, p, side.other.name)
+		}
+		if addr.Addr() != side.otherSite.PublicIP() {
+			t.Fatalf("%s's session with %s runs to %s, not to %s's public address %s", side.self.name, side.other.name, addr, side.other.name, side.otherSite.PublicIP())
+		}
+		switch p.FoundVia {
+		case "probe":
+			how = append(how, side.self.name+": peer-reflexive")
+		case "conn_string":
+			how = append(how, side.self.name+": plain punch")
+		default:
+			how = append(how, side.self.name+": "+p.FoundVia)
+		}
+	}
+	birthday := false
+	for _, side := range []*agentProc{a, b} {
+		if strings.Contains(side.log(), birthdayLine) {
+			birthday = true
+			how = append(how, side.name+": birthday (session on a spare socket)")
+		}
+	}
+	// Elsewhere the symmetric side opens its spares too when plain
+	// punching takes over a second (a loaded machine), and a peer that
+	// lets anyone in answers them: that is no failure.
+	if tc.birthday && !birthday {
+		t.Fatal("connected, but not by birthday probing: no spare socket was reached")
+	}
+	if tc.selfProbes {
+		for _, side := range []*agentProc{a, b} {
+			if !strings.Contains(side.log(), "probe for another node") {
+				t.Fatalf("%s's own probes to the peer's LAN address never came back to it: the test does not test that", side.name)
+			}
+		}
+	}
+	exchangeMessages(t, a, b, "pairing")
+	t.Logf("%s: direct in %s (%s)", tc.name, took.Round(time.Millisecond), strings.Join(how, ", "))
+	return matrixResult{path: "direct", took: took, how: strings.Join(how, ", ")}
 }
 
 func TestNATReportPerKind(t *testing.T) {
@@ -84,6 +274,7 @@ func TestNATReportPerKind(t *testing.T) {
 	}{
 		{lab.None, "endpoint-independent", "endpoint-independent"},
 		{lab.FullCone, "endpoint-independent", "endpoint-independent"},
+		{lab.AddressRestricted, "endpoint-independent", "address-dependent"},
 		{lab.PortRestricted, "endpoint-independent", "address-and-port-dependent"},
 		{lab.Symmetric, "address-and-port-dependent", "address-and-port-dependent"},
 	}

@@ -119,13 +119,18 @@ func bindingRequest() []byte {
 	return b
 }
 
-// ListenUDPIn opens a UDP socket inside namespace ns. The socket stays in
-// that namespace for its whole life, whichever goroutine uses it.
+// ListenUDPIn opens a UDP socket inside namespace ns: IPv6 if addr is an
+// IPv6 address, else IPv4. The socket stays in that namespace for its
+// whole life, whichever goroutine uses it.
 func ListenUDPIn(ns string, addr netip.AddrPort) (*net.UDPConn, error) {
+	network := "udp4"
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		network = "udp6"
+	}
 	var conn *net.UDPConn
 	err := inNamespace(ns, func() error {
 		var err error
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		conn, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -17,21 +19,7 @@ func mappedAddress(t *testing.T, l *Lab, h *Host) netip.AddrPort {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	req := bindingRequest()
-	buf := make([]byte, 1500)
-	for range 20 {
-		conn.WriteToUDPAddrPort(req, netip.MustParseAddrPort(l.STUN()))
-		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, _, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			continue
-		}
-		if a, ok := xorMapped(buf[:n], req); ok {
-			return a
-		}
-	}
-	t.Fatalf("no STUN answer from inside %s", h.Name())
-	return netip.AddrPort{}
+	return stunFrom(t, l, conn)
 }
 
 // xorMapped finds an IPv4 XOR-MAPPED-ADDRESS (0x0020) in a STUN answer.
@@ -53,7 +41,7 @@ func xorMapped(b, req []byte) (netip.AddrPort, bool) {
 
 func TestEachKindMapsToItsPublicAddress(t *testing.T) {
 	l := New(t)
-	for _, kind := range []NATKind{None, FullCone, PortRestricted, Symmetric} {
+	for _, kind := range Kinds {
 		site := l.AddSite(kind)
 		h := site.AddHost()
 		got := mappedAddress(t, l, h)
@@ -73,7 +61,7 @@ func TestFiltering(t *testing.T) {
 	for _, tc := range []struct {
 		kind     NATKind
 		delivers bool
-	}{{FullCone, true}, {PortRestricted, false}, {Symmetric, false}} {
+	}{{FullCone, true}, {AddressRestricted, false}, {PortRestricted, false}, {Symmetric, false}} {
 		site := l.AddSite(tc.kind)
 		h := site.AddHost()
 		in, err := ListenUDPIn(h.Name(), netip.MustParseAddrPort("0.0.0.0:40000"))
@@ -202,5 +190,212 @@ func TestTwoHostsBehindOneRouter(t *testing.T) {
 	n, from, err := in.ReadFromUDPAddrPort(buf)
 	if err != nil || string(buf[:n]) != "hi" || from.Addr() != a.IP() {
 		t.Fatalf("LAN neighbours cannot reach each other directly: %v from %s", err, from)
+	}
+}
+
+// TestBridgeKeepsItsAddress: the servers on the internet bridge (STUN,
+// TURN, the DHT nodes) keep their link address while sites are added, so
+// a router that talked to them before goes on reaching them at once. A
+// bridge left to pick its own took the lowest address of its ports, and
+// a later site could change it: the routers before it then sent to the
+// old address, lost, for about a minute.
+func TestBridgeKeepsItsAddress(t *testing.T) {
+	l := New(t)
+	first := l.AddSite(PortRestricted)
+	h := first.AddHost()
+	mappedAddress(t, l, h) // the router learns the bridge's address
+	for range 4 {
+		l.AddSite(PortRestricted).AddHost()
+	}
+	link, err := execIn(l.inet, "cat", "/sys/class/net/br0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(link)); got != bridgeMAC {
+		t.Fatalf("the bridge's address is %s after sites joined, want %s", got, bridgeMAC)
+	}
+	neigh, err := first.Exec("ip", "neigh", "show", stunPrimary.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(neigh), bridgeMAC) {
+		t.Fatalf("the first router reaches the STUN server at %q, not the bridge's %s", neigh, bridgeMAC)
+	}
+	mappedAddress(t, l, h)
+}
+
+// knock sends a datagram from a new socket in namespace ns to dst and
+// says whether in received it.
+func knock(t *testing.T, ns string, dst netip.AddrPort, in *net.UDPConn) bool {
+	t.Helper()
+	out, err := ListenUDPIn(ns, netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	return knockFrom(out, dst, in)
+}
+
+func knockFrom(out *net.UDPConn, dst netip.AddrPort, in *net.UDPConn) bool {
+	out.WriteToUDPAddrPort([]byte("knock"), dst)
+	in.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, 16)
+	n, _, err := in.ReadFromUDPAddrPort(buf)
+	return err == nil && string(buf[:n]) == "knock"
+}
+
+// TestAddressRestrictedFilters: once the host sent to an address, that
+// address gets in from any of its ports, to the port the host sent from
+// only; other addresses stay out.
+func TestAddressRestrictedFilters(t *testing.T) {
+	l := New(t)
+	site := l.AddSite(AddressRestricted)
+	h := site.AddHost()
+	in, err := ListenUDPIn(h.Name(), netip.MustParseAddrPort("0.0.0.0:40000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	public := netip.AddrPortFrom(site.PublicIP(), 40000)
+	if knock(t, l.inet, public, in) {
+		t.Fatal("an address the host never sent to got in")
+	}
+	// The host writes to the STUN server's primary address (nothing
+	// answers on that port).
+	in.WriteToUDPAddrPort([]byte("out"), netip.AddrPortFrom(stunPrimary, 9))
+	fromPrimary, err := ListenUDPIn(l.inet, netip.AddrPortFrom(stunPrimary, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromPrimary.Close()
+	if !knockFrom(fromPrimary, public, in) {
+		t.Fatal("the address the host sent to cannot get in from another of its ports")
+	}
+	fromAlternate, err := ListenUDPIn(l.inet, netip.AddrPortFrom(stunAlternate, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromAlternate.Close()
+	if knockFrom(fromAlternate, public, in) {
+		t.Fatal("another address got in")
+	}
+	if got := mappedAddress(t, l, h); got.Addr() != site.PublicIP() {
+		t.Fatalf("STUN saw %s, want %s", got, site.PublicIP())
+	}
+}
+
+// TestCarrier: homes behind a carrier-grade NAT are seen at the carrier's
+// public address, with their ports kept; two homes reach each other
+// through it (after each sent to the other, as punching does) only when
+// the carrier hairpins.
+func TestCarrier(t *testing.T) {
+	for _, hairpin := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hairpin=%v", hairpin), func(t *testing.T) {
+			t.Parallel()
+			l := New(t)
+			c := l.AddCarrier(hairpin)
+			homeA, homeB := l.AddSiteBehind(c, PortRestricted), l.AddSiteBehind(c, PortRestricted)
+			if !c.lan.Contains(homeA.WANIP()) || homeA.PublicIP() != c.PublicIP() {
+				t.Fatalf("home's WAN %s, public %s; carrier %s on %s", homeA.WANIP(), homeA.PublicIP(), c.PublicIP(), c.lan)
+			}
+			a, b := homeA.AddHost(), homeB.AddHost()
+			conns := make([]*net.UDPConn, 2)
+			publics := make([]netip.AddrPort, 2)
+			for i, h := range []*Host{a, b} {
+				conn, err := ListenUDPIn(h.Name(), netip.AddrPort{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				conns[i] = conn
+				local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+				publics[i] = stunFrom(t, l, conn)
+				if publics[i] != netip.AddrPortFrom(c.PublicIP(), local.Port()) {
+					t.Fatalf("host %s:%d seen as %s, want the carrier's address with the port kept", h.IP(), local.Port(), publics[i])
+				}
+			}
+			// Punch: each sends to the other's public address, then
+			// both try again.
+			conns[0].WriteToUDPAddrPort([]byte("open"), publics[1])
+			conns[1].WriteToUDPAddrPort([]byte("open"), publics[0])
+			got := 0
+			for range 3 {
+				if knockFrom(conns[0], publics[1], conns[1]) && knockFrom(conns[1], publics[0], conns[0]) {
+					got++
+				}
+			}
+			if (got > 0) != hairpin {
+				t.Fatalf("homes reached each other through the carrier %d of 3 times, hairpin %v", got, hairpin)
+			}
+		})
+	}
+}
+
+// stunFrom asks the lab's STUN server for conn's mapped address.
+func stunFrom(t *testing.T, l *Lab, conn *net.UDPConn) netip.AddrPort {
+	t.Helper()
+	req := bindingRequest()
+	buf := make([]byte, 1500)
+	for range 20 {
+		conn.WriteToUDPAddrPort(req, netip.MustParseAddrPort(l.STUN()))
+		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			continue
+		}
+		if a, ok := xorMapped(buf[:n], req); ok {
+			return a
+		}
+	}
+	t.Fatal("no STUN answer")
+	return netip.AddrPort{}
+}
+
+// TestIPv6StatefulFirewall: behind IPv6 firewalls with no NAT, a host is
+// seen at its own address; an unsolicited datagram does not get in; two
+// hosts that send to each other at once (the first one's datagram is
+// dropped by the other's firewall, but opens its own) then reach each
+// other both ways. The sites' IPv4 stays port-restricted NAT.
+func TestIPv6StatefulFirewall(t *testing.T) {
+	l := New(t)
+	hosts := make([]*Host, 3)
+	for i, kind := range []NATKind{PortRestricted, PortRestricted, None} {
+		site := l.AddSite(kind)
+		if err := site.EnableIPv6(); err != nil {
+			t.Fatal(err)
+		}
+		hosts[i] = site.AddHost()
+		if !hosts[i].IP6().Is6() || !internet6.Overlaps(netip.PrefixFrom(hosts[i].IP6(), 32)) {
+			t.Fatalf("%s host has IPv6 address %s", kind, hosts[i].IP6())
+		}
+	}
+	const port = 40000
+	conns := make([]*net.UDPConn, 3)
+	for i, h := range hosts {
+		c, err := ListenUDPIn(h.Name(), netip.AddrPortFrom(h.IP6(), port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	at := func(i int) netip.AddrPort { return netip.AddrPortFrom(hosts[i].IP6(), port) }
+	// The host on the internet reaches nobody unasked, but is reached.
+	if knockFrom(conns[2], at(0), conns[0]) {
+		t.Fatal("an unsolicited datagram got through the IPv6 firewall")
+	}
+	if !knockFrom(conns[0], at(2), conns[2]) {
+		t.Fatal("a host behind a firewall cannot reach a host on the internet")
+	}
+	// Simultaneous open between the two firewalled hosts.
+	if knockFrom(conns[0], at(1), conns[1]) {
+		t.Fatal("the first datagram got through the other side's firewall unasked")
+	}
+	if !knockFrom(conns[1], at(0), conns[0]) || !knockFrom(conns[0], at(1), conns[1]) {
+		t.Fatal("two hosts behind IPv6 firewalls did not reach each other after both sent")
+	}
+	// The IPv4 side is still NAT: STUN sees the router's address.
+	if got := mappedAddress(t, l, hosts[0]); got.Addr() != l.sites[0].PublicIP() {
+		t.Fatalf("IPv4 seen as %s", got)
 	}
 }

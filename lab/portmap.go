@@ -49,11 +49,24 @@ var miniupnpdChains = [][]string{
 	{"-t", "mangle", "-I", "PREROUTING", "-i", "wan0", "-j", "MINIUPNPD"},
 }
 
-// StartPortMapper runs miniupnpd on the site's router, mapping ports for
-// its hosts only, until the lab closes (or Close). Its WAN address is not
-// public, so it is told it (ext_ip) and that this is fine
-// (ext_allow_private_ipv4).
+// PortMapperProtocols says which protocols a port mapper answers; the
+// zero value means all of them.
+type PortMapperProtocols struct {
+	NoUPnP bool
+	// NoNATPMP turns PCP off too: miniupnpd serves both on one socket.
+	NoNATPMP bool
+}
+
+// StartPortMapper runs miniupnpd on the site's router, answering PCP,
+// NAT-PMP and UPnP (StartPortMapperWith).
 func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
+	return s.StartPortMapperWith(ctx, PortMapperProtocols{})
+}
+
+// StartPortMapperWith runs miniupnpd on the site's router with the
+// protocols given, mapping ports for its hosts only, until the lab closes
+// (or Close).
+func (s *Site) StartPortMapperWith(ctx context.Context, protocols PortMapperProtocols) (*PortMapper, error) {
 	if s.router == "" {
 		return nil, fmt.Errorf("port mapper: a %s site has no router", s.kind)
 	}
@@ -78,8 +91,8 @@ func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
 		"ext_ifname=wan0",
 		"listening_ip=br-lan",
 		"port=5000",
-		"enable_natpmp=yes",
-		"enable_upnp=yes",
+		"enable_natpmp=" + yesNo(!protocols.NoNATPMP),
+		"enable_upnp=" + yesNo(!protocols.NoUPnP),
 		// The lab's WAN addresses are reserved (198.18.0.0/15), and this
 		// miniupnpd (2.3.1) refuses a reserved ext_ip outright; asked to
 		// learn its address by STUN instead, it sees no NAT above it and
@@ -119,6 +132,13 @@ func (s *Site) StartPortMapper(ctx context.Context) (*PortMapper, error) {
 	return pm, nil
 }
 
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 // Close stops miniupnpd by its PID (it removes its mappings) and its
 // files.
 func (pm *PortMapper) Close() error {
@@ -137,3 +157,41 @@ func (pm *PortMapper) Close() error {
 
 // Log is what miniupnpd printed so far.
 func (pm *PortMapper) Log() string { return pm.log.String() }
+
+// Mappings lists the port mappings miniupnpd holds now, one
+// "udp -> INTERNAL_IP:PORT" per mapping: what the router forwards,
+// whichever protocol asked for it. They are read from the rules that let
+// the forwarded packets through its filter table (the nat table's DNAT
+// rules are written with a target revision this host's iptables cannot
+// print).
+func (pm *PortMapper) Mappings() ([]string, error) {
+	out, err := pm.site.Exec(iptablesCmd, "-w", "-t", "filter", "-S", "MINIUPNPD")
+	if err != nil {
+		return nil, fmt.Errorf("list port mappings: %w: %s", err, out)
+	}
+	return parseMappings(string(out)), nil
+}
+
+// parseMappings reads the accept rules of iptables -S output, such as
+// "-A MINIUPNPD -d 198.19.1.10/32 -p udp -m udp --dport 40155 -j ACCEPT".
+func parseMappings(rules string) []string {
+	var out []string
+	for _, line := range strings.Split(rules, "\n") {
+		f := strings.Fields(line)
+		var proto, port, to string
+		for i := 0; i+1 < len(f); i++ {
+			switch f[i] {
+			case "-p":
+				proto = f[i+1]
+			case "--dport":
+				port = f[i+1]
+			case "-d":
+				to = strings.TrimSuffix(f[i+1], "/32")
+			}
+		}
+		if proto != "" && port != "" && to != "" {
+			out = append(out, proto+" -> "+to+":"+port)
+		}
+	}
+	return out
+}

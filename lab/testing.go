@@ -5,13 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
 )
 
 // tools the lab runs; .ci/run installs them.
-var tools = []string{"ip", iptablesCmd, "conntrack", "turnserver", "tc", "ethtool", "ping"}
+var tools = []string{"ip", iptablesCmd, ip6tablesCmd, "ipset", "conntrack", "turnserver", "tc", "ethtool", "ping"}
 
 // Available says why labs cannot be built here, or nil when they can.
 func Available() error {
@@ -20,7 +21,7 @@ func Available() error {
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables conntrack coturn ethtool iputils-ping", tool)
+			return fmt.Errorf("the NAT lab needs %s: install iproute2 iptables ipset conntrack coturn ethtool iputils-ping", tool)
 		}
 	}
 	var id [4]byte
@@ -94,4 +95,34 @@ func (l *Lab) AddDHTNodes(bin string, n int) []*DHTNode {
 		l.tb.Fatal(err)
 	}
 	return nodes
+}
+
+// AddCarrier is NewCarrier for tests: it fails the test on error.
+func (l *Lab) AddCarrier(hairpin bool) *Site {
+	l.tb.Helper()
+	s, err := l.NewCarrier(hairpin)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
+}
+
+// AddSiteBehind is NewSiteBehind for tests: it fails the test on error.
+func (l *Lab) AddSiteBehind(carrier *Site, kind NATKind) *Site {
+	l.tb.Helper()
+	s, err := l.NewSiteBehind(carrier, kind)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
+}
+
+// AddSiteWithLAN is NewSiteWithLAN for tests: it fails the test on error.
+func (l *Lab) AddSiteWithLAN(kind NATKind, lan netip.Prefix) *Site {
+	l.tb.Helper()
+	s, err := l.NewSiteWithLAN(kind, lan)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
 }

@@ -4,8 +4,11 @@
 // A lab is an "internet" namespace holding a bridge and a coturn STUN
 // server on two addresses (which turns on its RFC 5780 support), plus
 // sites: a router namespace doing NAT of one kind, with hosts behind it on
-// their own LAN. Addresses come from the benchmarking range 198.18.0.0/15
-// only: the internet segment is 198.18.0.0/24, site n's LAN 198.19.n.0/24.
+// their own LAN. Addresses come from the benchmarking range 198.18.0.0/15:
+// the internet segment is 198.18.0.0/24, site n's LAN 198.19.n.0/24; a
+// carrier-grade NAT (NewCarrier), whose network holds home routers
+// rather than hosts (NewSiteBehind: a double NAT), has 100.64.n.0/24 of
+// the shared address space (RFC 6598).
 // Every namespace has a unique name, so labs can run side by side, and
 // Close removes everything.
 package lab
@@ -48,6 +51,12 @@ const (
 	// FullCone maps the one host 1:1 (SNAT out, DNAT in): endpoint-
 	// independent mapping and filtering. It serves one host.
 	FullCone NATKind = "full-cone"
+	// AddressRestricted maps the one host 1:1 like FullCone but lets in
+	// only addresses the host sent to, from any of their ports: endpoint-
+	// independent mapping, address-dependent filtering (a restricted cone).
+	// The router remembers (remote address, host port) pairs in an ipset
+	// for as long as conntrack keeps a UDP flow.
+	AddressRestricted NATKind = "address-restricted"
 	// PortRestricted is plain MASQUERADE with unsolicited traffic dropped:
 	// endpoint-independent mapping, address-and-port-dependent filtering.
 	PortRestricted NATKind = "port-restricted"
@@ -55,6 +64,10 @@ const (
 	// destination, address-and-port-dependent filtering.
 	Symmetric NATKind = "symmetric"
 )
+
+// Kinds lists the NAT kinds a site can have, from the easiest to the
+// hardest to punch.
+var Kinds = []NATKind{None, FullCone, AddressRestricted, PortRestricted, Symmetric}
 
 // Lab is one throwaway network.
 type Lab struct {
@@ -66,6 +79,7 @@ type Lab struct {
 	mu       sync.Mutex // guards following
 	sites    []*Site
 	dhtNodes int            // DHT nodes started, which numbers their addresses
+	ipv6     bool           // the internet namespace routes IPv6 (EnableIPv6)
 	undo     []func() error // run in reverse by Close
 	closed   bool
 }
@@ -87,7 +101,13 @@ func Build(ctx context.Context) (l *Lab, err error) {
 		return nil, err
 	}
 	steps := [][]string{
-		{"link", "add", "br0", "type", "bridge"},
+		// The bridge's own address is fixed: left to itself, a bridge
+		// takes the lowest address of its ports, so a site added later
+		// could change it, and every router would keep sending to the
+		// old one what it sends to the servers on the bridge (STUN, TURN,
+		// the DHT nodes) until its neighbour entry went stale, about a
+		// minute later.
+		{"link", "add", "br0", "address", bridgeMAC, "type", "bridge"},
 		{"link", "set", "br0", "up"},
 		{"addr", "add", prefixed(stunPrimary), "dev", "br0"},
 		{"addr", "add", prefixed(stunAlternate), "dev", "br0"},
@@ -107,6 +127,9 @@ func Build(ctx context.Context) (l *Lab, err error) {
 }
 
 // STUN returns the primary STUN server address, for --stun.
+// bridgeMAC is the internet bridge's own address, locally administered.
+const bridgeMAC = "02:00:c6:12:00:01"
+
 func (l *Lab) STUN() string { return netip.AddrPortFrom(stunPrimary, STUNPort).String() }
 
 // STUNAlt returns the STUN server's second address.
@@ -163,6 +186,12 @@ func (l *Lab) addNamespace(ns string) error {
 		}
 		return nil
 	})
+	// No duplicate address detection on the interfaces made later: the
+	// lab's addresses are unique, and a link-local address that stays
+	// tentative for a second or two drops IPv6 traffic meanwhile.
+	if _, err := execIn(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"); err != nil {
+		return err
+	}
 	return ipIn(ns, "link", "set", "lo", "up")
 }
 

@@ -100,7 +100,7 @@ func (r Report) PlainWords() string {
 		}
 		return "cone NAT (filtering unknown)"
 	case r.Mapping == AddressDependent || r.Mapping == AddressAndPortDependent:
-		return "symmetric NAT: direct connections only to easy NATs"
+		return "symmetric NAT: direct connections to cone NATs, not to other symmetric ones"
 	}
 	return "NAT of unknown kind"
 }

@@ -90,8 +90,8 @@ func TestPlainWords(t *testing.T) {
 		{Report{PublicAddr: pub, Mapping: EndpointIndependent, Filtering: AddressDependent}, "restricted cone NAT"},
 		{Report{PublicAddr: pub, Mapping: EndpointIndependent, Filtering: AddressAndPortDependent}, "port-restricted cone NAT"},
 		{Report{PublicAddr: pub, Mapping: EndpointIndependent, Filtering: Unknown}, "cone NAT (filtering unknown)"},
-		{Report{PublicAddr: pub, Mapping: AddressDependent, Filtering: Unknown}, "symmetric NAT: direct connections only to easy NATs"},
-		{Report{PublicAddr: pub, Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric NAT: direct connections only to easy NATs"},
+		{Report{PublicAddr: pub, Mapping: AddressDependent, Filtering: Unknown}, "symmetric NAT: direct connections to cone NATs, not to other symmetric ones"},
+		{Report{PublicAddr: pub, Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric NAT: direct connections to cone NATs, not to other symmetric ones"},
 		{Report{PublicAddr: pub, Mapping: Unknown, Filtering: Unknown}, "NAT of unknown kind"},
 	}
 	for _, tc := range tests {

@@ -73,6 +73,9 @@ func (k *Keeper) Run(ctx context.Context) {
 		timer.Stop()
 		m, err := k.client.Map(ctx)
 		if ctx.Err() != nil {
+			if err == nil {
+				k.set(m, nil) // mapped just as ctx ended: stop deletes it too
+			}
 			k.stop()
 			return
 		}

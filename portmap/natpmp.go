@@ -16,6 +16,15 @@ type natpmpMapper struct{}
 
 func (natpmpMapper) name() string { return NATPMP }
 
+// probe asks for the router's external address, which changes nothing
+// there.
+func (natpmpMapper) probe(ctx context.Context, gw, _ netip.Addr) error {
+	return withContext(ctx, func() error {
+		_, err := client(ctx, gw).GetExternalAddress()
+		return err
+	})
+}
+
 func (natpmpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, life time.Duration) (Mapping, error) {
 	c := client(ctx, gw)
 	var ext *natpmp.GetExternalAddressResult

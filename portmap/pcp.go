@@ -18,6 +18,7 @@ import (
 const (
 	pcpPort       = 5351
 	pcpVersion    = 2
+	pcpOpAnnounce = 0
 	pcpOpMap      = 1
 	pcpResponse   = 0x80 // the R bit of the opcode byte
 	pcpHeaderLen  = 24
@@ -103,13 +104,27 @@ var pcpResults = map[uint8]string{
 	13: "excessive remote peers",
 }
 
-type pcpMapper struct{}
+// pcpMapper maps with PCP. Its nonce is the mapping's for its whole
+// life: a router refuses to renew or delete a mapping (NOT_AUTHORIZED)
+// for a request whose nonce is not the one that made it (RFC 6887
+// 11.3).
+type pcpMapper struct {
+	nonce [12]byte
+}
+
+// newPCPMapper returns a mapper that uses nonce, or a random one if it
+// is zero.
+func newPCPMapper(nonce [12]byte) pcpMapper {
+	if nonce == [12]byte{} {
+		rand.Read(nonce[:])
+	}
+	return pcpMapper{nonce: nonce}
+}
 
 func (pcpMapper) name() string { return PCP }
 
-func (pcpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, life time.Duration) (Mapping, error) {
-	req := pcpRequest{client: internal.Addr(), internal: internal.Port(), lifetime: uint32(life / time.Second)}
-	rand.Read(req.nonce[:])
+func (p pcpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, life time.Duration) (Mapping, error) {
+	req := pcpRequest{client: internal.Addr(), internal: internal.Port(), lifetime: uint32(life / time.Second), nonce: p.nonce}
 	a, err := pcpExchange(ctx, gw, req)
 	if err != nil {
 		return Mapping{}, err
@@ -121,49 +136,78 @@ func (pcpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort
 	return Mapping{Protocol: PCP, External: a.external, Internal: internal, Gateway: gw, Lifetime: granted, Expires: time.Now().Add(granted)}, nil
 }
 
-func (pcpMapper) remove(ctx context.Context, m Mapping) error {
-	req := pcpRequest{client: m.Internal.Addr(), internal: m.Internal.Port(), lifetime: 0}
-	rand.Read(req.nonce[:])
+func (p pcpMapper) remove(ctx context.Context, m Mapping) error {
+	req := pcpRequest{client: m.Internal.Addr(), internal: m.Internal.Port(), lifetime: 0, nonce: p.nonce}
 	_, err := pcpExchange(ctx, m.Gateway, req)
 	return err
 }
 
-// pcpExchange sends req to the router until it answers (doubling the
-// retransmission interval) or ctx ends, and checks the answer is ours.
+// probe sends an ANNOUNCE request (RFC 6887 14.1): a router that speaks
+// PCP answers it, and nothing changes there.
+func (pcpMapper) probe(ctx context.Context, gw, local netip.Addr) error {
+	msg := make([]byte, pcpHeaderLen)
+	msg[0], msg[1] = pcpVersion, pcpOpAnnounce
+	ip := local.As16()
+	copy(msg[8:24], ip[:])
+	return pcpRoundTrip(ctx, gw, msg, func(b []byte) (bool, error) {
+		if len(b) < pcpHeaderLen || b[0] != pcpVersion || b[1] != pcpResponse|pcpOpAnnounce {
+			return false, nil // NAT-PMP's answer, or another request's
+		}
+		if b[3] != 0 {
+			return true, fmt.Errorf("the router refused: %s (PCP result %d)", pcpResults[b[3]], b[3])
+		}
+		return true, nil
+	})
+}
+
+// pcpExchange sends req to the router until it answers, and checks the
+// answer is ours.
 func pcpExchange(ctx context.Context, gw netip.Addr, req pcpRequest) (pcpAnswer, error) {
+	var a pcpAnswer
+	err := pcpRoundTrip(ctx, gw, req.marshal(), func(b []byte) (bool, error) {
+		got, err := parsePCPAnswer(b)
+		if err != nil || got.nonce != req.nonce {
+			return false, nil // NAT-PMP's answer, or another request's
+		}
+		a = got
+		if a.result != 0 {
+			return true, fmt.Errorf("the router refused: %s (PCP result %d)", pcpResults[a.result], a.result)
+		}
+		return true, nil
+	})
+	return a, err
+}
+
+// pcpRoundTrip sends msg to the router (doubling the retransmission
+// interval) until answer takes an answer (done) or ctx ends.
+func pcpRoundTrip(ctx context.Context, gw netip.Addr, msg []byte, answer func([]byte) (done bool, err error)) error {
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, pcpPort)))
 	if err != nil {
-		return pcpAnswer{}, err
+		return err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	msg := req.marshal()
 	buf := make([]byte, 1100) // RFC 6887: messages are at most 1100 bytes
 	for wait := pcpRetry; ; wait *= 2 {
 		if _, err := conn.Write(msg); err != nil {
-			return pcpAnswer{}, err
+			return err
 		}
 		conn.SetReadDeadline(time.Now().Add(wait))
 		for {
 			n, err := conn.Read(buf)
 			if ctx.Err() != nil {
-				return pcpAnswer{}, ctx.Err()
+				return ctx.Err()
 			}
 			if errors.Is(err, syscall.ECONNREFUSED) {
-				return pcpAnswer{}, fmt.Errorf("nothing answers on the router's port %d", pcpPort)
+				return fmt.Errorf("nothing answers on the router's port %d", pcpPort)
 			}
 			if err != nil {
 				break // no answer yet: send again
 			}
-			a, err := parsePCPAnswer(buf[:n])
-			if err != nil || a.nonce != req.nonce {
-				continue // NAT-PMP's answer, or another request's
+			if done, err := answer(buf[:n]); done {
+				return err
 			}
-			if a.result != 0 {
-				return a, fmt.Errorf("the router refused: %s (PCP result %d)", pcpResults[a.result], a.result)
-			}
-			return a, nil
 		}
 	}
 }

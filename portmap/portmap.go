@@ -1,9 +1,11 @@
 // Package portmap asks the home router for a UDP port mapping of the
 // node's socket, so that peers can reach it at a public address even
 // behind a NAT that would drop their packets: with PCP (RFC 6887),
-// NAT-PMP (RFC 6886) and UPnP IGD (v1 and v2), tried together with a
-// short timeout, as Tailscale's portmapper does. The mapping is renewed
-// before it expires and deleted when the node stops.
+// NAT-PMP (RFC 6886) and UPnP IGD (v1 and v2), probed together with a
+// short timeout, as Tailscale's portmapper does, then mapped by the most
+// preferred one that answered (only one: a router's protocols share one
+// table). The mapping is renewed before it expires and deleted when the
+// node stops.
 //
 // Only UDP is mapped (the node speaks nothing else), and only the node's
 // own port, to its own LAN address: no router is asked for anything a
@@ -72,6 +74,9 @@ func (m Mapping) renewAt() time.Time {
 // mapper is one protocol.
 type mapper interface {
 	name() string
+	// probe asks whether the router speaks the protocol, changing
+	// nothing there.
+	probe(ctx context.Context, gw netip.Addr, local netip.Addr) error
 	// add asks for a mapping of internal (the node's LAN address and
 	// port) for lifetime, and returns what the router granted.
 	add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, lifetime time.Duration) (Mapping, error)
@@ -89,7 +94,12 @@ type Config struct {
 	// it; empty means the default route's (tests set them).
 	Gateway netip.Addr
 	Local   netip.Addr
-	Logger  *slog.Logger
+	// PCPNonce is the nonce of the PCP mapping, which a router asks of
+	// every renewal and of the deletion. Zero means a random one per
+	// Client; a node that derives it from its key can renew or delete
+	// what it mapped before a crash or restart.
+	PCPNonce [12]byte
+	Logger   *slog.Logger
 }
 
 // Client gets and keeps one mapping.
@@ -106,7 +116,7 @@ func New(cfg Config) *Client {
 		log = slog.Default()
 	}
 	var ms []mapper
-	for _, m := range []mapper{pcpMapper{}, natpmpMapper{}, upnpMapper{}} {
+	for _, m := range []mapper{newPCPMapper(cfg.PCPNonce), natpmpMapper{}, &upnpMapper{}} {
 		if len(cfg.Protocols) == 0 || slices.Contains(cfg.Protocols, m.name()) {
 			ms = append(ms, m)
 		}
@@ -114,11 +124,16 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, log: log, mappers: ms}
 }
 
-// Map asks every protocol at once for a mapping of the node's port and
-// returns the best that answered within probeTimeout: PCP, then NAT-PMP,
-// then UPnP. Once a protocol has mapped the port and every preferred one
-// has answered, the rest are cut short (UPnP's discovery alone takes
-// seconds). The error says what each protocol answered.
+// Map asks the router for a mapping of the node's port, as Tailscale's
+// portmapper does: every protocol is probed at once (a probe changes
+// nothing on the router), and the most preferred one that answered (PCP,
+// then NAT-PMP, then UPnP) maps the port, as soon as every protocol
+// before it has failed its probe; if its mapping fails, the next one
+// that answered tries. Only one protocol ever maps: a router that speaks
+// several keeps one table, and a second protocol's request for the same
+// port replaces the first one's mapping (which that one could then
+// neither renew nor delete). All within probeTimeout. The error says
+// what each protocol answered.
 func (c *Client) Map(ctx context.Context) (Mapping, error) {
 	gw, local, err := c.route()
 	if err != nil {
@@ -126,58 +141,56 @@ func (c *Client) Map(ctx context.Context) (Mapping, error) {
 	}
 	internal := netip.AddrPortFrom(local, uint16(c.cfg.Port))
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
+	defer cancel() // the probes still running need not finish
 	answers := make(chan probeAnswer, len(c.mappers))
 	for i, m := range c.mappers {
-		go func() {
-			got, err := m.add(ctx, gw, internal, lifetime)
-			answers <- probeAnswer{i, got, err}
-		}()
+		go func() { answers <- probeAnswer{i, m.probe(ctx, gw, local)} }()
 	}
-	outcomes := make([]*probeAnswer, len(c.mappers))
-	winner := -1
-	for range c.mappers {
-		a := <-answers
-		outcomes[a.i] = &a
-		if winner < 0 {
-			winner = decided(outcomes)
-			if winner >= 0 {
-				cancel() // the less preferred ones need not finish
+	probes := make([]*probeAnswer, len(c.mappers))
+	errs := make([]error, len(c.mappers))
+	tried := make([]bool, len(c.mappers))
+	for pending := len(c.mappers); ; {
+		if i := nextToMap(probes, tried); i >= 0 {
+			tried[i] = true
+			m, err := c.mappers[i].add(ctx, gw, internal, lifetime)
+			if err == nil {
+				return m, nil
 			}
+			errs[i] = err
+			continue
+		}
+		if pending == 0 {
+			break
+		}
+		a := <-answers // each probe ends by ctx's deadline at the latest
+		pending--
+		probes[a.i], errs[a.i] = &a, a.err
+	}
+	var named []error
+	for i, err := range errs {
+		if err != nil {
+			named = append(named, fmt.Errorf("%s: %w", c.mappers[i].name(), err))
 		}
 	}
-	var errs []error
-	for i, o := range outcomes {
-		switch {
-		case i == winner:
-		case o.err == nil:
-			c.release(o.m) // mapped by a less preferred protocol too
-		default:
-			errs = append(errs, fmt.Errorf("%s: %w", c.mappers[i].name(), o.err))
-		}
-	}
-	if winner < 0 {
-		return Mapping{}, fmt.Errorf("%w via %s: %w", ErrNoMapping, gw, errors.Join(errs...))
-	}
-	return outcomes[winner].m, nil
+	return Mapping{}, fmt.Errorf("%w via %s: %w", ErrNoMapping, gw, errors.Join(named...))
 }
 
-// probeAnswer is what one protocol answered.
+// probeAnswer is what one protocol's probe answered.
 type probeAnswer struct {
 	i   int // the protocol's place in order of preference
-	m   Mapping
 	err error
 }
 
-// decided returns the protocol that won, or -1 while it is not known:
-// the first in order of preference that mapped the port, once every
-// protocol before it has failed.
-func decided(outcomes []*probeAnswer) int {
-	for i, o := range outcomes {
-		if o == nil {
+// nextToMap returns the protocol to map with next, or -1 while there is
+// none yet: the first in order of preference whose probe answered and
+// that has not tried, once every protocol before it failed its probe or
+// tried.
+func nextToMap(probes []*probeAnswer, tried []bool) int {
+	for i, p := range probes {
+		switch {
+		case p == nil:
 			return -1
-		}
-		if o.err == nil {
+		case p.err == nil && !tried[i]:
 			return i
 		}
 	}

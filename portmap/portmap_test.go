@@ -58,3 +58,28 @@ func FuzzParsePCPAnswer(f *testing.F) {
 		parsePCPAnswer(b)
 	})
 }
+
+// Only one protocol maps, the most preferred whose probe answered, and
+// only once every one before it is known to have failed or tried.
+func TestNextToMap(t *testing.T) {
+	ok, fail := &probeAnswer{}, &probeAnswer{err: ErrNoMapping}
+	tests := []struct {
+		name   string
+		probes []*probeAnswer
+		tried  []bool
+		want   int
+	}{
+		{"nothing answered yet", []*probeAnswer{nil, nil, nil}, make([]bool, 3), -1},
+		{"a less preferred one waits", []*probeAnswer{nil, ok, ok}, make([]bool, 3), -1},
+		{"the preferred one at once", []*probeAnswer{ok, nil, nil}, make([]bool, 3), 0},
+		{"after a failed probe", []*probeAnswer{fail, ok, nil}, make([]bool, 3), 1},
+		{"after a failed mapping", []*probeAnswer{ok, ok, nil}, []bool{true, false, false}, 1},
+		{"waits for the next probe", []*probeAnswer{ok, nil, ok}, []bool{true, false, false}, -1},
+		{"all tried", []*probeAnswer{ok, fail, ok}, []bool{true, false, true}, -1},
+	}
+	for _, tt := range tests {
+		if got := nextToMap(tt.probes, tt.tried); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

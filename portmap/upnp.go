@@ -16,10 +16,51 @@ import (
 // upnpMapper maps with UPnP IGD through github.com/huin/goupnp: it
 // finds the router's WAN connection service (IGDv2's WANIPConnection:2,
 // IGDv1's WANIPConnection:1, or WANPPPConnection:1 behind a DSL modem)
-// by SSDP discovery, and adds a port mapping there.
-type upnpMapper struct{}
+// by SSDP discovery, and adds a port mapping there. The service found
+// is kept for the mapping's renewals and deletion (discovery waits out
+// SSDP's answer window, seconds), and forgotten when it fails.
+type upnpMapper struct {
+	mu  sync.Mutex // guards following
+	gw  netip.Addr // the router dev was found for
+	dev igd
+}
 
-func (upnpMapper) name() string { return UPnP }
+func (*upnpMapper) name() string { return UPnP }
+
+// probe discovers the router's WAN connection service.
+func (u *upnpMapper) probe(ctx context.Context, gw, _ netip.Addr) error {
+	_, err := u.find(ctx, gw)
+	return err
+}
+
+// find returns the service found before for gw, or discovers it.
+func (u *upnpMapper) find(ctx context.Context, gw netip.Addr) (igd, error) {
+	u.mu.Lock()
+	dev := u.dev
+	if u.gw != gw {
+		dev = nil
+	}
+	u.mu.Unlock()
+	if dev != nil {
+		return dev, nil
+	}
+	dev, err := findIGD(ctx, gw)
+	if err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	u.gw, u.dev = gw, dev
+	u.mu.Unlock()
+	return dev, nil
+}
+
+// forget drops the service found: it failed, and the next attempt
+// discovers it again.
+func (u *upnpMapper) forget() {
+	u.mu.Lock()
+	u.dev = nil
+	u.mu.Unlock()
+}
 
 // igd is what the three WAN connection services have in common.
 type igd interface {
@@ -37,13 +78,14 @@ const (
 	upnpOnlyPermanent = 725 // the router takes only leases of 0 (no expiry)
 )
 
-func (upnpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, life time.Duration) (Mapping, error) {
-	dev, err := findIGD(ctx, gw)
+func (u *upnpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPort, life time.Duration) (Mapping, error) {
+	dev, err := u.find(ctx, gw)
 	if err != nil {
 		return Mapping{}, err
 	}
 	extText, err := dev.GetExternalIPAddressCtx(ctx)
 	if err != nil {
+		u.forget()
 		return Mapping{}, fmt.Errorf("external address: %w", err)
 	}
 	extIP, err := netip.ParseAddr(extText)
@@ -65,14 +107,15 @@ func (upnpMapper) add(ctx context.Context, gw netip.Addr, internal netip.AddrPor
 		case code == upnpConflict:
 			port = uint16(32768 + rand.IntN(28000))
 		default:
+			u.forget()
 			return Mapping{}, fmt.Errorf("add mapping: %w", err)
 		}
 	}
 	return Mapping{}, fmt.Errorf("add mapping: %w", err)
 }
 
-func (upnpMapper) remove(ctx context.Context, m Mapping) error {
-	dev, err := findIGD(ctx, m.Gateway)
+func (u *upnpMapper) remove(ctx context.Context, m Mapping) error {
+	dev, err := u.find(ctx, m.Gateway)
 	if err != nil {
 		return err
 	}

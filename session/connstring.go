@@ -35,7 +35,7 @@ var ErrBadConnString = errors.New("bad connection string")
 
 // ConnString is what one node tells another so they can find each other:
 //
-//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&relay=198.51.100.4:50123&name=alice
+//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&relay=198.51.100.4:50123&nat=hard&name=alice
 //
 // The public address is optional (STUN may have failed), but a string must
 // carry at least one address.
@@ -44,7 +44,11 @@ type ConnString struct {
 	Public netip.AddrPort   // STUN-mapped address; zero when unknown
 	LAN    []netip.AddrPort // host candidates, for peers behind the same NAT
 	Relay  []netip.AddrPort // relayed addresses on TURN servers, while held
-	Name   string           // display name; may be empty
+	// HardNAT (nat=hard) says the node's NAT maps a new public port per
+	// destination, so Public is not where peers reach it: a peer behind an
+	// easy NAT that filters then tries birthday probing (birthday.go).
+	HardNAT bool
+	Name    string // display name; may be empty
 }
 
 // String prints the one canonical form that ParseConnString reads back.
@@ -74,6 +78,11 @@ func (c ConnString) String() string {
 			}
 			b.WriteString(a.String())
 		}
+		sep = '&'
+	}
+	if c.HardNAT {
+		b.WriteByte(sep)
+		b.WriteString("nat=hard")
 		sep = '&'
 	}
 	if c.Name != "" {
@@ -132,6 +141,11 @@ func ParseConnString(s string) (ConnString, error) {
 			if c.Relay, err = parseAddrList(vals[0], MaxRelayCandidates); err != nil {
 				return fail("relay: %v", err)
 			}
+		case "nat":
+			if vals[0] != "hard" {
+				return fail("nat=%q: only nat=hard is known", clip(vals[0]))
+			}
+			c.HardNAT = true
 		case "name":
 			if err := CheckName(vals[0]); err != nil {
 				return fail("%v", err)

@@ -49,6 +49,7 @@ func TestConnStringRoundTrip(t *testing.T) {
 		{ID: id, Public: netip.MustParseAddrPort("[2001:db8::1]:443"), Name: "Zoë & co?=x"},
 		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:1"), Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123")}},
 		{ID: id, Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123"), netip.MustParseAddrPort("198.51.100.5:3478")}, Name: "behind a firewall"},
+		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:40000"), HardNAT: true, Name: "symmetric"},
 	}
 	for _, want := range tests {
 		s := want.String()
@@ -56,7 +57,7 @@ func TestConnStringRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseConnString(%q): %v", s, err)
 		}
-		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || !slices.Equal(got.LAN, want.LAN) || !slices.Equal(got.Relay, want.Relay) {
+		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || got.HardNAT != want.HardNAT || !slices.Equal(got.LAN, want.LAN) || !slices.Equal(got.Relay, want.Relay) {
 			t.Fatalf("round trip of %q gave %+v", s, got)
 		}
 	}
@@ -88,6 +89,8 @@ func TestParseConnStringErrors(t *testing.T) {
 		{"too many lan", base + "?lan=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxLANCandidates+1), ","), "at most"},
 		{"bad relay", base + "?relay=relay.example.com:3478", "relay: \"relay.example.com:3478\" is not an IP:port"},
 		{"relay port zero", base + "?relay=1.2.3.4:0", "port 0"},
+		{"unknown nat", base + "?nat=easy", `only nat=hard`},
+		{"repeated nat", base + "?nat=hard&nat=hard", "given 2 times"},
 		{"repeated relay", base + "?relay=1.2.3.4:5&relay=1.2.3.4:6", "given 2 times"},
 		{"too many relays", base + "?relay=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxRelayCandidates+1), ","), "at most"},
 		{"bad query escape", base + "?name=%zz", "query"},

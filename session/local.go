@@ -186,15 +186,22 @@ func (n *Node) NAT() nat.Report {
 }
 
 // ConnString returns the node's current connection string: with its
-// relayed addresses while it holds relay allocations.
+// relayed addresses while it holds relay allocations, and its mapped
+// port as the public address where STUN's is of no use to peers
+// (publicForPeersLocked).
 func (n *Node) ConnString() ConnString {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	cs := ConnString{ID: n.ID(), Public: n.report.PublicAddr, Name: n.cfg.Name}
+	cs := ConnString{ID: n.ID(), Public: n.publicForPeersLocked(), Name: n.cfg.Name}
+	// Hard: the public address is the one STUN saw, of a NAT that maps a
+	// new port per destination (a mapped port, when there is one, is
+	// named instead, and reaches the node from anywhere).
+	cs.HardNAT = cs.Public.IsValid() && cs.Public == n.report.PublicAddr &&
+		(n.report.Mapping == nat.AddressDependent || n.report.Mapping == nat.AddressAndPortDependent)
 	for _, a := range n.lan {
 		// A host with no NAT sees its public address among its own; it is
 		// not a LAN candidate, and a path to it is direct.
-		if a != cs.Public {
+		if a != cs.Public && a != n.report.PublicAddr {
 			cs.LAN = append(cs.LAN, a)
 		}
 	}

@@ -76,6 +76,10 @@ type NodeConfig struct {
 	PunchTimeout time.Duration
 	Logger       *slog.Logger // nil means slog.Default()
 	Events       Events
+	// ListenSpare opens another socket like Conn, for birthday probing
+	// (birthday.go); nil opens a UDP socket on Conn's address when Conn
+	// is a *net.UDPConn, and otherwise turns birthday probing off.
+	ListenSpare func() (net.PacketConn, error)
 
 	// For tests.
 	lanAddrs func() []netip.AddrPort // the LAN candidates, if not the host's
@@ -141,6 +145,7 @@ type Node struct {
 	mu        sync.Mutex // guards following
 	peers     map[NodeID]*peer
 	relays    map[Local]*relaySocket  // relay allocations, by name (relay.go)
+	spares    map[Local]*spareSocket  // spare sockets of birthday probing, by name (birthday.go)
 	closed    bool                    // Close was called: no goroutine starts any more
 	sessions  map[*Session]struct{}   // every live session, a peer's or not yet
 	hellos    map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
@@ -206,6 +211,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		limits:    newLimits(),
 		peers:     map[NodeID]*peer{},
 		relays:    map[Local]*relaySocket{},
+		spares:    map[Local]*spareSocket{},
 		sessions:  map[*Session]struct{}{},
 		hellos:    map[*quic.Conn]struct{}{},
 		requested: newLRU[NodeID, time.Time](maxStrangers),
@@ -262,9 +268,14 @@ func (n *Node) Close() error {
 	n.closed = true
 	relays := slices.Collect(maps.Values(n.relays))
 	clear(n.relays)
+	spares := slices.Collect(maps.Values(n.spares))
+	clear(n.spares)
 	n.mu.Unlock()
 	for _, rs := range relays {
 		n.closeRelay(rs)
+	}
+	for _, s := range spares {
+		s.close()
 	}
 	err := n.tr.Close()
 	n.conn.Close()

@@ -48,8 +48,10 @@ func (k PathKind) Priority() int {
 }
 
 // Local names which of the node's sockets a path leaves from: LocalUDP
-// (empty) is the node's own UDP socket; any other is the name of a relay
-// allocation the node holds (SetRelay).
+// (empty) is the node's own UDP socket; a name that starts with "spare:"
+// is one of the extra sockets of birthday probing (birthday.go), whose
+// paths are direct ones; any other is the name of a relay allocation the
+// node holds (SetRelay).
 type Local string
 
 // LocalUDP is the node's own UDP socket.
@@ -242,7 +244,7 @@ func (s *pathSet) path(r route) Path {
 	} else if s.findReflexive(r) != nil {
 		p.Source = SourceProbe
 	}
-	if r.local != LocalUDP {
+	if r.local != LocalUDP && !r.local.isSpare() {
 		p.Kind = PathRelay
 	}
 	return p

@@ -26,6 +26,9 @@ type PeerInfo struct {
 	Candidates []netip.AddrPort // from its connection string
 	LAN        []netip.AddrPort // the subset that are host candidates
 	Relay      []netip.AddrPort // the subset that are relayed addresses
+	// HardNAT says the peer's NAT maps a new port per destination (its
+	// connection string says nat=hard): birthday probing may reach it.
+	HardNAT bool
 	// Learned are addresses known from elsewhere: the last session's,
 	// those the peer told us.
 	Learned []Candidate
@@ -82,6 +85,7 @@ type peer struct {
 
 	mu      sync.Mutex // guards following
 	name    string
+	hard    bool // its NAT maps a new port per destination (PeerInfo.HardNAT)
 	paths   pathSet
 	sess    *Session
 	state   PeerState
@@ -97,6 +101,7 @@ func newPeer(info PeerInfo) *peer {
 	p := &peer{
 		id:      info.ID,
 		name:    info.Name,
+		hard:    info.HardNAT,
 		wake:    make(chan struct{}, 1),
 		acks:    make(chan route, 8),
 		probed:  make(chan route, 1),
@@ -165,6 +170,27 @@ func (p *peer) addReflexive(r route) bool {
 	return fresh
 }
 
+// isHard reports whether the peer's NAT maps a new port per destination.
+func (p *peer) isHard() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hard
+}
+
+// publicAddrs lists the peer's addresses across the internet that are
+// neither LAN nor relay ones, as learned (not where its probes came from).
+func (p *peer) publicAddrs() []netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []netip.AddrPort
+	for _, c := range p.paths.learned {
+		if c.Kind == PathDirect || c.Kind == "" {
+			out = append(out, c.Addr)
+		}
+	}
+	return out
+}
+
 func (p *peer) session() *Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -179,6 +205,7 @@ func (n *Node) AddPeer(info PeerInfo) {
 	if p, ok := n.peers[info.ID]; ok {
 		p.mu.Lock()
 		p.name = info.Name
+		p.hard = info.HardNAT
 		p.paths.learn(time.Now(), info.candidates()...)
 		p.mu.Unlock()
 		offer(p.wake, struct{}{})
@@ -263,10 +290,9 @@ func (n *Node) Peers() []PeerStatus {
 		peers = append(peers, p)
 	}
 	n.mu.Unlock()
-	locals := n.locals()
 	out := make([]PeerStatus, 0, len(peers))
 	for _, p := range peers {
-		out = append(out, p.status(locals))
+		out = append(out, p.status(n.localsFor(p)))
 	}
 	return out
 }
@@ -322,7 +348,7 @@ func (n *Node) AddCandidates(id NodeID, cands ...Candidate) error {
 	offer(p.wake, struct{}{})
 	n.peersChanged()
 	if after, ok := p.sessionPath(); ok && after.Kind != before.Kind && n.cfg.Events.PeerState != nil {
-		n.cfg.Events.PeerState(p.status(n.locals()))
+		n.cfg.Events.PeerState(p.status(n.localsFor(p)))
 	}
 	return nil
 }
@@ -339,7 +365,7 @@ func (n *Node) setState(p *peer, state PeerState, sess *Session, reason string) 
 	}
 	p.mu.Unlock()
 	if changed && n.cfg.Events.PeerState != nil {
-		n.cfg.Events.PeerState(p.status(n.locals()))
+		n.cfg.Events.PeerState(p.status(n.localsFor(p)))
 	}
 }
 

@@ -25,8 +25,10 @@ const (
 	// ack comes back within one round trip, so 10 s is generous.
 	sentProbeTTL = 10 * time.Second
 	// maxSentProbes bounds the probes remembered per peer to match acks:
-	// 5 rounds a second to at most 13 candidates for sentProbeTTL is 650.
-	maxSentProbes = 1024
+	// 5 rounds a second to at most 13 candidates for sentProbeTTL is 650,
+	// and birthday probing adds a round of 1024 random ports (or 256
+	// spares' probes every 2 s, 1280 in sentProbeTTL).
+	maxSentProbes = 4096
 	// clockLogInterval spaces warnings about probes whose time is far
 	// from ours: one line says it, a flood of them would fill the log.
 	clockLogInterval = time.Minute
@@ -93,6 +95,9 @@ func (n *Node) handleProbe(b []byte, r route) {
 		return
 	}
 	p := n.peer(NodeID(pr.From))
+	if p != nil {
+		n.spareHeard(r.local, p.id)
+	}
 	switch {
 	case p == nil && pr.Type == probe.Request:
 		n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: from})

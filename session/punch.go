@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,11 @@ func (n *Node) runPeer(ctx context.Context, p *peer) {
 	for ctx.Err() == nil {
 		n.setState(p, StateConnecting, nil, "")
 		sess, err := n.punch(ctx, p)
+		keep := LocalUDP
+		if err == nil {
+			keep = sess.Path.Local
+		}
+		n.closeSpares(p.id, keep) // birthday probing is over; its winner stays
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -78,6 +84,7 @@ func (n *Node) runPeer(ctx context.Context, p *peer) {
 		}
 		retry = minRetry
 		n.hold(ctx, p, sess)
+		n.closeSpares(p.id, LocalUDP)
 	}
 	if s := p.session(); s != nil {
 		s.close("shutting down")
@@ -95,7 +102,18 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 	defer tick.Stop()
 	dialer := n.ID().Less(p.id)
 	drain(p.acks) // answers to an earlier round may name a dead path
-	probeAll := func() { n.sendProbes(p, p.candidates(n.locals())) }
+	// Birthday probing does not start once a relay path answered.
+	var relayAnswered atomic.Bool
+	if role := n.birthdayRole(p); role != birthdayNone {
+		bctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); n.birthday(bctx, p, role, relayAnswered.Load) }()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
+	probeAll := func() { n.sendProbes(p, p.candidates(n.localsFor(p))) }
 	probeAll()
 	var relay route                // the relay path that answered, while it waits
 	var graceOver <-chan time.Time // set once a relay path answered
@@ -110,6 +128,9 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 		case sess := <-p.arrived:
 			return sess, nil
 		case r := <-p.acks:
+			if p.pathTo(r).Kind == PathRelay {
+				relayAnswered.Store(true)
+			}
 			if !dialer {
 				continue
 			}
@@ -139,7 +160,7 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 
 // unreachable says why punching p gave up, and what would help.
 func (n *Node) unreachable(p *peer) error {
-	paths := p.candidates(n.locals())
+	paths := p.candidates(n.localsFor(p))
 	hint := "both NATs may be symmetric or strict; a TURN relay on either side gets through (config key relays)"
 	if slices.ContainsFunc(paths, func(p Path) bool { return p.Kind == PathRelay }) {
 		hint = "both NATs may be symmetric or strict, and no relay path answered either"
@@ -208,7 +229,7 @@ func (n *Node) hold(ctx context.Context, p *peer, sess *Session) {
 	}
 	current := func() Path { return p.pathTo(sess.Path.route()) }
 	searching := func() bool { return dialer || current().Kind == PathRelay }
-	probeBetter := func() { n.sendProbes(p, p.betterThan(current(), n.locals())) }
+	probeBetter := func() { n.sendProbes(p, p.betterThan(current(), n.localsFor(p))) }
 	gap := minUpgradeProbe
 	upgrade := time.NewTimer(gap)
 	defer upgrade.Stop()

@@ -183,6 +183,12 @@ func (n *Node) transport(l Local) *quic.Transport {
 	if l == LocalUDP {
 		return n.tr
 	}
+	if l.isSpare() {
+		if s := n.spare(l); s != nil {
+			return s.tr
+		}
+		return nil
+	}
 	if rs := n.relay(l); rs != nil {
 		return rs.tr
 	}
@@ -196,6 +202,14 @@ func (n *Node) transport(l Local) *quic.Transport {
 func (n *Node) writeTo(b []byte, r route) error {
 	if r.local == LocalUDP {
 		_, err := n.tr.WriteTo(b, net.UDPAddrFromAddrPort(r.addr))
+		return err
+	}
+	if r.local.isSpare() {
+		s := n.spare(r.local)
+		if s == nil {
+			return fmt.Errorf("spare socket %s is closed", r.local)
+		}
+		_, err := s.tr.WriteTo(b, net.UDPAddrFromAddrPort(r.addr))
 		return err
 	}
 	rs := n.relay(r.local)

@@ -73,7 +73,7 @@ func (n *Node) dial(ctx context.Context, p *peer, r route) (*Session, error) {
 	addr := r.addr
 	tr := n.transport(r.local)
 	if tr == nil {
-		return nil, fmt.Errorf("dial %s at %s: relay %s is gone", p.id.Short(), addr, r.local)
+		return nil, fmt.Errorf("dial %s at %s: socket %s is gone", p.id.Short(), addr, r.local)
 	}
 	conn, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), clientTLS(n.cert, p.id), n.quicConf)
 	if err != nil {

@@ -209,6 +209,7 @@ type Peer struct {
 	Public   netip.AddrPort   `json:"public,omitzero"`    // public address from its connection string
 	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
 	Relay    []netip.AddrPort `json:"relay,omitempty"`    // relayed addresses from its connection string
+	HardNAT  bool             `json:"hard_nat,omitempty"` // its connection string said nat=hard
 	LastAddr netip.AddrPort   `json:"last_addr,omitzero"` // where the last session ran
 	Added    time.Time        `json:"added"`
 	// Learned are addresses learned since, oldest first (NoteLearned).

@@ -317,13 +317,14 @@ type testAgent struct {
 }
 
 // runAgent runs an agent in this process with its own home; STUN points at
-// a loopback port where nothing listens, and the DHT and LAN discovery are
-// off, so no public server is contacted and nothing leaves the host.
+// a loopback port where nothing listens, and the DHT, LAN discovery and
+// port mapping are off, so no public server or router is contacted and
+// nothing leaves the host.
 func runAgent(t testing.TB, name string) *testAgent {
 	t.Helper()
 	home := t.TempDir()
 	cfg := agent.DefaultConfig()
-	cfg.LANDiscovery = false
+	cfg.LANDiscovery, cfg.PortMapping = false, false
 	if err := cfg.Save(agent.ResolvePaths(home).Config); err != nil {
 		t.Fatal(err)
 	}

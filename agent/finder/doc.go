@@ -34,9 +34,14 @@
 // rendezvous.RepublishInterval otherwise; a failed put is tried again
 // after publishRetryMin, doubling up to the republish interval. If the
 // DHT holds a higher sequence number (this node's clock stepped back), the
-// record is sealed again above it. A node with no public candidate (no
-// STUN answer yet) publishes nothing, leaving its last record in place
-// until it expires.
+// record is sealed again above it. A node with neither a public nor a
+// relay candidate (no STUN answer and no relay allocation yet) publishes
+// nothing, leaving its last record in place until it expires; one with a
+// relay allocation but no STUN answer publishes the relayed address
+// alone. The agent's port mapping (port_mapping) reaches the record as a
+// direct candidate like any other, so it is published as
+// rendezvous.Public: to a peer it is one more public address.
+// rendezvous.PortMapped is read, for records that tell them apart.
 //
 // # Looking up
 //

@@ -111,8 +111,8 @@ func (p *publisher) run(ctx context.Context, d DHT) {
 }
 
 // errNothingToPublish is returned by publish when the node has no
-// candidate a record may hold.
-var errNothingToPublish = errors.New("no public candidate to publish")
+// candidate a record may hold (public or relay).
+var errNothingToPublish = errors.New("no public or relay candidate to publish")
 
 // publish seals the current candidates and puts them, sealing again above
 // the DHT's sequence number if it holds a higher one.

@@ -254,20 +254,27 @@ func (s *seeker) lookup(ctx context.Context, d DHT, id session.NodeID) {
 		st.Detail = fmt.Sprintf("found a record of %s with %d address(es)", rec.Time.Local().Format(time.DateTime), len(rec.Candidates))
 		s.log.Info("found a peer's record on the DHT", "peer", id.Short(), "seq", rec.Seq, "candidates", len(rec.Candidates),
 			"took", stats.Took.Round(time.Millisecond))
-		s.found(id, rec)
 	} else {
 		st.Detail = err.Error()
 		s.log.Debug("peer lookup on the DHT", "peer", id.Short(), "result", st.Result, "err", err, "took", stats.Took.Round(time.Millisecond))
 	}
+	// The status is kept before the record is handed on: what it brings
+	// (a session, within a second) must not be seen before the lookup
+	// that found it (the store's fsync can take that long).
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ps, ok := s.peers[id]
+	if ok {
+		ps.running, ps.last = false, st
+		ps.lookups++
+		wait := s.backoff(ps.lookups)
+		ps.next = st.At.Add(wait + rand.N(wait/10+1))
+	}
+	s.mu.Unlock()
 	if !ok {
 		return
 	}
-	ps.running, ps.last = false, st
-	ps.lookups++
-	wait := s.backoff(ps.lookups)
-	ps.next = st.At.Add(wait + rand.N(wait/10+1))
+	if err == nil {
+		s.found(id, rec)
+	}
 	s.wake() // the loop schedules the next one
 }

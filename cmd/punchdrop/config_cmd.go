@@ -48,6 +48,7 @@ without their passwords and secrets.`,
 				{"history_days", fmt.Sprint(info.HistoryDays)},
 				{"dht", fmt.Sprint(info.DHT)}, {"dht_bootstrap", strings.Join(info.DHTBootstrap, ", ")},
 				{"lan_discovery", fmt.Sprint(info.LANDiscovery)},
+				{"port_mapping", fmt.Sprint(info.PortMapping)},
 			} {
 				fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 			}

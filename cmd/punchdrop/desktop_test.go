@@ -25,7 +25,7 @@ func noDesktop(t *testing.T) {
 // public server is contacted and nothing leaves the host.
 func testHome(t *testing.T) string {
 	home := t.TempDir()
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte("stun_servers = [\"127.0.0.1:9\"]\ndht = false\nlan_discovery = false\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte("stun_servers = [\"127.0.0.1:9\"]\ndht = false\nlan_discovery = false\nport_mapping = false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return home

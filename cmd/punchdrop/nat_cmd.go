@@ -31,7 +31,8 @@ func newNATCmd(g *globals) *cobra.Command {
 front of it (RFC 4787 words): mapping and filtering are each
 endpoint-independent, address-dependent, address-and-port-dependent, or
 unknown. Ask the router to map a port (PCP, NAT-PMP, UPnP) and give the
-mapping back at once. Then try each configured TURN relay: a line per
+mapping back at once; while an agent runs with port_mapping on, show the
+mapping it keeps instead (--map asks afresh). Then try each configured TURN relay: a line per
 relay says the relayed address it handed out, or plainly why not (refused
 credentials, no answer). Works without a running agent; it uses fresh
 sockets, and gives up on a relay after 10 s.
@@ -70,7 +71,18 @@ bootstrap nodes (at most 10 s).`,
 				defer close(relaysDone)
 				relayInfo, relayErr = agent.RelayInfo(ctx, relays)
 			}()
+			// A running agent keeps its own port mapped: show that one,
+			// unless --map asks for a fresh try.
+			var agentMapping *control.PortMappingInfo
+			if !cmd.Flags().Changed("map") {
+				if ai, err := g.client().NAT(ctx); err == nil && ai.PortMapping != nil {
+					agentMapping, protocols = ai.PortMapping, []string{"none"}
+				}
+			}
 			report, buffers, mapping, err := classifyOnce(ctx, servers, protocols)
+			if agentMapping != nil {
+				mapping = agentMapping
+			}
 			<-relaysDone
 			if relayErr != nil { // a URL that does not parse
 				return relayErr
@@ -93,11 +105,7 @@ bootstrap nodes (at most 10 s).`,
 			}
 			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n",
 				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10)
-			if m := info.PortMapping; m != nil && m.External != "" {
-				fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
-			} else if m != nil {
-				fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
-			}
+			printPortMapping(out, info.PortMapping)
 			printRelays(out, info.Relays)
 			fmt.Fprintf(out, "dht             %s\n\n%s\n", info.DHT.Summary, info.Summary)
 			if advice := buffers.Advice(); advice != "" {
@@ -114,6 +122,18 @@ bootstrap nodes (at most 10 s).`,
 	cmd.Flags().StringArrayVar(&bootstrap, "dht-bootstrap", nil,
 		"check the DHT through the node at `ADDR`, host:port (repeatable; \""+agent.NoDHT+"\": skip the DHT; default: ask the agent, else the configured ones)")
 	return cmd
+}
+
+// printPortMapping writes what the router mapped, or why nothing; no
+// line when nobody asked it.
+func printPortMapping(out io.Writer, m *control.PortMappingInfo) {
+	switch {
+	case m == nil:
+	case m.External != "":
+		fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
+	default:
+		fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
+	}
 }
 
 // printRelays writes a line per relay: its allocation, or why none.

@@ -31,6 +31,7 @@ same with theirs.`,
 			}
 			fmt.Fprintln(out, info.ConnectionString)
 			fmt.Fprintf(cmd.ErrOrStderr(), "\nname %s, node %s, port %d\nNAT: %s\n", info.Name, info.NodeID, info.ListenPort, info.NAT.Summary)
+			printPortMapping(cmd.ErrOrStderr(), info.NAT.PortMapping)
 			printRelays(cmd.ErrOrStderr(), info.NAT.Relays)
 			return nil
 		},

@@ -1,0 +1,69 @@
+package finder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/punchdrop/punchdrop/rendezvous"
+	"github.com/punchdrop/punchdrop/session"
+)
+
+// TestPublishRelayCandidates: what the node's own candidates put in its
+// record is what a peer that looks it up gets to try: its public address
+// as a direct path and its relayed address as a relay path, both found on
+// the DHT; a node whose only usable candidate is a relay allocation (no
+// STUN answer: its site drops UDP to the STUN server) still publishes it;
+// one with only LAN candidates publishes nothing.
+func TestPublishRelayCandidates(t *testing.T) {
+	pub := func(addr string) session.Candidate {
+		return session.Candidate{Addr: netip.MustParseAddrPort(addr), Kind: session.PathDirect}
+	}
+	relay := func(addr string) session.Candidate {
+		return session.Candidate{Addr: netip.MustParseAddrPort(addr), Kind: session.PathRelay}
+	}
+	lan := session.Candidate{Addr: netip.MustParseAddrPort("198.19.1.10:4000"), Kind: session.PathLAN}
+	found := func(c session.Candidate) session.Candidate { c.Source = session.SourceDHT; return c }
+	tests := []struct {
+		name    string
+		own     []session.Candidate
+		want    []session.Candidate // what the peer's lookup yields
+		wantErr error
+	}{
+		{"public and relay", []session.Candidate{pub("198.18.0.11:4000"), lan, relay("198.18.0.4:50000")},
+			[]session.Candidate{found(pub("198.18.0.11:4000")), found(relay("198.18.0.4:50000"))}, nil},
+		{"relay only", []session.Candidate{lan, relay("198.18.0.4:50000")}, []session.Candidate{found(relay("198.18.0.4:50000"))}, nil},
+		{"LAN only", []session.Candidate{lan}, nil, errNothingToPublish},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id, priv := newKey(t)
+			d := &fakeDHT{items: map[rendezvous.Target]rendezvous.Item{}, answered: 3}
+			p := newPublisher(priv, slog.New(slog.DiscardHandler), time.Now)
+			p.set(recordCandidates(tc.own))
+			if err := p.publish(context.Background(), d); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("publish: %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				if len(d.items) != 0 {
+					t.Fatalf("put %d items with nothing to publish", len(d.items))
+				}
+				return
+			}
+			rec, _, err := Lookup(context.Background(), d, id, time.Now(), 0)
+			if err != nil {
+				t.Fatalf("lookup: %v", err)
+			}
+			if got := sessionCandidates(rec); !slices.Equal(got, tc.want) {
+				t.Fatalf("the peer finds %v, want %v", got, tc.want)
+			}
+			if st := p.lastStatus(); st.Candidates != len(tc.want) || st.Err != "" {
+				t.Errorf("publish status %+v", st)
+			}
+		})
+	}
+}
