@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 30s
 	$(GO) test ./session -run '^$$' -fuzz '^FuzzDecodeCandidates$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s
+	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzReaderStreamed$$' -fuzztime 30s
 	$(GO) test ./transfer -run '^$$' -fuzz '^FuzzSafeRelPath$$' -fuzztime 30s
 	$(GO) test ./safetext -run '^$$' -fuzz '^FuzzLine$$' -fuzztime 30s
 	$(GO) test ./rendezvous -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s

@@ -374,6 +374,7 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		{"after_send", cfg.AfterSend != a.cfg.AfterSend, func() { a.cfg.AfterSend = cfg.AfterSend }},
 		{"quiet_period", cfg.QuietPeriod != a.cfg.QuietPeriod, func() { a.cfg.QuietPeriod = cfg.QuietPeriod }},
 		{"downloads_per_peer", cfg.PeerFolders != a.cfg.PeerFolders, func() { a.cfg.PeerFolders = cfg.PeerFolders }},
+		{"lanes", cfg.Lanes != a.cfg.Lanes, func() { a.cfg.Lanes = cfg.Lanes }},
 		{"min_free_space", cfg.MinFreeSpace != a.cfg.MinFreeSpace, func() {
 			a.cfg.MinFreeSpace = cfg.MinFreeSpace
 			a.recv.quota.SetDiskLimits(a.cfg.DiskLimits())

@@ -37,7 +37,10 @@ type Config struct {
 	PeerFolders  bool     `toml:"downloads_per_peer"`
 	PunchTimeout Duration `toml:"punch_timeout"`
 	ChunkSize    int      `toml:"chunk_size"`
-	LogLevel     string   `toml:"log_level"`
+	// Lanes is how many extra connections a file is striped over,
+	// besides the session's own (0: every file on one connection).
+	Lanes    int    `toml:"lanes"`
+	LogLevel string `toml:"log_level"`
 	// MinFreeSpace is the free space incoming files never eat into.
 	MinFreeSpace bytesize.Size `toml:"min_free_space"`
 	// MaxStagedPerPeer bounds what one peer may hold in unfinished
@@ -70,6 +73,17 @@ const (
 	// history is never read, only kept.
 	maxHistoryDays = 3650
 )
+
+// DefaultLanes is how many extra connections (lanes) a file goes on
+// besides the session's own: each has a congestion controller of its
+// own, and under random loss they move about as many times more as
+// there are of them, while on a clean path they cost nothing
+// measurable. BenchmarkRealPaths, 100 Mbit/s, 50 ms, 0.5 % loss: one
+// connection 0.56 MiB/s, 4 lanes 3.2, 8 lanes 4.7, 16 lanes 8.3, croc
+// (Linux TCP, 4 connections) 8.1. So as many as a file takes
+// (transfer.MaxLanes); a peer's handshake limits take the session's
+// own and all of them from one address at once.
+const DefaultLanes = 16
 
 // Duration is a time.Duration written as "60s" in the config.
 type Duration struct{ time.Duration }
@@ -139,6 +153,11 @@ punch_timeout = "{{.PunchTimeout}}"
 # acknowledged on its own, and a resume re-sends at most the ones in flight.
 chunk_size = {{.ChunkSize}}
 
+# Extra connections a file is striped over besides the session's own, 0 to
+# {{.MaxLanes}}: on a lossy path (Wi-Fi, mobile) each one adds about as much speed as
+# one connection has; 0 sends every file on one connection.
+lanes = {{.Lanes}}
+
 # Log level: debug, info, warn or error.
 log_level = {{printf "%q" .LogLevel}}
 
@@ -187,6 +206,7 @@ func DefaultConfig() Config {
 	return Config{
 		PunchTimeout:     Duration{session.DefaultPunchTimeout},
 		ChunkSize:        transfer.DefaultChunkSize,
+		Lanes:            DefaultLanes,
 		AfterSend:        AfterSendMove,
 		QuietPeriod:      Duration{DefaultQuietPeriod},
 		LogLevel:         "info",
@@ -198,6 +218,10 @@ func DefaultConfig() Config {
 		PortMapping:      true,
 	}
 }
+
+// MaxLanes is the most lanes the config may ask for (the config file
+// says so).
+func (Config) MaxLanes() int { return transfer.MaxLanes }
 
 // DiskLimits are the limits the config puts on what peers may take of
 // the disk.
@@ -244,6 +268,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < transfer.MinChunkSize || c.ChunkSize > transfer.MaxChunkSize {
 		return fmt.Errorf("config: chunk_size %d is outside %d..%d", c.ChunkSize, transfer.MinChunkSize, transfer.MaxChunkSize)
+	}
+	if c.Lanes < 0 || c.Lanes > transfer.MaxLanes {
+		return fmt.Errorf("config: lanes %d is outside 0..%d", c.Lanes, transfer.MaxLanes)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -336,7 +363,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery", "port_mapping"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery", "port_mapping"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers, relays and dht_bootstrap take a comma-separated list; an
@@ -379,6 +406,8 @@ func (c *Config) Set(key, value string) error {
 		c.PunchTimeout.Duration, err = time.ParseDuration(cmpOr(value, session.DefaultPunchTimeout.String()))
 	case "chunk_size":
 		c.ChunkSize, err = strconv.Atoi(cmpOr(value, strconv.Itoa(transfer.DefaultChunkSize)))
+	case "lanes":
+		c.Lanes, err = strconv.Atoi(cmpOr(value, strconv.Itoa(DefaultLanes)))
 	case "log_level":
 		c.LogLevel = cmpOr(value, "info")
 	case "min_free_space":
@@ -437,7 +466,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		PortMapping: c.PortMapping,
 		Outbox:      cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
-		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, LogLevel: cmpOr(c.LogLevel, "info"),
+		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),
 		HistoryDays: c.HistoryDays,
 		File:        p.Config,

@@ -11,10 +11,12 @@ import (
 	"github.com/punchdrop/punchdrop/transfer"
 )
 
-// receivesPerPeer bounds the files one peer may push at once; each costs
-// a buffer of up to a chunk, which the receivers' Quota also bounds in
-// bytes.
-const receivesPerPeer = 32
+// receivesPerPeer bounds the streams one peer may push files on at once:
+// a sender sends 16 files at once, 3 of them large, and may stripe each
+// of those over up to transfer.MaxLanes lanes. Each file costs a buffer
+// of up to a chunk, which the receivers' Quota also bounds in bytes, and
+// its lanes share that buffer.
+const receivesPerPeer = 64
 
 // receiving takes the files peers send: a transfer.Receiver on the
 // downloads folder (a new one when a reload moves it), and at most

@@ -49,7 +49,17 @@ func (a *Agent) queueFiles(peer session.NodeID, paths []string, as string) ([]co
 }
 
 // nodeSender makes the scheduler's attempts over the node's sessions.
-type nodeSender struct{ node *session.Node }
+type nodeSender struct {
+	node  *session.Node
+	lanes func() int // how many lanes a file may go on (config: lanes)
+}
+
+// lanes is the config's lanes.
+func (a *Agent) lanes() int {
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	return a.cfg.Lanes
+}
 
 func (n nodeSender) Send(ctx context.Context, o store.Outgoing, chunkSize int, progress transfer.Progress) (transfer.Result, error) {
 	id, err := transfer.ParseID(o.ID)
@@ -69,11 +79,16 @@ func (n nodeSender) Send(ctx context.Context, o store.Outgoing, chunkSize int, p
 	if err != nil {
 		return transfer.Result{}, err
 	}
-	stream, err := sess.OpenTransferStream(ctx)
-	if err != nil {
-		return transfer.Result{}, asMoved(err)
+	open := func(ctx context.Context) (transfer.Stream, error) { return sess.OpenTransferStream(ctx) }
+	lanes := func(ctx context.Context, k int) []transfer.Stream {
+		var out []transfer.Stream
+		for _, s := range sess.OpenLanes(ctx, k) {
+			out = append(out, s)
+		}
+		return out
 	}
-	res, err := transfer.Send(ctx, stream, transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize}, progress)
+	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize, Lanes: lanes, MaxLanes: n.lanes()}
+	res, err := transfer.SendOver(ctx, open, src, progress)
 	return res, asMoved(err)
 }
 

@@ -94,14 +94,15 @@ func withLive(info control.TransferInfo, l liveTransfer) control.TransferInfo {
 // the last day) and the queue: each file still to send, per peer.
 // Whether sending is paused, and the alerts, are the caller's to add.
 func (v *transferView) status() (control.Status, error) {
-	act, err := v.store.Activity(time.Now().Add(-finishedShown))
+	now := time.Now()
+	act, err := v.store.Activity(now.Add(-finishedShown))
 	if err != nil {
 		return control.Status{}, err
 	}
 	names := v.peerNames()
 	st := control.Status{Transfers: []control.TransferInfo{}, Queue: []control.QueueItem{}}
 	for _, o := range act.Queued {
-		l, moving := v.live.get(liveKey{outgoing, o.Peer, o.ID})
+		l, moving := v.live.get(liveKey{outgoing, o.Peer, o.ID}, now)
 		info := v.outgoing(o, names, moving)
 		st.Queue = append(st.Queue, control.QueueItem{
 			ID: o.ID, File: o.Path, Name: o.Name, Peer: o.Peer, PeerName: info.PeerName,
@@ -116,7 +117,7 @@ func (v *transferView) status() (control.Status, error) {
 		st.Transfers = append(st.Transfers, v.outgoing(o, names, false))
 	}
 	for _, rec := range act.Receiving {
-		l, moving := v.live.get(liveKey{incoming, rec.Peer, rec.ID})
+		l, moving := v.live.get(liveKey{incoming, rec.Peer, rec.ID}, now)
 		info := v.incoming(rec, names, moving)
 		if moving {
 			info = withLive(info, l)

@@ -203,7 +203,9 @@ type ConfigInfo struct {
 	DownloadsPerPeer bool   `json:"downloads_per_peer"`
 	PunchTimeout     string `json:"punch_timeout"`
 	ChunkSize        int    `json:"chunk_size"`
-	LogLevel         string `json:"log_level"`
+	// Lanes is how many extra connections a file is striped over.
+	Lanes    int    `json:"lanes"`
+	LogLevel string `json:"log_level"`
 	// MinFreeSpace and MaxStagedPerPeer are sizes as the config writes
 	// them ("2GiB").
 	MinFreeSpace     string `json:"min_free_space"`

@@ -32,6 +32,13 @@ func sendWait(b *testing.B, a *agentProc, paths ...string) time.Duration {
 	if out, err := exec.CommandContext(ctx, punchdropBin, args...).CombinedOutput(); err != nil {
 		b.Fatalf("send --wait: %v\n%s", err, out)
 	}
+	return queuedToSent(b, a)
+}
+
+// queuedToSent reads a's log for the time from the last files queued to
+// the last file sent.
+func queuedToSent(b *testing.B, a *agentProc) time.Duration {
+	b.Helper()
 	log, err := os.ReadFile(filepath.Join(a.home, "punchdrop.log"))
 	if err != nil {
 		b.Fatal(err)

@@ -138,6 +138,17 @@ func (l *Lab) STUNAlt() string { return netip.AddrPortFrom(stunAlternate, STUNPo
 // Exec runs a command in the internet namespace.
 func (l *Lab) Exec(args ...string) ([]byte, error) { return execIn(l.inet, args...) }
 
+// Command prepares a command in the internet namespace, for a server on
+// the public side (a relay): it listens on every address there,
+// InternetIP among them.
+func (l *Lab) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return commandIn(ctx, l.inet, name, args...)
+}
+
+// InternetIP is an address of the internet namespace itself (the STUN
+// server's), where a server started with Command is reached.
+func (l *Lab) InternetIP() netip.Addr { return stunPrimary }
+
 // Close stops the STUN server and deletes every namespace of the lab. It
 // keeps going past errors and returns them all.
 func (l *Lab) Close() error {

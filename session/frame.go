@@ -49,6 +49,15 @@ var (
 type Hello struct {
 	Version int    `json:"version"`
 	Name    string `json:"name,omitempty"`
+	// Lanes is how many lanes this node takes per session (lanes.go);
+	// zero from a build without lanes.
+	Lanes int `json:"lanes,omitempty"`
+	// Session, from the dialer of a session, is the token its lanes
+	// join it by.
+	Session string `json:"session,omitempty"`
+	// Join, on a lane, is the token of the session it joins; in the
+	// acceptor's answer, it says the lane joined.
+	Join string `json:"join,omitempty"`
 }
 
 // ProtocolVersion is the Hello version this build speaks.

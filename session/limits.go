@@ -59,9 +59,10 @@ const (
 	handshakeBurst = 20
 	// handshakeSourceRate caps handshakes per verified source IP: one
 	// peer dials again at most every redialInterval, and a few peers may
-	// share one public IP.
+	// share one public IP. The burst takes a session and all its lanes
+	// (MaxLanes) at once, with room for a redial.
 	handshakeSourceRate  = 2
-	handshakeSourceBurst = 10
+	handshakeSourceBurst = 4 + MaxLanes
 	// maxTrackedSources bounds every per-source table: more sources than
 	// a node sees from real peers and strangers at once. Past it the
 	// source unused longest is forgotten (and starts afresh if it comes

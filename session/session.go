@@ -42,8 +42,10 @@ type Session struct {
 	// is removed (or removed and added again), the session is not its.
 	peer *peer
 	// handlers counts the loop that accepts the peer's streams and every
-	// stream handler it started; RemovePeer waits for them.
+	// stream handler it started, and the same of each lane; RemovePeer
+	// waits for them.
 	handlers sync.WaitGroup
+	lanes    *laneSet // extra connections on the same path (lanes.go)
 }
 
 // String describes the session in one log-ready token: the peer, the
@@ -81,14 +83,16 @@ func (n *Node) dial(ctx context.Context, p *peer, r route) (*Session, error) {
 	// quic-go reports a refused client key only on the first stream
 	// operation, so the session counts only after the Hello exchange.
 	stream, err := conn.OpenStreamSync(ctx)
+	token := newToken()
+	var theirs Hello
 	if err == nil {
-		err = n.exchangeHello(stream, true)
+		theirs, err = n.exchangeHello(stream, n.hello(token, ""), nil)
 	}
 	if err != nil {
 		conn.CloseWithError(closeRefused, "hello failed")
 		return nil, fmt.Errorf("hello %s at %s: %w", p.id.Short(), addr, err)
 	}
-	return n.startSession(conn, p, r)
+	return n.startSession(conn, p, r, laneTerms{token: token, takes: theirs.Lanes})
 }
 
 // handleIncoming completes the Hello exchange on a connection a peer
@@ -105,19 +109,24 @@ func (n *Node) handleIncoming(ctx context.Context, conn *quic.Conn, local Local)
 	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
 	stream, err := conn.AcceptStream(ctx)
+	var theirs Hello
 	if err == nil {
-		err = n.exchangeHello(stream, false)
+		theirs, err = n.exchangeHello(stream, Hello{}, n.answerHello(id))
 	}
 	if err != nil {
 		n.log.Debug("incoming hello failed", "peer", id.Short(), "err", err)
 		conn.CloseWithError(closeRefused, "hello failed")
 		return
 	}
+	if theirs.Join != "" {
+		n.acceptLane(conn, p, theirs.Join)
+		return
+	}
 	r := route{local, addrPort(conn.RemoteAddr())}
 	if p.addReflexive(r) {
 		n.peersChanged()
 	}
-	sess, err := n.startSession(conn, p, r)
+	sess, err := n.startSession(conn, p, r, laneTerms{token: theirs.Session, takes: theirs.Lanes})
 	if err != nil {
 		n.log.Debug("incoming session dropped", "peer", id.Short(), "err", err)
 		return
@@ -159,22 +168,22 @@ func rawPeerCerts(conn *quic.Conn) [][]byte {
 
 // exchangeHello sends our Hello and reads the peer's; the dialer writes
 // first, because a QUIC stream becomes visible to the acceptor only once
-// data is written on it.
-func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
+// data is written on it. The dialer sends mine; the acceptor (answer
+// not nil) sends what answer makes of the dialer's.
+func (n *Node) exchangeHello(stream *quic.Stream, mine Hello, answer func(theirs Hello) Hello) (Hello, error) {
 	defer release(stream)
 	stream.SetDeadline(time.Now().Add(helloTimeout))
-	mine := Hello{Version: ProtocolVersion, Name: n.name()}
 	var theirs Hello
-	if dialer {
+	if answer == nil {
 		if err := WriteFrame(stream, FrameHello, mine); err != nil {
-			return err
+			return theirs, err
 		}
-		return DecodeFrame(stream, FrameHello, &theirs)
+		return theirs, DecodeFrame(stream, FrameHello, &theirs)
 	}
 	if err := DecodeFrame(stream, FrameHello, &theirs); err != nil {
-		return err
+		return theirs, err
 	}
-	return WriteFrame(stream, FrameHello, mine)
+	return theirs, WriteFrame(stream, FrameHello, answer(theirs))
 }
 
 // startSession registers a session that passed the Hello exchange and
@@ -182,8 +191,9 @@ func (n *Node) exchangeHello(stream *quic.Stream, dialer bool) error {
 // it, unless p is still the configured peer: RemovePeer closes every
 // session registered when it removed the peer, so none may be registered
 // after that.
-func (n *Node) startSession(conn *quic.Conn, p *peer, r route) (*Session, error) {
+func (n *Node) startSession(conn *quic.Conn, p *peer, r route, lanes laneTerms) (*Session, error) {
 	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(r), peer: p}
+	sess.lanes = n.newLaneSet(p, sess, lanes)
 	n.mu.Lock()
 	current := n.peers[p.id] == p
 	if current {
@@ -197,6 +207,7 @@ func (n *Node) startSession(conn *quic.Conn, p *peer, r route) (*Session, error)
 	}
 	n.wg.Go(func() {
 		n.serveStreams(sess) // until the session ends
+		sess.closeLanes()
 		sess.handlers.Done()
 		sess.handlers.Wait() // the stream handlers it started
 		n.mu.Lock()

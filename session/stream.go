@@ -47,13 +47,19 @@ func (s *Stream) SetWriteDeadline(t time.Time) error { return s.s.SetWriteDeadli
 
 // OpenTransferStream opens a stream for a file transfer on the session.
 func (s *Session) OpenTransferStream(ctx context.Context) (*Stream, error) {
-	stream, err := s.conn.OpenStreamSync(ctx)
+	return openTransferStream(ctx, s.conn, s.Peer)
+}
+
+// openTransferStream opens a stream for a file transfer on conn, the
+// session's or one of its lanes.
+func openTransferStream(ctx context.Context, conn *quic.Conn, peer NodeID) (*Stream, error) {
+	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open transfer stream to %s: %w", s.Peer.Short(), err)
+		return nil, fmt.Errorf("open transfer stream to %s: %w", peer.Short(), err)
 	}
 	if _, err := stream.Write([]byte{streamKindTransfer}); err != nil {
 		stream.CancelWrite(0)
-		return nil, fmt.Errorf("open transfer stream to %s: %w", s.Peer.Short(), err)
+		return nil, fmt.Errorf("open transfer stream to %s: %w", peer.Short(), err)
 	}
 	return &Stream{stream}, nil
 }

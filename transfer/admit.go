@@ -152,7 +152,7 @@ func (in *incoming) evictStale(q *Quota, evicted func(Record) (enough bool)) err
 			q.noneStaleUntil(in.peer, old.Updated.Add(evictableAfter))
 			return nil // the rest were touched more recently still
 		}
-		if in.rc.isActive(old.Peer + "/" + old.ID) {
+		if in.rc.receiving(old.Peer+"/"+old.ID) != nil {
 			continue
 		}
 		in.log.Info("forgot an unfinished transfer untouched for long, to make room for a new one", "file", old.Name, "updated", old.Updated, "peer", shortPeer(in.peer))

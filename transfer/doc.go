@@ -21,6 +21,14 @@
 // receiver's disk and recorded in its Journal, so an ACKed
 // chunk is never sent again, even after a crash.
 //
+// From version 2 on, a sender may also open lanes: streams on other
+// QUIC connections to the same peer, each opened with LANE id and then
+// carrying CHUNKs of the file, so that a path with random loss is
+// filled by several congestion controllers instead of one (lanes.go).
+// Versions are negotiated per file (negotiate.go); the receiver reads
+// every chunk in pieces straight into its staging file (stream.go,
+// intake.go), so lanes cost it no memory beyond one chunk's buffer.
+//
 // The whole-file hash ("root") is SHA-256 over the concatenated SHA-256
 // hashes of the chunks in order, as in Dropbox's content hash: both
 // sides compute it chunk by chunk without a second pass over the file,

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,7 +24,9 @@ type Receiver struct {
 	Journal   Journal  // what survives a restart
 	Downloads *os.Root // the downloads folder; nothing is written outside it
 	Log       *slog.Logger
-	// Progress, if not nil, is told about bytes held durably.
+	// Progress, if not nil, is told how far a transfer has gone: bytes
+	// held durably, plus those of chunks that arrived and are not held
+	// yet (see the sender's Progress).
 	Progress func(rec Record, done int64)
 	// Folder, if not nil, names the subfolder of Downloads that a peer's
 	// files go into, or "" for Downloads itself.
@@ -35,15 +37,18 @@ type Receiver struct {
 	// limits.
 	Quota *Quota
 
-	mu       sync.Mutex               // guards following
-	active   map[string]chan struct{} // closed when the transfer's receive ends
-	ownQuota *Quota                   // made on first use when Quota is nil
+	mu       sync.Mutex           // guards following
+	active   map[string]*incoming // being received, by peer/ID
+	ownQuota *Quota               // made on first use when Quota is nil
 }
 
 // Receive answers one OFFER from peer on stream and takes the file. It
 // returns the transfer's record; on success its Final is the file's name
 // relative to the downloads folder. Unless the sender refused for good,
-// what arrived stays staged for the next offer to resume.
+// what arrived stays staged for the next offer to resume. A stream that
+// opens with LANE instead carries chunks of a file being received
+// (lanes.go): Receive takes them until the lane ends, and returns an
+// empty record.
 func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (Record, error) {
 	defer guard(ctx, stream)()
 	r := NewReader(stream)
@@ -57,33 +62,37 @@ func (rc *Receiver) Receive(ctx context.Context, peer string, stream Stream) (Re
 		if errors.Is(err, ErrVersion) {
 			code = CodeVersion
 		}
-		reject(stream, code, err.Error())
+		reject(stream, versionOr(r.Version()), code, err.Error())
 		return Record{}, fmt.Errorf("read offer: %w", err)
 	}
-	offer, ok := first.(Offer)
-	if !ok {
-		if a, isAbort := first.(Abort); isAbort {
-			return Record{}, remoteError(a.Code, a.Reason)
-		}
+	var offer Offer
+	switch f := first.(type) {
+	case Offer:
+		offer = f
+	case Lane:
+		return Record{}, rc.joinLane(peer, f.ID, stream, r)
+	case Abort:
+		return Record{}, remoteError(f.Code, f.Reason)
+	default:
 		err := protocolError("first frame", first)
-		reject(stream, err.Code, err.Reason)
+		reject(stream, r.Version(), err.Code, err.Reason)
 		return Record{}, err
 	}
+	in := &incoming{rc: rc, peer: peer, stream: stream, version: r.Version(), offer: offer, log: rc.logger()}
 	key := peer + "/" + offer.ID.String()
-	if !rc.claim(ctx, key) {
-		reject(stream, CodeBusy, "this file is already being received")
+	if !rc.claim(ctx, key, in) {
+		reject(stream, in.version, CodeBusy, "this file is already being received")
 		return Record{}, fmt.Errorf("offer %s: already being received", offer.Name)
 	}
 	defer rc.release(key)
 
-	in := &incoming{rc: rc, peer: peer, stream: stream, offer: offer, log: rc.logger()}
 	err = in.run(r)
 	var te *Error
 	if errors.As(err, &te) && !te.Remote {
 		if in.accepted {
-			abort(stream, te)
+			abort(stream, in.version, te)
 		} else {
-			reject(stream, te.Code, te.Reason)
+			reject(stream, in.version, te.Code, te.Reason)
 		}
 	}
 	return in.rec, err
@@ -105,27 +114,29 @@ func (rc *Receiver) logger() *slog.Logger {
 // again later.
 const claimWait = 2 * time.Second
 
-// claim marks a transfer as being received. A second offer of it (the
-// sender reconnected before the old stream died) waits its turn, up to
-// claimWait, and is refused (false) if the first does not end by then.
-func (rc *Receiver) claim(ctx context.Context, key string) bool {
+// claim marks a transfer as being received by in, so its lanes find it.
+// A second offer of it (the sender reconnected before the old stream
+// died) waits its turn, up to claimWait, and is refused (false) if the
+// first does not end by then.
+func (rc *Receiver) claim(ctx context.Context, key string, in *incoming) bool {
 	timeout := time.NewTimer(claimWait)
 	defer timeout.Stop()
+	in.ended = make(chan struct{})
 	for {
 		rc.mu.Lock()
 		if rc.active == nil {
-			rc.active = map[string]chan struct{}{}
+			rc.active = map[string]*incoming{}
 		}
-		held, busy := rc.active[key]
-		if !busy {
-			rc.active[key] = make(chan struct{})
+		held := rc.active[key]
+		if held == nil {
+			rc.active[key] = in
 		}
 		rc.mu.Unlock()
-		if !busy {
+		if held == nil {
 			return true
 		}
 		select {
-		case <-held:
+		case <-held.ended:
 		case <-timeout.C:
 			return false
 		case <-ctx.Done():
@@ -137,16 +148,17 @@ func (rc *Receiver) claim(ctx context.Context, key string) bool {
 func (rc *Receiver) release(key string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	close(rc.active[key])
+	if in := rc.active[key]; in != nil {
+		close(in.ended)
+	}
 	delete(rc.active, key)
 }
 
-// isActive reports whether the transfer named key is being received.
-func (rc *Receiver) isActive(key string) bool {
+// receiving returns the transfer named key if it is being received.
+func (rc *Receiver) receiving(key string) *incoming {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	_, ok := rc.active[key]
-	return ok
+	return rc.active[key]
 }
 
 // quota returns the Quota in force.
@@ -162,26 +174,39 @@ func (rc *Receiver) quota() *Quota {
 	return rc.ownQuota
 }
 
-func reject(stream Stream, code Code, reason string) {
-	abort(stream, &Error{Code: code, Reason: reason})
+func reject(stream Stream, v uint8, code Code, reason string) {
+	abort(stream, v, &Error{Code: code, Reason: reason})
 }
 
 // incoming is one file being received.
 type incoming struct {
 	rc       *Receiver
 	peer     string
-	stream   Stream
+	stream   Stream // the OFFER's
+	version  uint8  // the OFFER's, spoken on every stream of the file
 	offer    Offer
 	name     string // the safe name it will get: messages never show the offered one
 	log      *slog.Logger
 	rec      Record
 	file     *os.File
-	have     Bitmap
-	done     int64 // bytes held durably
-	memory   int64 // receive buffer counted against the Quota
-	accepted bool  // ACCEPT was sent: refusals from now on are ABORTs
+	done     int64         // bytes held durably; the sync loop's
+	memory   int64         // receive buffer counted against the Quota
+	accepted bool          // ACCEPT was sent: refusals from now on are ABORTs
+	ended    chan struct{} // closed when the receive lets go of the transfer
+	// held is done for the streams' goroutines; flying the bytes of
+	// chunks read and not held yet (Progress).
+	held, flying atomic.Int64
 
 	writeMu sync.Mutex // one writer of frames at a time: ACKs and NAKs
+
+	mu sync.Mutex // guards following
+	// have marks the chunks held: recorded, or written, verified and on
+	// their way to be recorded. None is written again.
+	have   Bitmap
+	claims map[uint32]chan struct{} // chunks being read, closed when they are not
+	naks   map[uint32]int           // NAKs sent, by chunk
+	nakAll int                      // NAKs sent in all
+	intake *intake                  // where the streams' chunks go; nil unless taking chunks
 }
 
 func (in *incoming) run(r *Reader) error {
@@ -203,10 +228,13 @@ func (in *incoming) run(r *Reader) error {
 		return in.confirmDone(r)
 	}
 	r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
+	in.openIntake() // before ACCEPT: the sender's lanes follow it
 	if err := in.writeFrame(Accept{Have: in.have}); err != nil {
+		in.closeIntake()
 		return fmt.Errorf("accept %s: %w", in.name, err)
 	}
 	in.accepted = true
+	in.held.Store(in.done)
 	in.rc.reportProgress(in.rec, in.done)
 
 	end, err := in.receiveChunks(r)
@@ -227,171 +255,6 @@ func (in *incoming) close() {
 		in.rc.quota().releaseMemory(in.peer, in.memory)
 		in.memory = 0
 	}
-}
-
-// receiveChunks takes CHUNKs until END. Verified chunks are written at
-// once; a second goroutine makes them durable, records them, and ACKs
-// them in batches, so the disk's flushes overlap the network.
-func (in *incoming) receiveChunks(r *Reader) (End, error) {
-	written := make(chan chunkDone, 16)
-	synced := make(chan error, 1)
-	go func() { synced <- in.syncLoop(written) }()
-	end, err := in.readChunks(r, written)
-	close(written)
-	if serr := <-synced; serr != nil {
-		return End{}, serr // the reason the reader was stopped
-	}
-	return end, err
-}
-
-type chunkDone struct {
-	index uint32
-	hash  Hash
-}
-
-// maxNaks bounds the NAKs of one transfer, whatever chunks they are
-// for: a path that corrupts more is broken, and the bound keeps what a
-// peer sending garbage under many indexes costs (a counter each) small.
-const maxNaks = 64
-
-func (in *incoming) readChunks(r *Reader, written chan<- chunkDone) (End, error) {
-	naks, total := map[uint32]int{}, 0
-	for {
-		f, err := r.Next()
-		if err != nil {
-			return End{}, in.readError(err)
-		}
-		switch f := f.(type) {
-		case Chunk:
-			i := int(f.Index)
-			if i >= in.offer.Chunks() || len(f.Data) != in.offer.ChunkLen(i) {
-				return End{}, &Error{Code: CodeProtocol, Reason: fmt.Sprintf("chunk %d of %d bytes does not fit the offer", i, len(f.Data))}
-			}
-			if sha256.Sum256(f.Data) != f.Hash {
-				naks[f.Index]++
-				if total++; naks[f.Index] > maxChunkRetries || total > maxNaks {
-					return End{}, &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d arrived corrupt %d times (%d corrupt chunks in all)", i, naks[f.Index], total)}
-				}
-				in.log.Warn("chunk failed verification; asking again", "file", in.rec.Name, "chunk", i)
-				if err := in.writeFrame(Nak{Index: f.Index, Reason: "hash mismatch"}); err != nil {
-					return End{}, err
-				}
-				continue
-			}
-			if _, err := in.file.WriteAt(f.Data, int64(i)*int64(in.offer.ChunkSize)); err != nil {
-				return End{}, writeError(err)
-			}
-			written <- chunkDone{f.Index, f.Hash}
-		case End:
-			return f, nil
-		case Abort:
-			return End{}, remoteError(f.Code, f.Reason)
-		default:
-			return End{}, protocolError("frame during chunks", f)
-		}
-	}
-}
-
-// readError explains why no frame could be read: a frame that breaks
-// the format or the offer's limits is a protocol error the peer is told
-// of; a stream that ended is not.
-func (in *incoming) readError(err error) error {
-	if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) {
-		return &Error{Code: CodeProtocol, Reason: fmt.Sprintf("receive %s: %v", in.rec.Name, err), cause: err}
-	}
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("receive %s: %w", in.rec.Name, err)
-}
-
-// Batching of flushes. Each flush (fsync plus a database commit) costs a
-// few milliseconds whatever its size, so a fast stream is flushed every
-// syncBatchBytes; a slow one, whose chunks come further apart than
-// syncIdleGap, is flushed chunk by chunk. Either way a crash loses little:
-// at most syncBatchBytes of received data is sent again.
-const (
-	syncBatchBytes = 8 << 20
-	syncIdleGap    = 5 * time.Millisecond
-)
-
-// syncLoop makes written chunks durable, records them, then ACKs them,
-// in batches. An ACK that cannot be written (the stream's write side is
-// gone) stops the ACKs only: what the reader still writes is made
-// durable and recorded all the same, so a resume does not send it again.
-// Only a failed flush or record stops recording, and the reader with it.
-func (in *incoming) syncLoop(written <-chan chunkDone) error {
-	idle := time.NewTimer(syncIdleGap)
-	defer idle.Stop()
-	var ackErr error
-	for {
-		batch := in.nextBatch(written, idle)
-		if batch == nil {
-			return ackErr
-		}
-		indexes, err := in.commitBatch(batch)
-		if err != nil {
-			in.stream.CancelRead(streamCancelled) // stop the reader
-			for range written {
-				// Let the reader finish; its chunks stay unrecorded and
-				// will be sent again.
-			}
-			return err
-		}
-		if ackErr == nil {
-			ackErr = in.writeFrame(Ack{Indexes: indexes})
-		}
-	}
-}
-
-// nextBatch waits for a written chunk and gathers those that follow it
-// closely, up to syncBatchBytes or MaxAckBatch chunks. It returns nil
-// once written is closed and empty.
-func (in *incoming) nextBatch(written <-chan chunkDone, idle *time.Timer) []chunkDone {
-	c, ok := <-written
-	if !ok {
-		return nil
-	}
-	batch := []chunkDone{c}
-	bytes := in.offer.ChunkLen(int(c.index))
-	for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
-		idle.Reset(syncIdleGap)
-		select {
-		case c, ok := <-written:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, c)
-			bytes += in.offer.ChunkLen(int(c.index))
-		case <-idle.C:
-			return batch
-		}
-	}
-	return batch
-}
-
-// commitBatch makes a batch durable and records it; it returns the
-// indexes to ACK.
-func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
-	if err := in.file.Sync(); err != nil {
-		return nil, writeError(err)
-	}
-	indexes := make([]uint32, len(batch))
-	hashes := make([][]byte, len(batch))
-	for k, c := range batch {
-		indexes[k], hashes[k] = c.index, c.hash[:]
-	}
-	if err := in.rc.Journal.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
-		return nil, &Error{Code: CodeIO, Reason: err.Error()}
-	}
-	for _, c := range batch {
-		if !in.have.Has(int(c.index)) {
-			in.have.Set(int(c.index))
-			in.done += int64(in.offer.ChunkLen(int(c.index)))
-		}
-	}
-	in.rc.reportProgress(in.rec, in.done)
-	return indexes, nil
 }
 
 // finish checks the whole file and moves it under its final name.
@@ -514,7 +377,7 @@ func (in *incoming) discard() {
 func (in *incoming) writeFrame(f Frame) error {
 	in.writeMu.Lock()
 	defer in.writeMu.Unlock()
-	if err := WriteFrame(in.stream, f); err != nil {
+	if err := writeFrame(in.stream, in.version, f); err != nil {
 		return fmt.Errorf("send %s: %w", f.Type(), err)
 	}
 	return nil
@@ -543,7 +406,8 @@ func syncDir(root *os.Root, dir string) {
 }
 
 // Refuse answers an offer on stream with a REJECT without reading it,
-// for a receiver that cannot take any file now.
+// for a receiver that cannot take any file now. It speaks version
+// MinVersion, which every sender reads.
 func Refuse(stream Stream, code Code, reason string) {
-	reject(stream, code, reason)
+	reject(stream, MinVersion, code, reason)
 }

@@ -2,11 +2,12 @@ package transfer
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -18,8 +19,8 @@ import (
 const maxChunkRetries = 3
 
 // readAhead is how many chunks the sender reads and hashes ahead of the
-// one it writes, so disk, hashing and the network overlap. Memory per
-// transfer is (readAhead+1) chunks, whatever the file's size.
+// ones it writes, so disk, hashing and the network overlap. Memory per
+// transfer is readAhead+1 chunks, and one more per stream it writes on.
 const readAhead = 2
 
 // abortWriteTimeout bounds the wait to tell the other side why we stop;
@@ -68,25 +69,41 @@ type Source struct {
 	Path      string // the file on disk
 	Name      string // relative, '/'-separated name the receiver gets
 	ChunkSize int    // zero means DefaultChunkSize
+	// Version is the protocol version to offer the file in; zero means
+	// Version. SendOver lowers it for a peer that speaks an older one.
+	Version uint8
+	// Lanes, if not nil, opens extra streams to the receiver, each on a
+	// connection of its own, for the file's chunks (lanes.go); MaxLanes
+	// bounds how many are asked for. Nil or zero sends on one stream.
+	Lanes    LaneOpener
+	MaxLanes int
 }
 
-// Progress is told how many bytes the receiver holds durably, out of
-// the file's size.
+// Progress is told how far a file has gone, out of its size: the bytes
+// the receiver holds durably, plus those of chunks on their way (the
+// sender's: written to the connection; the receiver's: arrived in its
+// staging file), which end up held or are counted out again if their
+// stream fails. A chunk takes a while on a slow link, longer still
+// when lanes carry several at once (1 MiB at 1 Mbit/s over 8 lanes:
+// over a minute), so counting only held chunks would show a transfer
+// standing still for that long and then leaping.
 type Progress func(done, total int64)
 
 // Result is what one Send achieved.
 type Result struct {
-	Name string // what the receiver stored the file as, on success
-	Sent int64  // chunk bytes written to the stream, whether or not it succeeded
+	Name  string // what the receiver stored the file as, on success
+	Sent  int64  // chunk bytes written to the streams, whether or not it succeeded
+	Lanes int    // extra streams the chunks went on besides the OFFER's
 }
 
-// Send offers src on stream and sends the chunks the receiver lacks. An
-// *Error says the receiver refused or aborted, or why we aborted; other
-// errors are lost connections and local I/O.
+// Send offers src on stream and sends the chunks the receiver lacks,
+// striped over the stream and the lanes src opens. An *Error says the
+// receiver refused or aborted, or why we aborted; other errors are lost
+// connections and local I/O.
 func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Result, error) {
-	s, err := newSender(stream, src, progress)
+	s, err := newSender(ctx, stream, src, progress)
 	if err != nil {
-		abort(stream, err)
+		abort(stream, versionOr(src.Version), err)
 		return Result{}, err
 	}
 	defer s.file.Close()
@@ -98,24 +115,44 @@ func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Re
 	}
 	var te *Error
 	if errors.As(err, &te) && !te.Remote {
-		abort(stream, te)
+		abort(stream, s.version, te)
 	}
-	return Result{Name: name, Sent: s.sent}, err
+	return Result{Name: name, Sent: s.sent.Load(), Lanes: s.lanesUsed}, err
+}
+
+// versionOr is v, or Version for zero.
+func versionOr(v uint8) uint8 {
+	if v == 0 {
+		return Version
+	}
+	return v
 }
 
 type sender struct {
-	stream   Stream
-	file     *os.File
-	offer    Offer
-	progress Progress
-	frames   chan frameOrErr // what the receiver says, read by one goroutine
-	quit     chan struct{}   // closed when Send returns
-	readErr  error           // set once frames has delivered its last word
-	hashes   []Hash          // of every chunk, as read
-	acked    Bitmap
-	done     int64 // bytes in acked chunks
-	sent     int64 // chunk bytes written
-	retries  map[uint32]int
+	ctx       context.Context
+	stream    Stream
+	version   uint8
+	src       Source
+	file      *os.File
+	offer     Offer
+	progress  Progress
+	frames    chan frameOrErr // what the receiver says, read by one goroutine
+	quit      chan struct{}   // closed when Send returns
+	readErr   error           // set once frames has delivered its last word
+	hashes    []Hash          // of every chunk, as read, in order
+	sent      atomic.Int64    // chunk bytes written
+	lanesUsed int             // lanes that carried chunks
+
+	mu      sync.Mutex // guards following
+	hashed  int        // chunks read and hashed so far, in order
+	acked   Bitmap
+	ackedN  int   // chunks in acked
+	done    int64 // bytes in acked chunks
+	retries map[uint32]int
+	// onWay is the bytes of each chunk written and not ACKed yet, for
+	// Progress; flying is their sum.
+	onWay  map[uint32]int64
+	flying int64
 }
 
 type frameOrErr struct {
@@ -123,10 +160,14 @@ type frameOrErr struct {
 	err error
 }
 
-func newSender(stream Stream, src Source, progress Progress) (*sender, error) {
+func newSender(ctx context.Context, stream Stream, src Source, progress Progress) (*sender, error) {
 	chunk := src.ChunkSize
 	if chunk == 0 {
 		chunk = DefaultChunkSize
+	}
+	v := versionOr(src.Version)
+	if v < MinVersion || v > Version {
+		return nil, &Error{Code: CodeVersion, Reason: fmt.Sprintf("cannot speak version %d", v)}
 	}
 	f, err := os.Open(src.Path)
 	if err != nil {
@@ -145,7 +186,10 @@ func newSender(stream Stream, src Source, progress Progress) (*sender, error) {
 	}
 	offer := Offer{ID: src.ID, Size: uint64(fi.Size()), ChunkSize: uint32(chunk), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(), Name: src.Name}
 	return &sender{
+		ctx:      ctx,
 		stream:   stream,
+		version:  v,
+		src:      src,
 		file:     f,
 		offer:    offer,
 		progress: progress,
@@ -157,37 +201,36 @@ func newSender(stream Stream, src Source, progress Progress) (*sender, error) {
 }
 
 func (s *sender) run() (string, error) {
-	if err := WriteFrame(s.stream, s.offer); err != nil {
+	if err := writeFrame(s.stream, s.version, s.offer); err != nil {
 		return "", fmt.Errorf("offer %s: %w", s.offer.Name, err)
 	}
-	go s.readFrames()
+	r := NewReader(s.stream)
+	go s.readFrames(r)
 	reply, err := s.next()
 	if err != nil {
-		return "", fmt.Errorf("offer %s: %w", s.offer.Name, err)
+		return "", fmt.Errorf("offer %s: %w", s.offer.Name, versionError(err, r.Version(), s.version))
 	}
 	accept, ok := reply.(Accept)
 	if !ok || accept.Have.Len() != s.offer.Chunks() {
 		return "", protocolError("answer to OFFER", reply)
 	}
-	s.acked = accept.Have
+	// The reading goroutine reads the ACCEPT's bitmap while ACKs add to
+	// s.acked: they are two.
+	s.acked, _ = bitmapFrom(accept.Have.Len(), accept.Have.bits)
 	for i := range s.offer.Chunks() {
 		if s.acked.Has(i) {
 			s.done += int64(s.offer.ChunkLen(i))
+			s.ackedN++
 		}
 	}
 	s.progress(s.done, int64(s.offer.Size))
 	if err := s.sendChunks(accept.Have); err != nil {
 		return "", err
 	}
-	for s.acked.Count() < s.offer.Chunks() {
-		if err := s.await(); err != nil {
-			return "", err
-		}
-	}
 	if err := s.checkUnchanged(); err != nil {
 		return "", err
 	}
-	if err := WriteFrame(s.stream, End{Root: Root(s.hashes)}); err != nil {
+	if err := writeFrame(s.stream, s.version, End{Root: root(s.version, s.hashes)}); err != nil {
 		return "", fmt.Errorf("end %s: %w", s.offer.Name, err)
 	}
 	reply, err = s.next()
@@ -204,8 +247,7 @@ func (s *sender) run() (string, error) {
 
 // readFrames passes what the receiver sends to the sending loop, so a
 // sender blocked on flow control still learns of ACKs and aborts.
-func (s *sender) readFrames() {
-	r := NewReader(s.stream)
+func (s *sender) readFrames(r *Reader) {
 	for {
 		f, err := r.Next()
 		select {
@@ -246,75 +288,6 @@ func (s *sender) decode(fe frameOrErr) (Frame, error) {
 	return fe.f, nil
 }
 
-// sendChunks reads and hashes every chunk in order (the root needs all
-// hashes) and writes the ones the receiver lacks, handling ACKs and NAKs
-// that arrive meanwhile.
-func (s *sender) sendChunks(have Bitmap) error {
-	type readChunk struct {
-		data []byte
-		hash Hash
-		err  error
-	}
-	n := s.offer.Chunks()
-	ready := make(chan readChunk, readAhead)
-	free := make(chan []byte, readAhead+1)
-	for range readAhead + 1 {
-		free <- make([]byte, min(uint64(s.offer.ChunkSize), s.offer.Size))
-	}
-	quit := make(chan struct{})
-	defer close(quit)
-	go func() {
-		for i := range n {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-quit:
-				return
-			}
-			data, hash, err := s.readChunk(i, buf)
-			select {
-			case ready <- readChunk{data, hash, err}:
-			case <-quit:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for i := range n {
-		c := <-ready
-		if c.err != nil {
-			return c.err
-		}
-		s.hashes[i] = c.hash
-		if !have.Has(i) {
-			if err := WriteChunk(s.stream, Chunk{Index: uint32(i), Hash: c.hash, Data: c.data}); err != nil {
-				return s.explain(fmt.Errorf("send chunk %d of %s: %w", i, s.offer.Name, err))
-			}
-			s.sent += int64(len(c.data))
-		}
-		free <- c.data[:cap(c.data)]
-		if err := s.drain(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readChunk reads chunk i into buf and hashes it. A short read means the
-// file shrank under us.
-func (s *sender) readChunk(i int, buf []byte) ([]byte, Hash, error) {
-	data := buf[:s.offer.ChunkLen(i)]
-	if _, err := s.file.ReadAt(data, int64(i)*int64(s.offer.ChunkSize)); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Hash{}, &Error{Code: CodeSourceChanged, Reason: "the file shrank while it was sent"}
-		}
-		return nil, Hash{}, &Error{Code: CodeIO, Reason: fmt.Sprintf("read chunk %d: %v", i, err)}
-	}
-	return data, sha256.Sum256(data), nil
-}
-
 // explain returns the receiver's reason when a write failed because the
 // receiver stopped reading: its ABORT follows the stream reset closely.
 func (s *sender) explain(err error) error {
@@ -338,67 +311,84 @@ func (s *sender) explain(err error) error {
 	}
 }
 
-// drain handles every frame already received, without waiting.
-func (s *sender) drain() error {
-	for s.readErr == nil {
-		select {
-		case fe := <-s.frames:
-			if err := s.handle(s.decode(fe)); err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
-	}
-	return s.readErr
-}
-
-// await waits for the receiver's next frame and handles it.
-func (s *sender) await() error { return s.handle(s.next()) }
-
 // handle acts on a frame from the receiver: an ACK records progress, a
-// NAK sends the chunk again.
-func (s *sender) handle(f Frame, err error) error {
+// NAK asks st to send the chunk again.
+func (s *sender) handle(st *striper, f Frame, err error) error {
 	if err != nil {
 		return fmt.Errorf("send %s: %w", s.offer.Name, err)
 	}
 	switch f := f.(type) {
 	case Ack:
+		s.mu.Lock()
 		for _, i := range f.Indexes {
 			if !s.acked.Has(int(i)) && int(i) < s.offer.Chunks() {
 				s.acked.Set(int(i))
+				s.ackedN++
 				s.done += int64(s.offer.ChunkLen(int(i)))
 			}
+			s.flying -= s.onWay[i]
+			delete(s.onWay, i)
 		}
-		s.progress(s.done, int64(s.offer.Size))
+		done := s.done + s.flying
+		s.mu.Unlock()
+		s.progress(done, int64(s.offer.Size))
 		return nil
 	case Nak:
-		return s.resend(f)
+		if int(f.Index) >= s.offer.Chunks() {
+			return protocolError("NAK of a chunk that does not exist", f)
+		}
+		s.mu.Lock()
+		s.retries[f.Index]++
+		tries := s.retries[f.Index]
+		s.mu.Unlock()
+		if tries > maxChunkRetries {
+			return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d failed verification %d times: %s", f.Index, tries, f.Reason)}
+		}
+		st.again(f.Index)
+		return nil
 	}
 	return protocolError("frame during chunks", f)
 }
 
-func (s *sender) resend(nak Nak) error {
-	i := int(nak.Index)
-	if i >= s.offer.Chunks() {
-		return protocolError("NAK of a chunk that does not exist", nak)
+// isAcked reports whether the receiver holds chunk i.
+// wrote counts n more bytes of chunk i written to a stream, for
+// Progress, unless the chunk was ACKed meanwhile.
+func (s *sender) wrote(i uint32, n int64) {
+	s.mu.Lock()
+	if s.acked.Has(int(i)) {
+		s.mu.Unlock()
+		return
 	}
-	s.retries[nak.Index]++
-	if s.retries[nak.Index] > maxChunkRetries {
-		return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d failed verification %d times: %s", i, s.retries[nak.Index], nak.Reason)}
+	if s.onWay == nil {
+		s.onWay = map[uint32]int64{}
 	}
-	data, hash, err := s.readChunk(i, make([]byte, s.offer.ChunkSize))
-	if err != nil {
-		return err
-	}
-	if hash != s.hashes[i] {
-		return &Error{Code: CodeSourceChanged, Reason: "the file changed while it was sent"}
-	}
-	if err := WriteChunk(s.stream, Chunk{Index: nak.Index, Hash: hash, Data: data}); err != nil {
-		return s.explain(fmt.Errorf("resend chunk %d of %s: %w", i, s.offer.Name, err))
-	}
-	s.sent += int64(len(data))
-	return nil
+	s.onWay[i] += n
+	s.flying += n
+	done := s.done + s.flying
+	s.mu.Unlock()
+	s.progress(done, int64(s.offer.Size))
+}
+
+// lost counts chunk i's written bytes out again: the stream it went on
+// failed, or it is to be sent again.
+func (s *sender) lost(i uint32) {
+	s.mu.Lock()
+	s.flying -= s.onWay[i]
+	delete(s.onWay, i)
+	s.mu.Unlock()
+}
+
+func (s *sender) isAcked(i uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked.Has(int(i))
+}
+
+// allAcked reports whether the receiver holds every chunk.
+func (s *sender) allAcked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ackedN == s.offer.Chunks()
 }
 
 // checkUnchanged compares the file with what was offered, so a file
@@ -414,15 +404,6 @@ func (s *sender) checkUnchanged() error {
 	return nil
 }
 
-// Root is the whole-file hash: SHA-256 over the chunk hashes in order.
-func Root(hashes []Hash) Hash {
-	h := sha256.New()
-	for _, c := range hashes {
-		h.Write(c[:])
-	}
-	return Hash(h.Sum(nil))
-}
-
 func protocolError(what string, f Frame) *Error {
 	got := "nothing"
 	if f != nil {
@@ -431,15 +412,15 @@ func protocolError(what string, f Frame) *Error {
 	return &Error{Code: CodeProtocol, Reason: fmt.Sprintf("%s: unexpected %s", what, got)}
 }
 
-// abort tells the other side why we stop, best effort: the stream may
-// already be gone.
-func abort(stream Stream, err error) {
+// abort tells the other side why we stop, in version v, best effort:
+// the stream may already be gone.
+func abort(stream Stream, v uint8, err error) {
 	var te *Error
 	if !errors.As(err, &te) || te.Remote {
 		return
 	}
 	stream.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
-	WriteFrame(stream, Abort{Code: te.Code, Reason: te.Reason})
+	writeFrame(stream, v, Abort{Code: te.Code, Reason: te.Reason})
 	stream.Close()
 	stream.CancelRead(streamCancelled)
 }

@@ -32,6 +32,9 @@ type rig struct {
 	journal   *memJournal
 	downloads string
 	srcDir    string
+	// sendPace, if set, is how long each write on the OFFER's stream
+	// takes at least: a slow path, on which lanes take most chunks.
+	sendPace time.Duration
 }
 
 func newRig(t testing.TB) *rig {
@@ -77,16 +80,20 @@ type result struct {
 	sendErr error
 	rec     Record
 	recvErr error
-	sent    int64 // bytes the sender wrote on the stream
+	sent    int64 // bytes the sender wrote on the OFFER's stream
+	lanes   int   // lanes the chunks went on
 }
 
-// countingStream counts what the sender writes.
+// countingStream counts what the sender writes, and takes at least pace
+// for each write.
 type countingStream struct {
 	*quic.Stream
-	n *atomic.Int64
+	n    *atomic.Int64
+	pace time.Duration
 }
 
 func (c countingStream) Write(b []byte) (int, error) {
+	time.Sleep(c.pace)
 	n, err := c.Stream.Write(b)
 	c.n.Add(int64(n))
 	return n, err
@@ -150,11 +157,11 @@ func (r *rig) run(sendCtx, recvCtx context.Context, src Source, progress Progres
 		res.rec, res.recvErr = r.recv.Receive(recvCtx, testPeer, rs)
 	}()
 	var sent atomic.Int64
-	out, err := Send(sendCtx, countingStream{stream, &sent}, src, progress)
-	res.name, res.sendErr = out.Name, err
+	out, err := Send(sendCtx, countingStream{stream, &sent, r.sendPace}, src, progress)
+	res.name, res.sendErr, res.lanes = out.Name, err, out.Lanes
 	<-received
 	res.sent = sent.Load()
-	if out.Sent > res.sent {
+	if src.Lanes == nil && out.Sent > res.sent {
 		r.t.Errorf("Send says it wrote %d chunk bytes, the stream saw %d", out.Sent, res.sent)
 	}
 	return res
@@ -559,5 +566,52 @@ func TestFailedAckStillRecordsChunks(t *testing.T) {
 	}
 	if got := r.recordedChunks(o.ID); got != n {
 		t.Fatalf("the store holds %d of the %d chunks written after the ACK failed", got, n)
+	}
+}
+
+// Progress moves while a chunk is on its way, on both sides, rather
+// than once per chunk: a 1 MiB chunk takes over a minute over 8 lanes
+// of a 1 Mbit/s link. It never passes the file's size, and ends there.
+func TestProgressMovesWithinAChunk(t *testing.T) {
+	r := newRig(t)
+	const size = 2 * DefaultChunkSize
+	var mu sync.Mutex
+	var sent, received []int64
+	r.recv.Progress = func(_ Record, done int64) {
+		mu.Lock()
+		received = append(received, done)
+		mu.Unlock()
+	}
+	src := r.file("progress.bin", size)
+	res := r.transfer(t.Context(), t.Context(), Source{ID: newID(), Path: src, Name: "progress.bin"},
+		func(done, total int64) {
+			mu.Lock()
+			sent = append(sent, done)
+			mu.Unlock()
+		})
+	if res.sendErr != nil || res.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", res.sendErr, res.recvErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, side := range []struct {
+		name    string
+		reports []int64
+	}{{"sender", sent}, {"receiver", received}} {
+		below := map[int64]bool{} // distinct figures short of a chunk's end
+		for _, d := range side.reports {
+			if d < 0 || d > size {
+				t.Errorf("%s: progress %d out of 0..%d", side.name, d, size)
+			}
+			if d%DefaultChunkSize != 0 {
+				below[d] = true
+			}
+		}
+		if len(below) < 8 {
+			t.Errorf("%s: %d figures within chunks (%v); want the count to move piece by piece", side.name, len(below), side.reports)
+		}
+		if n := len(side.reports); n == 0 || side.reports[n-1] != size {
+			t.Errorf("%s: progress ended at %v, want %d", side.name, side.reports, size)
+		}
 	}
 }

@@ -28,6 +28,7 @@ func sampleFrames() []Frame {
 		End{Root: Hash{0xaa, 0xbb}},
 		EndAck{Name: "photos/été (1).jpg"},
 		Abort{Code: CodeSourceChanged, Reason: "size changed"},
+		Lane{ID: ID{7}},
 	}
 }
 
@@ -80,7 +81,9 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"truncated header", []byte{Version, 1, 0}, io.ErrUnexpectedEOF},
 		{"truncated payload", frame(offer)[:20], io.ErrUnexpectedEOF},
-		{"other version", header(2, byte(TypeEnd), HashLen), ErrVersion},
+		{"newer version", header(Version+1, byte(TypeEnd), HashLen), ErrVersion},
+		{"version zero", header(0, byte(TypeEnd), HashLen), ErrVersion},
+		{"lane in version 1", header(1, byte(TypeLane), 16), ErrMalformed},
 		{"unknown type", header(Version, 99, 0), ErrMalformed},
 		{"type zero", header(Version, 0, 0), ErrMalformed},
 		{"oversized chunk", header(Version, byte(TypeChunk), chunkFixedLen+MaxChunkSize+1), ErrTooLarge},
@@ -120,6 +123,35 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("Next = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestStreamKeepsItsVersion: a stream speaks the version of its first
+// frame; a frame of another version after it is refused.
+func TestStreamKeepsItsVersion(t *testing.T) {
+	v1, err := appendFrame(nil, 1, End{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := appendFrame(nil, 2, End{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		first uint8
+		in    []byte
+	}{{"2 then 1", 2, append(v2, v1...)}, {"1 then 2", 1, append(v1, v2...)}} {
+		r := NewReader(bytes.NewReader(tt.in))
+		if _, err := r.Next(); err != nil || r.Version() != tt.first {
+			t.Fatalf("%s: first frame: %v, version %d", tt.name, err, r.Version())
+		}
+		if _, err := r.Next(); !errors.Is(err, ErrVersion) {
+			t.Fatalf("%s: second frame: %v, want ErrVersion", tt.name, err)
+		}
+	}
+	if _, err := appendFrame(nil, 1, Lane{}); !errors.Is(err, ErrVersion) {
+		t.Fatalf("a LANE in version 1 encoded: %v", err)
 	}
 }
 
@@ -255,6 +287,74 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReaderStreamed feeds arbitrary bytes to a Reader that streams
+// chunks, beside one that reads them whole: both must see the same
+// frames, the data ReadData returns in pieces must be the chunk's, a
+// chunk's length must keep within the Reader's limit, and skipping
+// data must leave the stream at the next frame.
+func FuzzReaderStreamed(f *testing.F) {
+	for _, fr := range sampleFrames() {
+		b, err := AppendFrame(nil, fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(7))
+		f.Add(b[:len(b)/2], uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		const limit = 1 << 16
+		whole, streamed := NewReader(bytes.NewReader(in)), NewReader(bytes.NewReader(in))
+		whole.SetLimit(TypeChunk, chunkFixedLen+limit)
+		streamed.SetLimit(TypeChunk, chunkFixedLen+limit)
+		buf := make([]byte, int(piece)+1)
+		for n := 0; ; n++ {
+			want, werr := whole.Next()
+			got, head, err := streamed.NextStreamed()
+			if werr != nil && head != nil {
+				// A chunk cut short: its head reads, its data must not.
+				if _, err := io.Copy(io.Discard, readerFunc(streamed.ReadData)); err == nil {
+					t.Fatalf("frame %d: the whole chunk failed (%v), its streamed data read", n, werr)
+				}
+				return
+			}
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("frame %d: streamed %v, whole %v", n, err, werr)
+			}
+			if err != nil {
+				return
+			}
+			if head == nil {
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("frame %d: streamed %+v, whole %+v", n, got, want)
+				}
+				continue
+			}
+			c, ok := want.(Chunk)
+			if !ok || c.Index != head.Index || c.Hash != head.Hash || len(c.Data) != head.Len || head.Len > limit {
+				t.Fatalf("frame %d: head %+v, whole %+v", n, head, want)
+			}
+			// Read the first piece of odd chunks only: the next call
+			// skips the rest.
+			var data []byte
+			for {
+				k, err := streamed.ReadData(buf)
+				data = append(data, buf[:k]...)
+				if err != nil || n%2 == 1 {
+					break
+				}
+			}
+			if !bytes.HasPrefix(c.Data, data) || n%2 == 0 && len(data) != len(c.Data) {
+				t.Fatalf("frame %d: read %d bytes of data unlike the chunk's %d", n, len(data), len(c.Data))
+			}
+		}
+	})
+}
+
+// readerFunc makes a Read method of a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // checkOffer fails unless the chunks of an accepted offer cover its size
 // exactly: enough chunks for every byte, none wholly past the end, and a

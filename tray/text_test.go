@@ -75,6 +75,12 @@ func TestTooltip(t *testing.T) {
 	peers := []control.PeerInfo{{Name: "bob", State: control.StateConnected}, {Name: "carol", State: control.StateOffline}}
 	sending := control.TransferInfo{ID: "1", PeerName: "bob", Direction: control.DirectionOut, Name: "report.pdf", Size: 100, Done: 42, State: control.TransferSending}
 	receiving := control.TransferInfo{ID: "2", PeerName: "carol", Direction: control.DirectionIn, Name: "a.jpg", Size: 300, Done: 0, State: control.TransferReceiving}
+	fast := sending
+	fast.RateBps, fast.ETASec = 1.5*(1<<20), 200
+	slow := receiving
+	slow.RateBps, slow.ETASec = 0.5*(1<<20), 3*3600+61
+	soon := sending
+	soon.RateBps, soon.ETASec = 1000, 12
 	queued := control.TransferInfo{ID: "3", PeerName: "carol", Direction: control.DirectionOut, Name: "b.jpg", State: control.TransferQueued}
 	tests := []struct {
 		name       string
@@ -87,6 +93,9 @@ func TestTooltip(t *testing.T) {
 		{"one", true, false, []control.TransferInfo{sending}, "punchdrop — sending report.pdf to bob, 42%"},
 		{"one and queued", true, false, []control.TransferInfo{sending, queued}, "punchdrop — sending report.pdf to bob, 42% (1 more waiting)"},
 		{"two", true, false, []control.TransferInfo{sending, receiving}, "punchdrop — 2 files moving, 10%"},
+		{"one with rate", true, false, []control.TransferInfo{fast}, "punchdrop — sending report.pdf to bob, 42%, 1.5 MiB/s, about 3 min left"},
+		{"one ending soon", true, false, []control.TransferInfo{soon}, "punchdrop — sending report.pdf to bob, 42%, 1000 B/s, about 10 s left"},
+		{"two with rates", true, false, []control.TransferInfo{fast, slow}, "punchdrop — 2 files moving, 10%, 2.0 MiB/s, about 3 h 1 min left"},
 		{"queued", true, false, []control.TransferInfo{queued}, "punchdrop — 1 file waiting for peers"},
 		{"paused", true, true, []control.TransferInfo{queued}, "punchdrop — paused — 1 file waiting for peers"},
 	}

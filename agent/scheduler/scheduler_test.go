@@ -217,7 +217,7 @@ func TestSendsOldestFirstWithinLimits(t *testing.T) {
 	for i := range 5 {
 		items = append(items, file(fmt.Sprintf("big-%d", i), 10*transfer.MinChunkSize, i))
 	}
-	for i := range 20 {
+	for i := range sendsPerPeer + 4 { // more than fit beside the big ones
 		items = append(items, file(fmt.Sprintf("small-%02d", i), 10, 10+i))
 	}
 	r := newRig(t, false, items...)

@@ -149,7 +149,7 @@ func (s *Scheduler) finish(o store.Outgoing, res transfer.Result, err error) (qu
 	state, msg := store.OutgoingDone, ""
 	switch {
 	case err == nil:
-		s.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", res.Name, "sent_bytes", res.Sent)
+		s.log.Info("file sent", "file", o.Name, "peer", shortID(o.Peer), "stored_as", res.Name, "sent_bytes", res.Sent, "lanes", res.Lanes)
 	case errors.Is(err, ErrMoved):
 		state, msg = store.OutgoingQueued, ""
 		s.log.Info("connection moved; resuming at once", "file", o.Name, "peer", shortID(o.Peer), "sent_bytes", res.Sent)
