@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,4 +85,33 @@ func TestIPv6SimultaneousOpen(t *testing.T) {
 	sameFile(t, src, filepath.Join(bob.downloads(), "over-ipv6.bin"))
 	t.Logf("IPv6, symmetric IPv4 NATs on both sides: connected (both say so, polled) %s after the connects began; %d MiB sent in %s (%.0f MiB/s)",
 		took.Round(time.Millisecond), size>>20, elapsed.Round(time.Millisecond), float64(size>>20)/elapsed.Seconds())
+}
+
+// TestIPv6DeprecatedAddresses: alice's host holds, besides its address,
+// two newer deprecated ones (old privacy addresses, listed first by
+// Linux), as a desktop with IPv6 privacy extensions does. Her probes
+// leave from the address the kernel prefers, so that one must be among
+// her candidates: her firewall lets in only the peer's probes to it.
+// She still connects to bob over IPv6, to that address.
+func TestIPv6DeprecatedAddresses(t *testing.T) {
+	t.Parallel()
+	l := lab.New(t)
+	aliceHost := l.AddDualStackSite(lab.Symmetric).AddHost()
+	preferred := aliceHost.IP6()
+	for i := range 2 {
+		old := preferred.As16()
+		old[13] = byte(1 + i)
+		p := netip.PrefixFrom(netip.AddrFrom16(old), 64).String()
+		if out, err := aliceHost.Exec("ip", "-6", "addr", "add", p, "dev", "eth0", "nodad", "preferred_lft", "0"); err != nil {
+			t.Fatalf("add deprecated address %s: %v %s", p, err, out)
+		}
+	}
+	alice := startAgent(t, l, aliceHost, "alice")
+	bob := startAgent(t, l, l.AddDualStackSite(lab.Symmetric).AddHost(), "bob")
+	connectPair(t, alice, bob)
+	p := waitPeer(t, bob, alice.nodeID(), connectTimeout, "connect over IPv6", connected)
+	if want := "[" + preferred.String() + "]:"; !strings.HasPrefix(p.Addr, want) {
+		t.Fatalf("bob's session with alice runs to %s, want her preferred address %s…", p.Addr, want)
+	}
+	exchangeMessages(t, alice, bob, "deprecated addresses")
 }

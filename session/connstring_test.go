@@ -165,16 +165,21 @@ func TestHostCandidates(t *testing.T) {
 	host := ips("127.0.0.1", "::1", "192.168.1.20", "fe80::1", "fe80::2%eth0", "2001:db8:1::20", "fd00::20",
 		"2001:db8:1::21", "2001:db8:1::22", "fd00::21", "fd00::22", "169.254.1.1", "::ffff:10.0.0.2", "ff02::1")
 	tests := []struct {
-		name     string
-		withIPv6 bool
-		want     []netip.AddrPort
+		name      string
+		withIPv6  bool
+		preferred netip.Addr // the kernel's source for a global destination
+		want      []netip.AddrPort
 	}{
-		{"ipv4 socket", false, aps("192.168.1.20:7", "10.0.0.2:7")},
-		{"dual-stack socket", true, aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::20]:7", "[2001:db8:1::21]:7", "[fd00::20]:7", "[fd00::21]:7")},
+		{"ipv4 socket", false, netip.Addr{}, aps("192.168.1.20:7", "10.0.0.2:7")},
+		{"dual-stack socket", true, netip.Addr{}, aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::20]:7", "[2001:db8:1::21]:7", "[fd00::20]:7", "[fd00::21]:7")},
+		// A privacy (temporary) address the kernel sends from, listed
+		// after the two others, comes first, not cut off.
+		{"preferred source", true, netip.MustParseAddr("2001:db8:1::22"), aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::22]:7", "[2001:db8:1::20]:7", "[fd00::20]:7", "[fd00::21]:7")},
+		{"preferred source listed first", true, netip.MustParseAddr("2001:db8:1::20"), aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::20]:7", "[2001:db8:1::21]:7", "[fd00::20]:7", "[fd00::21]:7")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := hostCandidates(host, tc.withIPv6, 7); !slices.Equal(got, tc.want) {
+			if got := hostCandidates(host, tc.withIPv6, tc.preferred, 7); !slices.Equal(got, tc.want) {
 				t.Fatalf("hostCandidates = %v, want %v", got, tc.want)
 			}
 		})
@@ -187,7 +192,7 @@ func TestHostCandidates(t *testing.T) {
 			t.Errorf("isPublicHostAddr(%s) = %v", tc.ip, got)
 		}
 	}
-	if got := hostCandidates(ips("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9"), true, 1); len(got) != MaxLANCandidates {
+	if got := hostCandidates(ips("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9"), true, netip.Addr{}, 1); len(got) != MaxLANCandidates {
 		t.Fatalf("%d candidates, want at most %d", len(got), MaxLANCandidates)
 	}
 }

@@ -261,16 +261,41 @@ func (n *Node) lanCandidates() []netip.AddrPort {
 			ips = append(ips, prefix.Addr())
 		}
 	}
-	return hostCandidates(ips, local.Addr().Is6(), local.Port())
+	withIPv6 := local.Addr().Is6()
+	var preferred netip.Addr
+	if withIPv6 {
+		preferred = preferredIPv6Source()
+	}
+	return hostCandidates(ips, withIPv6, preferred, local.Port())
+}
+
+// preferredIPv6Source is the address the kernel sends from to a global
+// IPv6 destination (a route lookup: nothing is sent), or none without an
+// IPv6 route. With privacy extensions (RFC 8981, on by default on most
+// desktops) that is the newest temporary address, and it must be among
+// the candidates: the node's probes leave from it, so the node's
+// stateful firewall opens for the peer's probes to it, not to the
+// host's other addresses.
+func preferredIPv6Source() netip.Addr {
+	c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: net.ParseIP("2000::1"), Port: 9})
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
 }
 
 // hostCandidates picks, from a host's interface addresses, those a peer
 // may reach port on: unicast, not loopback or link-local, IPv6 ones only
-// if withIPv6; IPv4 first, then IPv6 global, then IPv6 unique local,
-// at most MaxLANCandidates, with at most maxIPv6PerKind of each IPv6
-// kind (a host with privacy addresses holds several global ones, which
-// would crowd out the rest).
-func hostCandidates(ips []netip.Addr, withIPv6 bool, port uint16) []netip.AddrPort {
+// if withIPv6; IPv4 first, then IPv6 global (preferred, the address the
+// host sends from, first), then IPv6 unique local, at most
+// MaxLANCandidates, with at most maxIPv6PerKind of each IPv6 kind (a
+// host with privacy addresses holds several global ones, which would
+// crowd out the rest).
+func hostCandidates(ips []netip.Addr, withIPv6 bool, preferred netip.Addr, port uint16) []netip.AddrPort {
+	if i := slices.Index(ips, preferred); preferred.IsValid() && i > 0 {
+		ips = slices.Concat([]netip.Addr{preferred}, slices.Delete(slices.Clone(ips), i, i+1))
+	}
 	var v4, global6, local6 []netip.AddrPort
 	for _, ip := range ips {
 		ip = ip.Unmap()
