@@ -295,7 +295,7 @@ func (a *Agent) loadPeers() error {
 // key, name, and the addresses to try.
 func peerInfoFromStore(p store.Peer) session.PeerInfo {
 	info := session.PeerInfo{ID: p.ID, Name: p.Name, LAN: slices.Clone(p.LAN), Relay: slices.Clone(p.Relay), HardNAT: p.HardNAT}
-	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.LAN, p.Relay) {
+	for _, a := range slices.Concat([]netip.AddrPort{p.Public}, p.Direct, p.LAN, p.Relay) {
 		if a.IsValid() && !slices.Contains(info.Candidates, a) {
 			info.Candidates = append(info.Candidates, a)
 		}
@@ -438,6 +438,11 @@ func (a *Agent) natInfo() control.NATInfo {
 	info := NATInfo(a.node.NAT(), a.node.SocketBuffers())
 	info.Relays = a.relays.info()
 	info.PortMapping = a.portMapping().info()
+	for _, c := range a.node.LocalCandidates() {
+		if c.Kind == session.PathDirect && c.Addr.Addr().Is6() {
+			info.IPv6 = append(info.IPv6, c.Addr.String())
+		}
+	}
 	return info
 }
 

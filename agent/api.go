@@ -100,6 +100,7 @@ func (a *Agent) handleID(*http.Request) (any, error) {
 		ConnectionString: cs.String(),
 		ListenPort:       a.node.Port(),
 		PublicAddr:       addrString(cs.Public),
+		PublicAddrs:      strs(slices.DeleteFunc(slices.Concat([]netip.AddrPort{cs.Public}, cs.Direct), func(a netip.AddrPort) bool { return !a.IsValid() })),
 		LANAddrs:         strs(cs.LAN),
 		RelayAddrs:       strs(cs.Relay),
 		NAT:              a.natInfo(),
@@ -171,7 +172,7 @@ func (a *Agent) handleConnect(r *http.Request) (any, error) {
 	if name == "" {
 		name = cs.ID.Short()
 	}
-	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, LAN: cs.LAN, Relay: cs.Relay, HardNAT: cs.HardNAT, Added: time.Now().UTC()})
+	return a.addPeer(store.Peer{ID: cs.ID, Name: name, Public: cs.Public, Direct: cs.Direct, LAN: cs.LAN, Relay: cs.Relay, HardNAT: cs.HardNAT, Added: time.Now().UTC()})
 }
 
 // addPeer stores p (keeping what was known of it) and starts connecting.

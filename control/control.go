@@ -38,6 +38,11 @@ type NATInfo struct {
 	Summary    string `json:"summary"` // the same in plain words
 	// UDPBuffers are the socket's kernel buffers.
 	UDPBuffers UDPBuffers `json:"udp_buffers"`
+	// IPv6 are the host's global IPv6 addresses (with the node's port in
+	// an agent's answer): public, reached with no NAT in between; a
+	// stateful firewall in front lets in a peer that sends to it while
+	// the node sends to the peer. Empty when the host has none.
+	IPv6 []string `json:"ipv6,omitempty"`
 	// PortMapping says whether the router mapped a port (UPnP, NAT-PMP or
 	// PCP); nil when it was not asked.
 	PortMapping *PortMappingInfo `json:"port_mapping,omitempty"`
@@ -119,12 +124,15 @@ type UDPBuffers struct {
 
 // IDInfo answers RouteID: who this node is and how to reach it.
 type IDInfo struct {
-	NodeID           string   `json:"node_id"`
-	Name             string   `json:"name"`
-	ConnectionString string   `json:"connection_string"`
-	ListenPort       int      `json:"listen_port"`
-	PublicAddr       string   `json:"public_addr"`
-	LANAddrs         []string `json:"lan_addrs"`
+	NodeID           string `json:"node_id"`
+	Name             string `json:"name"`
+	ConnectionString string `json:"connection_string"`
+	ListenPort       int    `json:"listen_port"`
+	PublicAddr       string `json:"public_addr"`
+	// PublicAddrs are all its public addresses, of every family: the
+	// first is PublicAddr, then the host's global IPv6 ones.
+	PublicAddrs []string `json:"public_addrs,omitempty"`
+	LANAddrs    []string `json:"lan_addrs"`
 	// RelayAddrs are the relayed addresses the node holds (and its
 	// connection string carries).
 	RelayAddrs []string `json:"relay_addrs,omitempty"`

@@ -90,7 +90,8 @@ type agentSpec struct {
 	args []string // more arguments of punchdrop agent
 	env  []string // more environment, KEY=VALUE
 	// ready says when the agent is ready for the test; nil means once
-	// its NAT discovery found its public address.
+	// its NAT discovery found its public address (a dual-stack host has
+	// a public IPv6 one at once: that one does not count).
 	ready func(control.IDInfo) bool
 }
 
@@ -105,7 +106,9 @@ func startAgentWith(t testing.TB, l *lab.Lab, host *lab.Host, name, home string,
 	}
 	ready := spec.ready
 	if ready == nil {
-		ready = func(info control.IDInfo) bool { return info.PublicAddr != "" }
+		ready = func(info control.IDInfo) bool {
+			return info.PublicAddr != "" && (info.NAT.PublicAddr != "" || len(info.NAT.IPv6) == 0)
+		}
 	}
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("start agent %s: %v", name, err)

@@ -66,6 +66,9 @@ type matrixCase struct {
 	// selfProbes: each agent's probes to the other's LAN candidate reach
 	// itself (and are dropped as for another node).
 	selfProbes bool
+	// overIPv6: the session must run to the other host's IPv6 address
+	// (both sites dual-stack, and IPv4 alone has no direct path).
+	overIPv6 bool
 }
 
 // matrixCases are every pairing of NAT kinds, then the homes real
@@ -125,6 +128,25 @@ func matrixCases() []matrixCase {
 			direct:     true,
 			args:       []string{"--port", "41641"},
 			selfProbes: true,
+		},
+		// IPv6: two dual-stack homes whose IPv4 NATs are both symmetric
+		// (no direct IPv4 path) but whose IPv6 firewalls open to a
+		// simultaneous send: the session runs over IPv6.
+		matrixCase{
+			name: "IPv6(symmetric)-IPv6(symmetric)",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddDualStackSite(lab.Symmetric), l.AddDualStackSite(lab.Symmetric)
+			},
+			direct:   true,
+			overIPv6: true,
+		},
+		// A peer without IPv6 still reaches a dual-stack one, over IPv4.
+		matrixCase{
+			name: "IPv6(port-restricted)-port-restricted(IPv4 only)",
+			sites: func(l *lab.Lab) (a, b *lab.Site) {
+				return l.AddDualStackSite(lab.PortRestricted), l.AddSite(lab.PortRestricted)
+			},
+			direct: true,
 		},
 		matrixCase{name: "same-CGNAT-hairpin", sites: sameCarrier(true), direct: true},
 		// Without hairpinning nothing joins the two homes: their LANs
@@ -230,7 +252,11 @@ func runPairing(t *testing.T, tc matrixCase, a, b *agentProc, sa, sb *lab.Site) 
 		if p.Path != "direct" || err != nil || p.Name != side.other.name {
 			t.Fatalf("%s sees %+v, want a direct path to %s", side.self.name, p, side.other.name)
 		}
-		if addr.Addr() != side.otherSite.PublicIP() {
+		if tc.overIPv6 {
+			if addr.Addr() != side.other.host.IP6() {
+				t.Fatalf("%s's session with %s runs to %s, not over IPv6 to %s", side.self.name, side.other.name, addr, side.other.host.IP6())
+			}
+		} else if addr.Addr() != side.otherSite.PublicIP() {
 			t.Fatalf("%s's session with %s runs to %s, not to %s's public address %s", side.self.name, side.other.name, addr, side.other.name, side.otherSite.PublicIP())
 		}
 		switch p.FoundVia {
@@ -264,7 +290,11 @@ func runPairing(t *testing.T, tc matrixCase, a, b *agentProc, sa, sb *lab.Site) 
 	}
 	exchangeMessages(t, a, b, "pairing")
 	t.Logf("%s: direct in %s (%s)", tc.name, took.Round(time.Millisecond), strings.Join(how, ", "))
-	return matrixResult{path: "direct", took: took, how: strings.Join(how, ", ")}
+	path := "direct"
+	if tc.overIPv6 {
+		path = "direct (IPv6)"
+	}
+	return matrixResult{path: path, took: took, how: strings.Join(how, ", ")}
 }
 
 func TestNATReportPerKind(t *testing.T) {

@@ -77,6 +77,18 @@ func (l *Lab) AddSite(kind NATKind) *Site {
 	return s
 }
 
+// AddDualStackSite is AddSite with EnableIPv6: a site of kind whose
+// hosts have IPv6 too, behind a stateful firewall. It fails the test on
+// error.
+func (l *Lab) AddDualStackSite(kind NATKind) *Site {
+	l.tb.Helper()
+	s := l.AddSite(kind)
+	if err := s.EnableIPv6(); err != nil {
+		l.tb.Fatal(err)
+	}
+	return s
+}
+
 // AddHost is NewHost for tests: it fails the test on error.
 func (s *Site) AddHost() *Host {
 	s.lab.tb.Helper()

@@ -150,8 +150,13 @@ func (n *Node) listenSpare() (net.PacketConn, error) {
 		return n.cfg.ListenSpare()
 	}
 	local := n.localAddr()
+	if local.Addr().IsUnspecified() {
+		// A wildcard socket, dual-stack if the node's is ("udp6" on [::]
+		// would be IPv6-only, and birthday probing is for IPv4 NATs).
+		return net.ListenUDP("udp", &net.UDPAddr{})
+	}
 	network := "udp4"
-	if local.Addr().Is6() && !local.Addr().Is4In6() {
+	if local.Addr().Is6() {
 		network = "udp6"
 	}
 	return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local.Addr(), 0)))

@@ -21,6 +21,10 @@ const (
 	// MaxLANCandidates bounds the host candidates; a laptop has a handful
 	// of interfaces at most.
 	MaxLANCandidates = 8
+	// MaxDirectCandidates bounds the public addresses after the first: a
+	// dual-stack host names its global IPv6 addresses there, and lists
+	// at most maxIPv6PerKind of them.
+	MaxDirectCandidates = 4
 	// MaxRelayCandidates bounds the relayed addresses: a node holds one
 	// allocation per configured relay, and nobody configures more than a
 	// few.
@@ -35,13 +39,18 @@ var ErrBadConnString = errors.New("bad connection string")
 
 // ConnString is what one node tells another so they can find each other:
 //
-//	punchdrop:<nodeid>@203.0.113.7:41641?lan=192.168.1.20:41641&relay=198.51.100.4:50123&nat=hard&name=alice
+//	punchdrop:<nodeid>@203.0.113.7:41641,[2001:db8::7]:41641?lan=192.168.1.20:41641&relay=198.51.100.4:50123&nat=hard&name=alice
 //
-// The public address is optional (STUN may have failed), but a string must
-// carry at least one address.
+// The public addresses after the '@' are optional (STUN may have failed,
+// the host may have no IPv6), but a string must carry at least one
+// address. IPv6 addresses are written in brackets, as netip prints them.
 type ConnString struct {
 	ID     NodeID
-	Public netip.AddrPort   // STUN-mapped address; zero when unknown
+	Public netip.AddrPort // STUN-mapped address, else a public host one; zero when unknown
+	// Direct are further public addresses, reached with no NAT in
+	// between: a dual-stack host's global IPv6 addresses. Only a string
+	// with a Public address has them.
+	Direct []netip.AddrPort
 	LAN    []netip.AddrPort // host candidates, for peers behind the same NAT
 	Relay  []netip.AddrPort // relayed addresses on TURN servers, while held
 	// HardNAT (nat=hard) says the node's NAT maps a new public port per
@@ -59,6 +68,10 @@ func (c ConnString) String() string {
 	b.WriteByte('@')
 	if c.Public.IsValid() {
 		b.WriteString(c.Public.String())
+		for _, a := range c.Direct {
+			b.WriteByte(',')
+			b.WriteString(a.String())
+		}
 	}
 	// Addresses need no escaping in a query; writing them bare keeps the
 	// line readable. The name is escaped.
@@ -120,8 +133,13 @@ func ParseConnString(s string) (ConnString, error) {
 	c.ID = id
 	addrText, query, _ := strings.Cut(rest, "?")
 	if addrText != "" {
-		if c.Public, err = parseCandidate(addrText); err != nil {
+		public, err := parseAddrList(addrText, 1+MaxDirectCandidates)
+		if err != nil {
 			return fail("public address: %v", err)
+		}
+		c.Public = public[0]
+		if len(public) > 1 {
+			c.Direct = public[1:]
 		}
 	}
 	values, err := url.ParseQuery(query)

@@ -50,6 +50,10 @@ func TestConnStringRoundTrip(t *testing.T) {
 		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:1"), Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123")}},
 		{ID: id, Relay: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.4:50123"), netip.MustParseAddrPort("198.51.100.5:3478")}, Name: "behind a firewall"},
 		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:40000"), HardNAT: true, Name: "symmetric"},
+		// Dual stack: the global IPv6 addresses follow the public IPv4 one.
+		{ID: id, Public: netip.MustParseAddrPort("203.0.113.7:41641"), Direct: []netip.AddrPort{netip.MustParseAddrPort("[2001:db8:1::7]:41641"), netip.MustParseAddrPort("[2001:db8:1::8]:41641")},
+			LAN: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.20:41641"), netip.MustParseAddrPort("[fd00::20]:41641")}, HardNAT: true},
+		{ID: id, Public: netip.MustParseAddrPort("[2001:db8::1]:443"), Relay: []netip.AddrPort{netip.MustParseAddrPort("[2001:db8:2::4]:3478")}},
 	}
 	for _, want := range tests {
 		s := want.String()
@@ -57,9 +61,13 @@ func TestConnStringRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseConnString(%q): %v", s, err)
 		}
-		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || got.HardNAT != want.HardNAT || !slices.Equal(got.LAN, want.LAN) || !slices.Equal(got.Relay, want.Relay) {
+		if got.String() != s || got.ID != want.ID || got.Public != want.Public || got.Name != want.Name || got.HardNAT != want.HardNAT || !slices.Equal(got.Direct, want.Direct) || !slices.Equal(got.LAN, want.LAN) || !slices.Equal(got.Relay, want.Relay) {
 			t.Fatalf("round trip of %q gave %+v", s, got)
 		}
+	}
+	mapped := "punchdrop:" + id.String() + "@[::ffff:203.0.113.7]:5,[2001:db8::7]:5?lan=[::ffff:10.0.0.2]:5"
+	if got, err := ParseConnString(mapped); err != nil || got.Public != netip.MustParseAddrPort("203.0.113.7:5") || got.LAN[0] != netip.MustParseAddrPort("10.0.0.2:5") {
+		t.Fatalf("IPv4-mapped addresses are not unmapped: %+v %v", got, err)
 	}
 	example := "punchdrop:" + id.String() + "@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice"
 	if got, err := ParseConnString("  " + example + "\n"); err != nil || got.String() != example {
@@ -82,6 +90,11 @@ func TestParseConnStringErrors(t *testing.T) {
 		{"port too big", "punchdrop:" + id + "@1.2.3.4:70000", "not an IP:port"},
 		{"unspecified", "punchdrop:" + id + "@0.0.0.0:5", "not a unicast"},
 		{"multicast", "punchdrop:" + id + "@224.0.0.1:5", "not a unicast"},
+		{"empty public item", base + ",", "not an IP:port"},
+		{"too many public", "punchdrop:" + id + "@" + strings.TrimSuffix(strings.Repeat("[2001:db8::1]:5,", MaxDirectCandidates+2), ","), "at most"},
+		{"zoned ipv6", "punchdrop:" + id + "@[fe80::1%eth0]:5", "not a unicast"},
+		{"ipv6 no brackets", "punchdrop:" + id + "@2001:db8::1:5", "not an IP:port"},
+		{"zoned lan", base + "?lan=[fe80::1%25eth0]:5", "not a unicast"},
 		{"unknown field", base + "?turn=1.2.3.4:5", "unknown field"},
 		{"repeated field", base + "?name=a&name=b", "given 2 times"},
 		{"bad lan", base + "?lan=1.2.3.4", "not an IP:port"},
@@ -116,6 +129,8 @@ func FuzzParseConnString(f *testing.F) {
 	f.Add("punchdrop:" + id + "@?relay=198.51.100.4:50123,198.51.100.4:50124&name=bob")
 	f.Add("punchdrop:@")
 	f.Add("punchdrop:" + id + "@[::1]:5?name=%ff")
+	f.Add("punchdrop:" + id + "@203.0.113.7:5,[2001:db8::7]:5?lan=[fd00::1]:5,10.0.0.2:5&relay=[2001:db8::9]:7")
+	f.Add("punchdrop:" + id + "@[::ffff:1.2.3.4]:5,[fe80::1%eth0]:5")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseConnString(s)
 		if err != nil {
@@ -130,4 +145,54 @@ func FuzzParseConnString(f *testing.F) {
 			t.Fatalf("canonical form unstable: %q vs %q", again.String(), c.String())
 		}
 	})
+}
+
+func TestHostCandidates(t *testing.T) {
+	ips := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	aps := func(s ...string) []netip.AddrPort {
+		var out []netip.AddrPort
+		for _, a := range s {
+			out = append(out, netip.MustParseAddrPort(a))
+		}
+		return out
+	}
+	host := ips("127.0.0.1", "::1", "192.168.1.20", "fe80::1", "fe80::2%eth0", "2001:db8:1::20", "fd00::20",
+		"2001:db8:1::21", "2001:db8:1::22", "fd00::21", "fd00::22", "169.254.1.1", "::ffff:10.0.0.2", "ff02::1")
+	tests := []struct {
+		name      string
+		withIPv6  bool
+		preferred netip.Addr // the kernel's source for a global destination
+		want      []netip.AddrPort
+	}{
+		{"ipv4 socket", false, netip.Addr{}, aps("192.168.1.20:7", "10.0.0.2:7")},
+		{"dual-stack socket", true, netip.Addr{}, aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::20]:7", "[2001:db8:1::21]:7", "[fd00::20]:7", "[fd00::21]:7")},
+		// A privacy (temporary) address the kernel sends from, listed
+		// after the two others, comes first, not cut off.
+		{"preferred source", true, netip.MustParseAddr("2001:db8:1::22"), aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::22]:7", "[2001:db8:1::20]:7", "[fd00::20]:7", "[fd00::21]:7")},
+		{"preferred source listed first", true, netip.MustParseAddr("2001:db8:1::20"), aps("192.168.1.20:7", "10.0.0.2:7", "[2001:db8:1::20]:7", "[2001:db8:1::21]:7", "[fd00::20]:7", "[fd00::21]:7")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := hostCandidates(host, tc.withIPv6, tc.preferred, 7); !slices.Equal(got, tc.want) {
+				t.Fatalf("hostCandidates = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		ip     string
+		public bool
+	}{{"2001:db8::1", true}, {"2a00:1450::1", true}, {"fd00::1", false}, {"fe80::1", false}, {"203.0.113.7", false}, {"::ffff:203.0.113.7", false}, {"::1", false}} {
+		if got := isPublicHostAddr(netip.MustParseAddr(tc.ip)); got != tc.public {
+			t.Errorf("isPublicHostAddr(%s) = %v", tc.ip, got)
+		}
+	}
+	if got := hostCandidates(ips("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9"), true, netip.Addr{}, 1); len(got) != MaxLANCandidates {
+		t.Fatalf("%d candidates, want at most %d", len(got), MaxLANCandidates)
+	}
 }

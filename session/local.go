@@ -124,7 +124,11 @@ func (n *Node) localCandidatesLocked() []Candidate {
 		out = append(out, Candidate{Addr: pub, Kind: PathDirect})
 	}
 	for _, a := range n.lan {
-		if a != n.report.PublicAddr {
+		switch {
+		case a == n.report.PublicAddr:
+		case isPublicHostAddr(a.Addr()):
+			out = append(out, Candidate{Addr: a, Kind: PathDirect})
+		default:
 			out = append(out, Candidate{Addr: a, Kind: PathLAN})
 		}
 	}
@@ -200,8 +204,17 @@ func (n *Node) ConnString() ConnString {
 		(n.report.Mapping == nat.AddressDependent || n.report.Mapping == nat.AddressAndPortDependent)
 	for _, a := range n.lan {
 		// A host with no NAT sees its public address among its own; it is
-		// not a LAN candidate, and a path to it is direct.
-		if a != cs.Public && a != n.report.PublicAddr {
+		// not a LAN candidate, and a path to it is direct. So is a global
+		// IPv6 address.
+		switch {
+		case a == cs.Public || a == n.report.PublicAddr:
+		case isPublicHostAddr(a.Addr()):
+			if !cs.Public.IsValid() {
+				cs.Public = a
+			} else if len(cs.Direct) < MaxDirectCandidates {
+				cs.Direct = append(cs.Direct, a)
+			}
+		default:
 			cs.LAN = append(cs.LAN, a)
 		}
 	}
@@ -226,33 +239,115 @@ func (n *Node) name() string {
 	return n.cfg.Name
 }
 
-// lanCandidates lists the addresses a peer behind the same NAT can reach
-// us on: the socket's own address if it is bound to one, else this host's
-// IPv4 unicast addresses with the socket's port.
+// lanCandidates lists the node's host addresses: the socket's own
+// address if it is bound to one, else this host's unicast addresses with
+// the socket's port, IPv4 first. IPv6 ones are listed only on a socket
+// that speaks IPv6 (ListenUDP's dual-stack [::]); link-local ones never
+// (their zone names an interface of this host, meaningless to a peer).
+// Global IPv6 addresses among them are the node's public ones
+// (isPublicHostAddr), the rest are for peers on the same LAN.
 func (n *Node) lanCandidates() []netip.AddrPort {
 	local := n.localAddr()
 	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
 		return []netip.AddrPort{local}
 	}
-	port := local.Port()
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil
 	}
-	var out []netip.AddrPort
+	var ips []netip.Addr
 	for _, a := range addrs {
-		prefix, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
+		if prefix, err := netip.ParsePrefix(a.String()); err == nil {
+			ips = append(ips, prefix.Addr())
 		}
-		ip := prefix.Addr().Unmap()
-		if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
-			continue
+	}
+	withIPv6 := local.Addr().Is6()
+	var preferred netip.Addr
+	if withIPv6 {
+		preferred = preferredIPv6Source()
+	}
+	return hostCandidates(ips, withIPv6, preferred, local.Port())
+}
+
+// preferredIPv6Source is the address the kernel sends from to a global
+// IPv6 destination (a route lookup: nothing is sent), or none without an
+// IPv6 route. With privacy extensions (RFC 8981, on by default on most
+// desktops) that is the newest temporary address, and it must be among
+// the candidates: the node's probes leave from it, so the node's
+// stateful firewall opens for the peer's probes to it, not to the
+// host's other addresses.
+func preferredIPv6Source() netip.Addr {
+	c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: net.ParseIP("2000::1"), Port: 9})
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+}
+
+// hostCandidates picks, from a host's interface addresses, those a peer
+// may reach port on: unicast, not loopback or link-local, IPv6 ones only
+// if withIPv6; IPv4 first, then IPv6 global (preferred, the address the
+// host sends from, first), then IPv6 unique local, at most
+// MaxLANCandidates, with at most maxIPv6PerKind of each IPv6 kind (a
+// host with privacy addresses holds several global ones, which would
+// crowd out the rest).
+func hostCandidates(ips []netip.Addr, withIPv6 bool, preferred netip.Addr, port uint16) []netip.AddrPort {
+	if i := slices.Index(ips, preferred); preferred.IsValid() && i > 0 {
+		ips = slices.Concat([]netip.Addr{preferred}, slices.Delete(slices.Clone(ips), i, i+1))
+	}
+	var v4, global6, local6 []netip.AddrPort
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		switch {
+		case ip.Zone() != "" || !ip.IsGlobalUnicast():
+			// loopback, link-local, multicast, unspecified
+		case ip.Is4():
+			v4 = append(v4, netip.AddrPortFrom(ip, port))
+		case !withIPv6:
+		case isPublicHostAddr(ip):
+			if len(global6) < maxIPv6PerKind {
+				global6 = append(global6, netip.AddrPortFrom(ip, port))
+			}
+		default:
+			if len(local6) < maxIPv6PerKind {
+				local6 = append(local6, netip.AddrPortFrom(ip, port))
+			}
 		}
-		out = append(out, netip.AddrPortFrom(ip, port))
-		if len(out) == MaxLANCandidates {
-			break
+	}
+	out := slices.Concat(v4, global6, local6)
+	if len(out) > MaxLANCandidates {
+		out = out[:MaxLANCandidates]
+	}
+	return out
+}
+
+// PublicIPv6Addrs lists this host's global IPv6 addresses: its public
+// ones, for a dual-stack socket (ListenUDP) reached with no NAT.
+func PublicIPv6Addrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if prefix, err := netip.ParsePrefix(a.String()); err == nil && isPublicHostAddr(prefix.Addr()) && len(out) < maxIPv6PerKind {
+			out = append(out, prefix.Addr())
 		}
 	}
 	return out
+}
+
+// maxIPv6PerKind bounds the global and the unique-local IPv6 addresses a
+// node lists.
+const maxIPv6PerKind = 2
+
+// isPublicHostAddr reports whether ip, an address of this host, is
+// public: a global IPv6 address (not unique-local, fc00::/7) reaches the
+// host with no NAT in between, so it is a candidate of kind direct, and
+// a peer reaches it by sending to it at once (a stateful firewall in
+// front of the host lets the answer to our own probe in).
+func isPublicHostAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.Is6() && ip.IsGlobalUnicast() && !ip.IsPrivate() && ip.Zone() == ""
 }

@@ -10,12 +10,19 @@ import (
 // MiB) so that a fast transfer does not drop packets between reads.
 const WantedSocketBuffer = 7 << 20
 
-// ListenUDP opens the UDP socket a node runs on: IPv4, every local
-// address, port (0 picks a free one), with its buffers raised towards
-// WantedSocketBuffer as far as the OS allows. quic-go makes the same
-// request; asking first lets SocketBuffers report the outcome.
+// ListenUDP opens the UDP socket a node runs on: dual-stack, every local
+// IPv4 and IPv6 address, port (0 picks a free one), with its buffers
+// raised towards WantedSocketBuffer as far as the OS allows. quic-go
+// makes the same request; asking first lets SocketBuffers report the
+// outcome.
+//
+// One socket serves both families: Go opens [::] with IPV6_V6ONLY off,
+// so IPv4 peers arrive as IPv4-mapped addresses (::ffff:a.b.c.d), which
+// the node unmaps wherever an address enters it (addrPort). One socket
+// keeps one quic.Transport, one port in connection strings and one
+// reader. On a host without IPv6 Go falls back to an IPv4 socket.
 func ListenUDP(port int) (*net.UDPConn, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
 	if err != nil {
 		return nil, fmt.Errorf("listen on UDP port %d: %w", port, err)
 	}

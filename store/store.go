@@ -207,6 +207,7 @@ type Peer struct {
 	ID       session.NodeID   `json:"id"`
 	Name     string           `json:"name"`
 	Public   netip.AddrPort   `json:"public,omitzero"`    // public address from its connection string
+	Direct   []netip.AddrPort `json:"direct,omitempty"`   // its further public (global IPv6) addresses
 	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
 	Relay    []netip.AddrPort `json:"relay,omitempty"`    // relayed addresses from its connection string
 	HardNAT  bool             `json:"hard_nat,omitempty"` // its connection string said nat=hard

@@ -18,7 +18,8 @@ import (
 // as a direct path and its relayed address as a relay path, both found on
 // the DHT; a node whose only usable candidate is a relay allocation (no
 // STUN answer: its site drops UDP to the STUN server) still publishes it;
-// one with only LAN candidates publishes nothing.
+// one with only LAN candidates publishes nothing; a dual-stack one
+// publishes its public addresses of both families.
 func TestPublishRelayCandidates(t *testing.T) {
 	pub := func(addr string) session.Candidate {
 		return session.Candidate{Addr: netip.MustParseAddrPort(addr), Kind: session.PathDirect}
@@ -36,6 +37,11 @@ func TestPublishRelayCandidates(t *testing.T) {
 	}{
 		{"public and relay", []session.Candidate{pub("198.18.0.11:4000"), lan, relay("198.18.0.4:50000")},
 			[]session.Candidate{found(pub("198.18.0.11:4000")), found(relay("198.18.0.4:50000"))}, nil},
+		// A dual-stack node: public addresses of both families; a
+		// unique-local IPv6 one is LAN-only.
+		{"dual stack", []session.Candidate{pub("198.18.0.11:4000"), lan, pub("[2001:db8:0:1::a]:4000"), {Addr: netip.MustParseAddrPort("[fd00::a]:4000"), Kind: session.PathLAN}},
+			[]session.Candidate{found(pub("198.18.0.11:4000")), found(pub("[2001:db8:0:1::a]:4000"))}, nil},
+		{"IPv6 only", []session.Candidate{pub("[2001:db8:0:1::a]:4000")}, []session.Candidate{found(pub("[2001:db8:0:1::a]:4000"))}, nil},
 		{"relay only", []session.Candidate{lan, relay("198.18.0.4:50000")}, []session.Candidate{found(relay("198.18.0.4:50000"))}, nil},
 		{"LAN only", []session.Candidate{lan}, nil, errNothingToPublish},
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -97,6 +98,9 @@ bootstrap nodes (at most 10 s).`,
 				return err
 			}
 			info := agent.NATInfo(report, buffers)
+			for _, a := range session.PublicIPv6Addrs() {
+				info.IPv6 = append(info.IPv6, a.String())
+			}
 			info.PortMapping = mapping
 			info.Relays = relayInfo
 			info.DHT = <-dhtDone
@@ -105,6 +109,7 @@ bootstrap nodes (at most 10 s).`,
 			}
 			fmt.Fprintf(out, "public address  %s\nmapping         %s\nfiltering       %s\nudp buffers     %d KiB receive, %d KiB send\n",
 				info.PublicAddr, info.Mapping, info.Filtering, buffers.Receive>>10, buffers.Send>>10)
+			printIPv6(out, info.IPv6)
 			printPortMapping(out, info.PortMapping)
 			printRelays(out, info.Relays)
 			fmt.Fprintf(out, "dht             %s\n\n%s\n", info.DHT.Summary, info.Summary)
@@ -122,6 +127,15 @@ bootstrap nodes (at most 10 s).`,
 	cmd.Flags().StringArrayVar(&bootstrap, "dht-bootstrap", nil,
 		"check the DHT through the node at `ADDR`, host:port (repeatable; \""+agent.NoDHT+"\": skip the DHT; default: ask the agent, else the configured ones)")
 	return cmd
+}
+
+// printIPv6 writes the host's global IPv6 addresses: public, no NAT.
+func printIPv6(out io.Writer, addrs []string) {
+	if len(addrs) == 0 {
+		fmt.Fprintf(out, "ipv6            none (no global IPv6 address: IPv4 only)\n")
+		return
+	}
+	fmt.Fprintf(out, "ipv6            %s: public, no NAT (peers with IPv6 connect directly)\n", strings.Join(addrs, ", "))
 }
 
 // printPortMapping writes what the router mapped, or why nothing; no

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +32,10 @@ same with theirs.`,
 			}
 			fmt.Fprintln(out, info.ConnectionString)
 			fmt.Fprintf(cmd.ErrOrStderr(), "\nname %s, node %s, port %d\nNAT: %s\n", info.Name, info.NodeID, info.ListenPort, info.NAT.Summary)
+			if len(info.PublicAddrs) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "public addresses: %s\n", strings.Join(info.PublicAddrs, ", "))
+			}
+			printIPv6(cmd.ErrOrStderr(), info.NAT.IPv6)
 			printPortMapping(cmd.ErrOrStderr(), info.NAT.PortMapping)
 			printRelays(cmd.ErrOrStderr(), info.NAT.Relays)
 			return nil
