@@ -12,11 +12,12 @@ import (
 )
 
 // receivesPerPeer bounds the streams one peer may push files on at once:
-// a sender sends 16 files at once, 3 of them large, and may stripe each
-// of those over up to transfer.MaxLanes lanes. Each file costs a buffer
-// of up to a chunk, which the receivers' Quota also bounds in bytes, and
-// its lanes share that buffer.
-const receivesPerPeer = 64
+// a sender sends 48 files at once (the scheduler's sendsPerPeer), 3 of
+// them large, and may stripe each of those over up to transfer.MaxLanes
+// (16) lanes: 48 + 3×16 = 96 streams, and a few more while old ones end.
+// Each file costs a buffer of up to a chunk, which the receivers' Quota
+// also bounds in bytes, and its lanes share that buffer.
+const receivesPerPeer = 128
 
 // receiving takes the files peers send: a transfer.Receiver on the
 // downloads folder (a new one when a reload moves it), and at most

@@ -100,7 +100,8 @@ func WriteFrame(w io.Writer, t FrameType, v any) error {
 }
 
 // ReadFrame reads one frame and returns its type and raw payload. It never
-// allocates more than MaxControlFrame for a payload.
+// holds more for a payload than has arrived, nor more than
+// MaxControlFrame.
 func ReadFrame(r io.Reader) (FrameType, []byte, error) {
 	var hdr [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -114,8 +115,14 @@ func ReadFrame(r io.Reader) (FrameType, []byte, error) {
 	if n > MaxControlFrame {
 		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxControlFrame)
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
+	// Read as the bytes arrive rather than into a buffer of the declared
+	// size: a header alone then costs nothing (a peer's streams each
+	// declaring 64 KiB and sending nothing held 64 KiB apiece).
+	payload, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err == nil && len(payload) < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return 0, nil, fmt.Errorf("read frame payload: %w", err)
 	}
 	return t, payload, nil

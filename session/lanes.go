@@ -178,7 +178,7 @@ func (n *Node) addLane(sess *Session, conn *quic.Conn) bool {
 			if err != nil {
 				break
 			}
-			sess.handlers.Go(func() { n.serveStream(sess, stream) })
+			sess.handlers.Go(func() { n.serveStream(sess, stream, true) })
 		}
 		ls.mu.Lock()
 		ls.conns = slices.DeleteFunc(ls.conns, func(c *quic.Conn) bool { return c == conn })

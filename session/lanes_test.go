@@ -2,10 +2,13 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/punchdrop/punchdrop/testutil"
 )
@@ -132,4 +135,36 @@ func (n *Node) lanesOf(id NodeID) []*Session {
 		}
 	}
 	return out
+}
+
+// TestLaneCarriesTransfersOnly: a request frame on a lane is refused
+// unread (its stream reset): lanes carry transfers, and the peer's
+// requests go on the session, where they are bounded.
+func TestLaneCarriesTransfersOnly(t *testing.T) {
+	var atBob laneCounter
+	alice := &testNode{Node: runNode(t, "alice", Events{})}
+	bob := &testNode{Node: runNode(t, "bob", Events{Transfer: atBob.serve})}
+	alice.AddPeer(bob.info())
+	bob.AddPeer(alice.info())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	sess, err := alice.WaitSession(ctx, bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sess.OpenLanes(ctx, 1)) != 1 {
+		t.Fatal("no lane opened")
+	}
+	stream, err := sess.lanes.live(1)[0].OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFrame(stream, FrameMsg, Msg{ID: "on-a-lane", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ReadFrame(stream)
+	var reset *quic.StreamError
+	if !errors.As(err, &reset) {
+		t.Fatalf("a request on a lane was answered (%v), want the stream reset", err)
+	}
 }

@@ -73,11 +73,13 @@ func (n *Node) serveStreams(sess *Session) {
 		}
 		// The loop's own count keeps sess.handlers above zero here, so
 		// this Add never races with a Wait that saw zero.
-		sess.handlers.Go(func() { n.serveStream(sess, stream) })
+		sess.handlers.Go(func() { n.serveStream(sess, stream, false) })
 	}
 }
 
-func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
+// serveStream serves one stream the peer of sess opened: a transfer, or
+// a request frame. A lane (onLane) carries transfers only.
+func (n *Node) serveStream(sess *Session, stream *quic.Stream, onLane bool) {
 	stream.SetDeadline(time.Now().Add(streamTimeout))
 	var first [1]byte
 	if _, err := io.ReadFull(stream, first[:]); err != nil {
@@ -94,6 +96,11 @@ func (n *Node) serveStream(sess *Session, stream *quic.Stream) {
 			return
 		}
 		n.cfg.Events.Transfer(sess.conn.Context(), sess, &Stream{stream})
+		return
+	}
+	if onLane {
+		stream.CancelRead(0)
+		stream.CancelWrite(0)
 		return
 	}
 	defer release(stream)

@@ -28,7 +28,7 @@ const (
 	// 50 ms path 1000 files of 4 KiB went at 64 files/s with 16 at once
 	// and 130 with 48 (BenchmarkRealPathsSmallFiles); with the lanes of
 	// the few big ones it stays within what a peer takes at once
-	// (agent's receivesPerPeer, 64).
+	// (agent's receivesPerPeer, 128).
 	sendsPerPeer = 48
 	// bigSendsPerPeer bounds the files larger than a chunk among them:
 	// a few keep the path full, and each costs a few chunk buffers.
