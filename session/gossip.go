@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Candidate gossip: a node tells each connected peer its own candidates
@@ -143,12 +145,28 @@ func (n *Node) tellAllCandidates(cands []Candidate) {
 	}
 }
 
+// A peer tells its candidates once per session and again on a change of
+// its addresses: a few a minute at most. Frames beyond toldRate (after a
+// burst of toldBurst) are dropped unread, as each may wake the peer loop
+// and cost the owner a database write.
+const (
+	toldRate  = rate.Limit(1)
+	toldBurst = 4
+)
+
+func newToldLimiter() *rate.Limiter { return rate.NewLimiter(toldRate, toldBurst) }
+
 // heardCandidates takes the candidates the peer of sess told: they join
 // the peer's paths, its loop wakes, and the owner hears of them.
 func (n *Node) heardCandidates(sess *Session, payload []byte) {
+	if sess.told != nil && !sess.told.Allow() {
+		return
+	}
 	cands, err := DecodeCandidates(payload)
 	if err != nil {
-		n.log.Debug("bad candidates frame", "session", sess, "err", err)
+		if n.badLog.Allow() {
+			n.log.Debug("bad candidates frame", "session", sess, "err", err)
+		}
 		return
 	}
 	if !n.accepts(sess) || len(cands) == 0 {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,5 +138,31 @@ func TestConnectedPeerHearsCandidates(t *testing.T) {
 		return p.Addr == relay.Addr && p.Kind == PathRelay && p.Source == SourceSession
 	}) {
 		t.Fatalf("bob's paths to alice: %v", paths)
+	}
+}
+
+// A peer that keeps telling its candidates is heard a few times a
+// second at most: each frame may wake the peer loop and reach the store.
+func TestCandidatesFloodIsBounded(t *testing.T) {
+	var heard atomic.Int32
+	a := newTestNode(t, "alice")
+	b := &testNode{Node: startNode(t, NodeConfig{Name: "bob", Events: Events{PeerCandidates: func(NodeID, []Candidate) { heard.Add(1) }}})}
+	a.AddPeer(b.info())
+	b.AddPeer(a.info())
+	testutil.WaitFor(t, 10*time.Second, "alice and bob to connect", func() bool {
+		return stateOf(a, b.ID()).State == StateConnected && stateOf(b, a.ID()).State == StateConnected
+	})
+	sess := a.peer(b.ID()).session()
+	before := heard.Load()
+	start := time.Now()
+	cands := []Candidate{{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}}
+	const sent = 40
+	for range sent {
+		a.tellCandidates(sess, cands)
+	}
+	time.Sleep(500 * time.Millisecond) // let them all arrive
+	limit := toldBurst + int(time.Since(start).Seconds()*float64(toldRate)) + 1
+	if got := int(heard.Load() - before); got > limit {
+		t.Fatalf("bob took %d of %d frames sent at once, want at most %d", got, sent, limit)
 	}
 }

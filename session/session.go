@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 )
 
 // QUIC application error codes sent when a node closes a connection.
@@ -46,6 +47,9 @@ type Session struct {
 	// waits for them.
 	handlers sync.WaitGroup
 	lanes    *laneSet // extra connections on the same path (lanes.go)
+	// told bounds the candidates frames taken from the peer (gossip.go):
+	// each may wake the peer loop and reach the store.
+	told *rate.Limiter
 }
 
 // String describes the session in one log-ready token: the peer, the
@@ -192,7 +196,7 @@ func (n *Node) exchangeHello(stream *quic.Stream, mine Hello, answer func(theirs
 // session registered when it removed the peer, so none may be registered
 // after that.
 func (n *Node) startSession(conn *quic.Conn, p *peer, r route, lanes laneTerms) (*Session, error) {
-	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(r), peer: p}
+	sess := &Session{conn: conn, Peer: p.id, Path: p.pathTo(r), peer: p, told: newToldLimiter()}
 	sess.lanes = n.newLaneSet(p, sess, lanes)
 	n.mu.Lock()
 	current := n.peers[p.id] == p
