@@ -225,6 +225,16 @@ func (a *Allocation) Permit(addrs ...netip.AddrPort) error {
 	return nil
 }
 
+// Retain keeps the permissions of keep only: the others are no longer
+// renewed, and lapse at the server within its permission lifetime (5
+// minutes). The set renewed then stays what the node's peers name now,
+// however many addresses they named before.
+func (a *Allocation) Retain(keep []netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	maps.DeleteFunc(a.permitted, func(ip netip.Addr, _ bool) bool { return !slices.Contains(keep, ip) })
+}
+
 // createPermissions asks the server for permissions for ips, once more
 // if the server only wanted a fresh nonce.
 func (a *Allocation) createPermissions(ips ...netip.Addr) error {

@@ -231,6 +231,7 @@ func (n *Node) RemovePeer(id NodeID) {
 	p, ok := n.peers[id]
 	delete(n.peers, id)
 	sessions := n.sessionsWithLocked(id)
+	n.peersChangedLocked() // the relays stop letting its addresses in
 	n.mu.Unlock()
 	if ok {
 		close(p.gone)

@@ -31,6 +31,9 @@ const permitRecheckInterval = 30 * time.Second
 type RelayConn interface {
 	net.PacketConn
 	Permit(addrs ...netip.AddrPort) error
+	// Retain keeps the permissions of keep only: the others are no
+	// longer renewed, and lapse.
+	Retain(keep []netip.Addr)
 }
 
 // relaySocket is a relay allocation the node runs QUIC and probes on, as
@@ -279,6 +282,16 @@ func (n *Node) permitPeers(rs *relaySocket) {
 		want = append(want, p.paths.remoteAddrs()...)
 		p.mu.Unlock()
 	}
+	// Only the current peers' addresses stay permitted: those of removed
+	// peers, and addresses peers no longer name, lapse.
+	keep := make([]netip.Addr, 0, len(want))
+	for _, a := range want {
+		keep = append(keep, a.Addr().Unmap())
+	}
+	rs.conn.Retain(keep)
+	rs.mu.Lock()
+	maps.DeleteFunc(rs.permitted, func(ip netip.Addr, _ bool) bool { return !slices.Contains(keep, ip) })
+	rs.mu.Unlock()
 	for _, a := range want {
 		if rs.isPermitted(a.Addr()) {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -50,6 +51,14 @@ func (r *simRelay) Permit(addrs ...netip.AddrPort) error {
 		r.permitted[a.Addr()] = true
 	}
 	return nil
+}
+
+// Retain forgets the permissions of addresses not in keep at once (a
+// TURN server lets them lapse within 5 minutes).
+func (r *simRelay) Retain(keep []netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maps.DeleteFunc(r.permitted, func(ip netip.Addr, _ bool) bool { return !slices.Contains(keep, ip) })
 }
 
 // ReadFrom drops what comes from addresses not permitted.
@@ -339,4 +348,25 @@ func TestSetRelayAfterClose(t *testing.T) {
 	if err := n.SetRelay(relayName, w.relay(t)); err == nil {
 		t.Fatal("a closed node took a relay allocation")
 	}
+}
+
+// TestSimulatedRelayForgetsRemovedPeer: once a peer is removed, the
+// relay no longer lets its addresses in (its permissions are not renewed
+// and lapse), so the set a relay renews stays what current peers name.
+func TestSimulatedRelayForgetsRemovedPeer(t *testing.T) {
+	w, _, _, a, b := relayPair(t, simnet.PortRestricted, simnet.Symmetric, "alice")
+	r := w.relay(t)
+	setRelay(t, b, r)
+	introduce(a, b)
+	waitPath(t, a, b.ID(), PathRelay, relayConnectWithin)
+	permitted := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.permitted)
+	}
+	if permitted() == 0 {
+		t.Fatal("bob's relay lets nobody in while alice reaches him through it")
+	}
+	b.RemovePeer(a.ID())
+	testutil.WaitFor(t, 5*time.Second, "bob's relay to forget alice's addresses", func() bool { return permitted() == 0 })
 }
