@@ -12,6 +12,7 @@ import (
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/portmap"
+	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
 )
 
@@ -124,8 +125,18 @@ func (pm *portMapping) info() *control.PortMappingInfo {
 	case m.External.IsValid():
 		return &control.PortMappingInfo{Protocol: m.Protocol, External: m.External.String()}
 	case err != nil && !errors.Is(err, context.Canceled):
-		return &control.PortMappingInfo{Error: err.Error()}
+		return &control.PortMappingInfo{Error: foreignText(err)}
 	default:
 		return &control.PortMappingInfo{Error: "asking the router…"}
 	}
+}
+
+// maxForeignText bounds what the agent passes on of text another machine
+// wrote (a router's fault string, a relay server's reason).
+const maxForeignText = 300
+
+// foreignText is err's text as the agent passes it on: one line, every
+// character a terminal could take for a command escaped, and clipped.
+func foreignText(err error) string {
+	return safetext.Clip(safetext.Line(err.Error()), maxForeignText)
 }

@@ -98,7 +98,7 @@ func relayInfo(states []relay.State) []control.RelayInfo {
 			ri.Relayed = st.Relayed.String()
 		case st.Err != nil:
 			// The line names the relay already.
-			ri.Error = strings.TrimPrefix(st.Err.Error(), "relay "+ri.URL+": ")
+			ri.Error = strings.TrimPrefix(foreignText(st.Err), "relay "+ri.URL+": ")
 		default:
 			ri.Error = "allocating…"
 		}

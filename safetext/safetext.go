@@ -105,3 +105,17 @@ func needsWork(s string, ok func(rune) bool) bool {
 	}
 	return false
 }
+
+// Clip returns s cut to at most max bytes, at a character boundary, with
+// "…" added where it was cut: text from another machine (a router's
+// fault string, a server's reason) can be any length.
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/nat"
 	"github.com/punchdrop/punchdrop/portmap"
+	"github.com/punchdrop/punchdrop/safetext"
 	"github.com/punchdrop/punchdrop/session"
 )
 
@@ -146,7 +147,7 @@ func printPortMapping(out io.Writer, m *control.PortMappingInfo) {
 	case m.External != "":
 		fmt.Fprintf(out, "port mapping    %s by %s\n", m.External, m.Protocol)
 	default:
-		fmt.Fprintf(out, "port mapping    none: %s\n", m.Error)
+		fmt.Fprintf(out, "port mapping    none: %s\n", safetext.Line(m.Error))
 	}
 }
 
@@ -156,7 +157,7 @@ func printRelays(out io.Writer, relays []control.RelayInfo) {
 		if r.Relayed != "" {
 			fmt.Fprintf(out, "relay           %s: relayed address %s\n", r.URL, r.Relayed)
 		} else {
-			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, r.Error)
+			fmt.Fprintf(out, "relay           %s: no allocation: %s\n", r.URL, safetext.Line(r.Error))
 		}
 	}
 }
@@ -197,7 +198,7 @@ func classifyOnce(ctx context.Context, servers, protocols []string) (nat.Report,
 	c := portmap.New(portmap.Config{Port: conn.LocalAddr().(*net.UDPAddr).Port, Protocols: protocols})
 	m, err := c.Map(ctx)
 	if err != nil {
-		return report, buffers, &control.PortMappingInfo{Error: err.Error()}, nil
+		return report, buffers, &control.PortMappingInfo{Error: safetext.Clip(err.Error(), 300)}, nil
 	}
 	c.Remove(ctx, m)
 	return report, buffers, &control.PortMappingInfo{Protocol: m.Protocol, External: m.External.String()}, nil
