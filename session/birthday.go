@@ -244,7 +244,9 @@ func (n *Node) openSpare(owner NodeID, i int) (*spareSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &spareSocket{name: Local(sparePrefix + owner.Short() + ":" + strconv.Itoa(i)), owner: owner, conn: conn, tr: n.newTransport(conn)}
+	// The full ID: a short one could be ground to collide with another
+	// peer's, and one spare would take the other's place unclosed.
+	s := &spareSocket{name: Local(sparePrefix + owner.String() + ":" + strconv.Itoa(i)), owner: owner, conn: conn, tr: n.newTransport(conn)}
 	if s.ln, err = s.tr.Listen(serverTLS(n.cert, n.isPeer), n.quicConf); err != nil {
 		s.tr.Close()
 		conn.Close()
