@@ -153,6 +153,13 @@ func (c *Client) Map(ctx context.Context) (Mapping, error) {
 		if i := nextToMap(probes, tried); i >= 0 {
 			tried[i] = true
 			m, err := c.mappers[i].add(ctx, gw, internal, lifetime)
+			if err == nil && !reachableExternal(m.External.Addr()) {
+				// A router behind another NAT (a carrier's) maps its own
+				// private or shared address: no peer can reach that, and
+				// naming it would send peers to someone else's host.
+				c.mappers[i].remove(ctx, m)
+				err = fmt.Errorf("the router's external address %s is not public: it sits behind another NAT", m.External.Addr())
+			}
 			if err == nil {
 				return m, nil
 			}
@@ -226,4 +233,16 @@ func (c *Client) route() (gw, local netip.Addr, err error) {
 		return c.cfg.Gateway, c.cfg.Local, nil
 	}
 	return defaultRoute()
+}
+
+// sharedAddressSpace is the carriers' range (RFC 6598), behind which a
+// home router's external address is no public one.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// reachableExternal reports whether a router's external address can be
+// reached from the internet: global unicast, not private, not the
+// carriers' shared range.
+func reachableExternal(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedAddressSpace.Contains(ip)
 }

@@ -83,3 +83,23 @@ func TestNextToMap(t *testing.T) {
 		}
 	}
 }
+
+func TestReachableExternal(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"203.0.113.7", true},
+		{"198.18.0.11", true}, // the lab's internet
+		{"192.168.1.1", false},
+		{"10.0.0.1", false},
+		{"100.64.3.1", false}, // behind a carrier's NAT
+		{"0.0.0.0", false},
+		{"127.0.0.1", false},
+		{"::ffff:203.0.113.7", true},
+	} {
+		if got := reachableExternal(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("reachableExternal(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}

@@ -122,8 +122,8 @@ func (u *upnpMapper) remove(ctx context.Context, m Mapping) error {
 	return dev.DeletePortMappingCtx(ctx, "", m.External.Port(), "UDP")
 }
 
-// findIGD discovers the router's WAN connection service, preferring one
-// on the gateway's own address. The three kinds are searched at once:
+// findIGD discovers the router's WAN connection service: the one on the
+// gateway's own address, no other. The three kinds are searched at once:
 // each search waits out SSDP's answer window.
 func findIGD(ctx context.Context, gw netip.Addr) (igd, error) {
 	type found struct {
@@ -163,21 +163,22 @@ func findIGD(ctx context.Context, gw netip.Addr) (igd, error) {
 		wg.Go(func() { results[i] = search() })
 	}
 	wg.Wait()
-	var first igd
 	var errs []error
+	others := 0
 	for _, r := range results { // in order: IGDv2 first
 		errs = append(errs, r.err)
 		for i, dev := range r.devs {
 			if r.locs[i] == gw.String() {
 				return dev, nil
 			}
-			if first == nil {
-				first = dev
-			}
+			others++
 		}
 	}
-	if first != nil {
-		return first, nil
+	// A device that is not the gateway is not taken at its word: anyone
+	// on the LAN can answer SSDP, and a mapping it claims would name an
+	// external address of its choosing as ours, published to our peers.
+	if others > 0 {
+		return nil, fmt.Errorf("%d UPnP device(s) answered, none at the gateway %s", others, gw)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)

@@ -176,10 +176,11 @@ func (n *Node) birthday(ctx context.Context, p *peer, role birthdayRole, relayAn
 		n.log.Debug("birthday probing skipped: a relay path answered", "peer", p.id.Short())
 		return
 	}
-	targets := p.publicAddrs()
-	if len(targets) == 0 {
+	target, ok := birthdayTarget(p.publicCandidates())
+	if !ok {
 		return
 	}
+	targets := []netip.AddrPort{target}
 	switch role {
 	case birthdayHard:
 		n.log.Info("birthday probing: opening spare sockets", "peer", p.id.Short(), "sockets", birthdaySockets, "to", targets)
@@ -243,7 +244,9 @@ func (n *Node) openSpare(owner NodeID, i int) (*spareSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &spareSocket{name: Local(sparePrefix + owner.Short() + ":" + strconv.Itoa(i)), owner: owner, conn: conn, tr: n.newTransport(conn)}
+	// The full ID: a short one could be ground to collide with another
+	// peer's, and one spare would take the other's place unclosed.
+	s := &spareSocket{name: Local(sparePrefix + owner.String() + ":" + strconv.Itoa(i)), owner: owner, conn: conn, tr: n.newTransport(conn)}
 	if s.ln, err = s.tr.Listen(serverTLS(n.cert, n.isPeer), n.quicConf); err != nil {
 		s.tr.Close()
 		conn.Close()
@@ -371,4 +374,26 @@ func randomPorts(count int) []uint16 {
 		}
 	}
 	return out
+}
+
+// birthdayTarget picks the one address birthday probing aims at: the
+// peer's public IPv4 address from its connection string or its DHT
+// record, else any public IPv4 one it is known by. One, because every
+// address costs the hard side a probe from each of its spare sockets
+// every 2 s, and the easy side thousands of probes: a peer naming many
+// addresses (any it likes, over a session) must not aim that at them.
+func birthdayTarget(cands []Candidate) (netip.AddrPort, bool) {
+	var fallback netip.AddrPort
+	for _, c := range cands {
+		if !c.Addr.Addr().Unmap().Is4() {
+			continue
+		}
+		if c.Source == SourceConnString || c.Source == SourceDHT {
+			return c.Addr, true
+		}
+		if !fallback.IsValid() {
+			fallback = c.Addr
+		}
+	}
+	return fallback, fallback.IsValid()
 }

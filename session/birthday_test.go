@@ -109,3 +109,27 @@ func TestSimulatedBirthdayGivesUp(t *testing.T) {
 		t.Fatalf("alice is connected to bob: %+v", st)
 	}
 }
+
+func TestBirthdayTarget(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	told := Candidate{Addr: ap("203.0.113.9:4000"), Kind: PathDirect, Source: SourceSession}
+	str := Candidate{Addr: ap("198.51.100.7:41641"), Kind: PathDirect, Source: SourceConnString}
+	dht := Candidate{Addr: ap("198.51.100.8:41641"), Kind: PathDirect, Source: SourceDHT}
+	v6 := Candidate{Addr: ap("[2001:db8::7]:41641"), Kind: PathDirect, Source: SourceConnString}
+	for _, tc := range []struct {
+		name  string
+		cands []Candidate
+		want  netip.AddrPort
+	}{
+		{"the connection string's over what a session told", []Candidate{told, str}, str.Addr},
+		{"the DHT's over what a session told", []Candidate{told, dht}, dht.Addr},
+		{"what a session told when nothing else", []Candidate{told}, told.Addr},
+		{"never IPv6 (no NAT to beat there)", []Candidate{v6}, netip.AddrPort{}},
+		{"none", nil, netip.AddrPort{}},
+	} {
+		got, ok := birthdayTarget(tc.cands)
+		if got != tc.want || ok != tc.want.IsValid() {
+			t.Errorf("%s: %v %v, want %v", tc.name, got, ok, tc.want)
+		}
+	}
+}

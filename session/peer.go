@@ -177,15 +177,15 @@ func (p *peer) isHard() bool {
 	return p.hard
 }
 
-// publicAddrs lists the peer's addresses across the internet that are
+// publicCandidates lists the peer's addresses across the internet that are
 // neither LAN nor relay ones, as learned (not where its probes came from).
-func (p *peer) publicAddrs() []netip.AddrPort {
+func (p *peer) publicCandidates() []Candidate {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []netip.AddrPort
+	var out []Candidate
 	for _, c := range p.paths.learned {
 		if c.Kind == PathDirect || c.Kind == "" {
-			out = append(out, c.Addr)
+			out = append(out, c.Candidate)
 		}
 	}
 	return out
