@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,7 +23,12 @@ type simRelay struct {
 	*simnet.Conn
 	mu        sync.Mutex // guards following
 	permitted map[netip.Addr]bool
+	lapsing   map[netip.Addr]time.Time // no longer renewed: let in until then
 }
+
+// simPermissionLapse stands for the 5 minutes a TURN server keeps a
+// permission that is no longer renewed.
+const simPermissionLapse = 2 * time.Second
 
 // relay opens an allocation on a new public host, closed when the test
 // ends.
@@ -41,7 +45,7 @@ func relayOn(t testing.TB, server *simnet.Host) *simRelay {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &simRelay{Conn: conn, permitted: map[netip.Addr]bool{}}
+	return &simRelay{Conn: conn, permitted: map[netip.Addr]bool{}, lapsing: map[netip.Addr]time.Time{}}
 }
 
 func (r *simRelay) Permit(addrs ...netip.AddrPort) error {
@@ -49,16 +53,22 @@ func (r *simRelay) Permit(addrs ...netip.AddrPort) error {
 	defer r.mu.Unlock()
 	for _, a := range addrs {
 		r.permitted[a.Addr()] = true
+		delete(r.lapsing, a.Addr())
 	}
 	return nil
 }
 
-// Retain forgets the permissions of addresses not in keep at once (a
-// TURN server lets them lapse within 5 minutes).
+// Retain stops renewing the permissions of addresses not in keep: they
+// lapse after simPermissionLapse, as a TURN server's do after 5 minutes.
 func (r *simRelay) Retain(keep []netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	maps.DeleteFunc(r.permitted, func(ip netip.Addr, _ bool) bool { return !slices.Contains(keep, ip) })
+	for ip := range r.permitted {
+		if !slices.Contains(keep, ip) {
+			delete(r.permitted, ip)
+			r.lapsing[ip] = time.Now().Add(simPermissionLapse)
+		}
+	}
 }
 
 // ReadFrom drops what comes from addresses not permitted.
@@ -69,7 +79,8 @@ func (r *simRelay) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, from, err
 		}
 		r.mu.Lock()
-		ok := r.permitted[addrPort(from).Addr()]
+		ip := addrPort(from).Addr()
+		ok := r.permitted[ip] || time.Now().Before(r.lapsing[ip])
 		r.mu.Unlock()
 		if ok {
 			return n, from, nil
