@@ -86,14 +86,13 @@ type Lab struct {
 
 // Build creates the internet namespace and starts the STUN server. Close
 // removes everything; on error Build has already cleaned up.
-func Build(ctx context.Context) (l *Lab, err error) {
+func Build(ctx context.Context) (_ *Lab, err error) {
 	var id [3]byte
 	rand.Read(id[:])
-	l = &Lab{prefix: "pd" + hex.EncodeToString(id[:])}
+	l := &Lab{prefix: "pd" + hex.EncodeToString(id[:])}
 	defer func() {
-		if err != nil {
+		if err != nil { // l, not the result, which "return nil, err" set
 			l.Close()
-			l = nil
 		}
 	}()
 	l.inet = l.prefix + "-inet"
@@ -126,10 +125,10 @@ func Build(ctx context.Context) (l *Lab, err error) {
 	return l, nil
 }
 
-// STUN returns the primary STUN server address, for --stun.
 // bridgeMAC is the internet bridge's own address, locally administered.
 const bridgeMAC = "02:00:c6:12:00:01"
 
+// STUN returns the primary STUN server address, for --stun.
 func (l *Lab) STUN() string { return netip.AddrPortFrom(stunPrimary, STUNPort).String() }
 
 // STUNAlt returns the STUN server's second address.
