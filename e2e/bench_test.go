@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchdrop/punchdrop/agent"
 	"github.com/punchdrop/punchdrop/control"
 	"github.com/punchdrop/punchdrop/lab"
 )
@@ -119,26 +118,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // connectedAt subscribes to a's events and delivers the time a reported
 // the peer connected, or the zero time if ctx ends first.
 func connectedAt(b testing.TB, ctx context.Context, a *agentProc, peerID string) <-chan time.Time {
-	stream, err := control.NewClient(agent.ResolvePaths(a.home).Socket).Subscribe(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ch := make(chan time.Time, 1)
-	go func() {
-		defer stream.Close()
-		for {
-			ev, err := stream.Next()
-			if err != nil {
-				ch <- time.Time{}
-				return
-			}
-			if ev.Kind == control.EventPeer && ev.Peer.NodeID == peerID && ev.Peer.State == control.StateConnected {
-				ch <- ev.Time
-				return
-			}
-		}
-	}()
-	return ch
+	return peerEventAt(b, ctx, a, peerID, func(p control.PeerInfo) bool { return p.State == control.StateConnected })
 }
 
 // BenchmarkNATReport prints what `punchdrop nat` says behind each NAT kind.

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/punchdrop/punchdrop/testutil"
 )
 
 // The lab's DHT nodes sit on the internet segment at 198.18.0.240 and up,
@@ -37,7 +38,7 @@ type DHTNode struct {
 	// from it.
 	Addr netip.AddrPort
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testutil.Buffer
 	done chan struct{}
 }
 
@@ -75,7 +76,7 @@ func (l *Lab) startDHTNode(ctx context.Context, bin string, bootstrap []string) 
 	if err := ipIn(l.inet, "addr", "add", prefixed(addr.Addr()), "dev", "br0"); err != nil {
 		return nil, fmt.Errorf("start DHT node: %w", err)
 	}
-	node := &DHTNode{Addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
+	node := &DHTNode{Addr: addr, log: &testutil.Buffer{}, done: make(chan struct{})}
 	args := append([]string{"dht-node", "--listen", addr.String(), "--log-stores", "--stats", "0"}, bootstrap...)
 	node.cmd = commandIn(context.Background(), l.inet, bin, args...)
 	node.cmd.Stdout, node.cmd.Stderr = node.log, node.log
@@ -141,22 +142,4 @@ func BootstrapFlags(nodes []*DHTNode) []string {
 		args = append(args, "--bootstrap", n.Addr.String())
 	}
 	return args
-}
-
-// syncBuffer is a bytes.Buffer that a process writes and a test reads.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

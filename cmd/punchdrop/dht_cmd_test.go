@@ -1,38 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/punchdrop/punchdrop/dht"
+	"github.com/punchdrop/punchdrop/testutil"
 )
-
-// syncBuffer is a bytes.Buffer the command's logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDHTNodeCommand runs dht-node on loopback until its context ends.
 func TestDHTNodeCommand(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRoot()
 	root.SetArgs([]string{"dht-node", "--listen", "127.0.0.1:0", "--stats", "0"})
