@@ -63,3 +63,5 @@ require (
 	golang.org/x/exp v0.0.0-20221217163422-3c43f8badb15 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 )
+
+replace github.com/quic-go/quic-go => ./third_party/quic-go
