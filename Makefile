@@ -27,6 +27,7 @@ run: build
 # CI=true a lab test that cannot build namespaces fails instead of skipping).
 test:
 	$(GO) test -count=1 -timeout 14m ./...
+	cd third_party/quic-go && $(GO) test -count=1 ./internal/congestion/
 
 # Only the quick tests: no lab.
 test-short:

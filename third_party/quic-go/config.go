@@ -128,6 +128,8 @@ func populateConfig(config *Config) *Config {
 		DisablePathMTUDiscovery:          config.DisablePathMTUDiscovery,
 		EnableStreamResetPartialDelivery: config.EnableStreamResetPartialDelivery,
 		Allow0RTT:                        config.Allow0RTT,
+		Congestion:                       config.Congestion,
+		CubicConnections:                 config.CubicConnections,
 		Tracer:                           config.Tracer,
 	}
 }

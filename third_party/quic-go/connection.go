@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/internal/ackhandler"
+	"github.com/quic-go/quic-go/internal/congestion"
 	"github.com/quic-go/quic-go/internal/handshake"
 	"github.com/quic-go/quic-go/internal/monotime"
 	"github.com/quic-go/quic-go/internal/protocol"
@@ -327,6 +328,7 @@ var newConnection = func(
 		s.conn.capabilities().ECN,
 		s.receivedPacketHandler.IgnorePacketsBelow,
 		s.perspective,
+		congestion.Options{Algorithm: s.config.Congestion, CubicConnections: s.config.CubicConnections},
 		s.qlogger,
 		s.logger,
 	)
@@ -465,6 +467,7 @@ var newClientConnection = func(
 		s.conn.capabilities().ECN,
 		s.receivedPacketHandler.IgnorePacketsBelow,
 		s.perspective,
+		congestion.Options{Algorithm: s.config.Congestion, CubicConnections: s.config.CubicConnections},
 		s.qlogger,
 		s.logger,
 	)

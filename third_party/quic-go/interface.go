@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/quic-go/quic-go/internal/congestion"
 	"github.com/quic-go/quic-go/internal/handshake"
 	"github.com/quic-go/quic-go/internal/protocol"
 	"github.com/quic-go/quic-go/qlogwriter"
@@ -194,8 +195,28 @@ type Config struct {
 	// See https://datatracker.ietf.org/doc/html/draft-ietf-quic-reliable-stream-reset-09.
 	EnableStreamResetPartialDelivery bool
 
+	// Congestion picks the sender's congestion controller (a punchdrop
+	// change, see PUNCHDROP.md). The zero value is NewReno, as upstream.
+	Congestion CongestionAlgorithm
+	// CubicConnections is how many TCP connections CUBIC emulates
+	// (Chromium's num_connections): after a loss the window shrinks to
+	// (N-1+0.7)/N of itself and it grows N times as fast as one TCP
+	// connection's. Zero means 1. Only used with CongestionCubic.
+	CubicConnections int
+
 	Tracer func(ctx context.Context, isClient bool, connID ConnectionID) qlogwriter.Trace
 }
+
+// A CongestionAlgorithm is a congestion controller Config.Congestion can pick.
+type CongestionAlgorithm = congestion.Algorithm
+
+const (
+	// CongestionReno is NewReno (RFC 6582), the controller upstream quic-go always uses.
+	CongestionReno = congestion.AlgorithmReno
+	// CongestionCubic is CUBIC (RFC 9438) with Chromium's emulation of
+	// Config.CubicConnections TCP connections.
+	CongestionCubic = congestion.AlgorithmCubic
+)
 
 // ClientInfo contains information about an incoming connection attempt.
 type ClientInfo struct {

@@ -131,6 +131,9 @@ type sentPacketHandler struct {
 
 	perspective protocol.Perspective
 
+	// congestionOptions build the controller again on a new path.
+	congestionOptions congestion.Options
+
 	qlogger     qlogwriter.Recorder
 	lastMetrics qlog.MetricsUpdated
 	logger      utils.Logger
@@ -149,15 +152,16 @@ func NewSentPacketHandler(
 	enableECN bool,
 	ignorePacketsBelow func(protocol.PacketNumber),
 	pers protocol.Perspective,
+	congestionOptions congestion.Options,
 	qlogger qlogwriter.Recorder,
 	logger utils.Logger,
 ) SentPacketHandler {
-	congestion := congestion.NewCubicSender(
+	congestion := congestion.NewSender(
 		congestion.DefaultClock{},
 		rttStats,
 		connStats,
 		initialMaxDatagramSize,
-		true, // use Reno
+		congestionOptions,
 		qlogger,
 	)
 
@@ -181,6 +185,7 @@ func NewSentPacketHandler(
 		congestion:         congestion,
 		ignorePacketsBelow: ignorePacketsBelow,
 		perspective:        pers,
+		congestionOptions:  congestionOptions,
 		qlogger:            qlogger,
 		logger:             logger,
 	}
@@ -1257,12 +1262,12 @@ func (h *sentPacketHandler) MigratedPath(now monotime.Time, initialMaxDatagramSi
 	for pn := range h.hist.PathProbes() {
 		h.hist.RemovePathProbe(pn)
 	}
-	h.congestion = congestion.NewCubicSender(
+	h.congestion = congestion.NewSender(
 		congestion.DefaultClock{},
 		h.rttStats,
 		h.connStats,
 		initialMaxDatagramSize,
-		true, // use Reno
+		h.congestionOptions,
 		h.qlogger,
 	)
 	h.qlogRecoveryParametersSet(true)
