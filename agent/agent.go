@@ -204,6 +204,7 @@ func start(paths Paths, cfg Config, opts Options, log *slog.Logger) (_ *Agent, e
 		Conn:         conn,
 		STUNServers:  stun,
 		PunchTimeout: cfg.PunchTimeout.Duration,
+		Congestion:   session.Congestion(cfg.Congestion),
 		Logger:       log,
 		Events:       a.nodeEvents(),
 	})

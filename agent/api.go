@@ -327,7 +327,7 @@ func (a *Agent) handleConfig(*http.Request) (any, error) {
 }
 
 // handleReload reads the config file again and applies what changed.
-// A new port, STUN servers, relays, punch timeout or lan_discovery
+// A new port, STUN servers, relays, punch timeout, lan_discovery or congestion
 // restart the agent in place once the answer is out.
 func (a *Agent) handleReload(*http.Request) (any, error) {
 	cfg, err := LoadConfig(a.paths.Config)
@@ -420,6 +420,7 @@ func (a *Agent) handleReload(*http.Request) (any, error) {
 		{"relays", !slices.Equal(cfg.Relays, a.cfg.Relays)},
 		{"punch_timeout", cfg.PunchTimeout != a.cfg.PunchTimeout},
 		{"lan_discovery", cfg.LANDiscovery != a.cfg.LANDiscovery},
+		{"congestion", cfg.Congestion != a.cfg.Congestion},
 	} {
 		if k.changed {
 			res.Applied = append(res.Applied, k.key)

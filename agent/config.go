@@ -39,8 +39,10 @@ type Config struct {
 	ChunkSize    int      `toml:"chunk_size"`
 	// Lanes is how many extra connections a file is striped over,
 	// besides the session's own (0: every file on one connection).
-	Lanes    int    `toml:"lanes"`
-	LogLevel string `toml:"log_level"`
+	Lanes int `toml:"lanes"`
+	// Congestion is how connections answer loss (session.Congestion).
+	Congestion string `toml:"congestion"`
+	LogLevel   string `toml:"log_level"`
 	// MinFreeSpace is the free space incoming files never eat into.
 	MinFreeSpace bytesize.Size `toml:"min_free_space"`
 	// MaxStagedPerPeer bounds what one peer may hold in unfinished
@@ -158,6 +160,12 @@ chunk_size = {{.ChunkSize}}
 # one connection has; 0 sends every file on one connection.
 lanes = {{.Lanes}}
 
+# How connections answer packet loss: "cubic" keeps speed on lossy Wi-Fi and
+# mobile paths, where a lost packet rarely means a full link; "reno" backs
+# off like a single TCP connection, gentler to others on a busy shared link.
+# Changing it restarts the agent's network side.
+congestion = {{printf "%q" .Congestion}}
+
 # Log level: debug, info, warn or error.
 log_level = {{printf "%q" .LogLevel}}
 
@@ -207,6 +215,7 @@ func DefaultConfig() Config {
 		PunchTimeout:     Duration{session.DefaultPunchTimeout},
 		ChunkSize:        transfer.DefaultChunkSize,
 		Lanes:            DefaultLanes,
+		Congestion:       string(session.CongestionCubic),
 		AfterSend:        AfterSendMove,
 		QuietPeriod:      Duration{DefaultQuietPeriod},
 		LogLevel:         "info",
@@ -271,6 +280,9 @@ func (c Config) Validate() error {
 	}
 	if c.Lanes < 0 || c.Lanes > transfer.MaxLanes {
 		return fmt.Errorf("config: lanes %d is outside 0..%d", c.Lanes, transfer.MaxLanes)
+	}
+	if err := session.Congestion(c.Congestion).Check(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -363,7 +375,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // ConfigKeys are the keys `punchdrop config set` changes, in file order.
-var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery", "port_mapping"}
+var ConfigKeys = []string{"name", "listen_port", "stun_servers", "relays", "outbox", "downloads", "after_send", "quiet_period", "downloads_per_peer", "punch_timeout", "chunk_size", "lanes", "congestion", "log_level", "min_free_space", "max_staged_per_peer", "history_days", "dht", "dht_bootstrap", "lan_discovery", "port_mapping"}
 
 // Set changes one key from its text form and checks the result.
 // stun_servers, relays and dht_bootstrap take a comma-separated list; an
@@ -408,6 +420,8 @@ func (c *Config) Set(key, value string) error {
 		c.ChunkSize, err = strconv.Atoi(cmpOr(value, strconv.Itoa(transfer.DefaultChunkSize)))
 	case "lanes":
 		c.Lanes, err = strconv.Atoi(cmpOr(value, strconv.Itoa(DefaultLanes)))
+	case "congestion":
+		c.Congestion = cmpOr(value, string(session.CongestionCubic))
 	case "log_level":
 		c.LogLevel = cmpOr(value, "info")
 	case "min_free_space":
@@ -466,7 +480,7 @@ func (c Config) Effective(p Paths) control.ConfigInfo {
 		PortMapping: c.PortMapping,
 		Outbox:      cmpOr(c.Outbox, p.Outbox), Downloads: cmpOr(c.Downloads, p.Downloads),
 		AfterSend: cmpOr(c.AfterSend, AfterSendMove), QuietPeriod: c.QuietPeriod.String(), DownloadsPerPeer: c.PeerFolders,
-		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, LogLevel: cmpOr(c.LogLevel, "info"),
+		PunchTimeout: c.PunchTimeout.String(), ChunkSize: c.ChunkSize, Lanes: c.Lanes, Congestion: cmpOr(c.Congestion, string(session.CongestionCubic)), LogLevel: cmpOr(c.LogLevel, "info"),
 		MinFreeSpace: c.MinFreeSpace.String(), MaxStagedPerPeer: c.MaxStagedPerPeer.String(),
 		HistoryDays: c.HistoryDays,
 		File:        p.Config,

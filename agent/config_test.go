@@ -225,6 +225,9 @@ func TestConfigSet(t *testing.T) {
 		{"port_mapping", "false", func(c Config) bool { return !c.PortMapping }, false},
 		{"port_mapping", "", func(c Config) bool { return c.PortMapping }, false},
 		{"port_mapping", "upnp", nil, true},
+		{"congestion", "reno", func(c Config) bool { return c.Congestion == "reno" }, false},
+		{"congestion", "", func(c Config) bool { return c.Congestion == "cubic" }, false},
+		{"congestion", "bbr", nil, true},
 		{"colour", "blue", nil, true},
 	}
 	for _, tt := range tests {

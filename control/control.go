@@ -212,8 +212,10 @@ type ConfigInfo struct {
 	PunchTimeout     string `json:"punch_timeout"`
 	ChunkSize        int    `json:"chunk_size"`
 	// Lanes is how many extra connections a file is striped over.
-	Lanes    int    `json:"lanes"`
-	LogLevel string `json:"log_level"`
+	Lanes int `json:"lanes"`
+	// Congestion is how connections answer loss: cubic or reno.
+	Congestion string `json:"congestion"`
+	LogLevel   string `json:"log_level"`
 	// MinFreeSpace and MaxStagedPerPeer are sizes as the config writes
 	// them ("2GiB").
 	MinFreeSpace     string `json:"min_free_space"`
@@ -234,8 +236,8 @@ type ConfigInfo struct {
 
 // ReloadResult says which changed keys a running agent applied.
 // Restarting is true when one of them (port, STUN servers, punch timeout,
-// lan_discovery) makes it start over: sessions drop for a moment and
-// transfers resume.
+// lan_discovery, congestion) makes it start over: sessions drop for a
+// moment and transfers resume.
 type ReloadResult struct {
 	Applied    []string `json:"applied"`
 	Restarting bool     `json:"restarting"`

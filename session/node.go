@@ -80,6 +80,9 @@ type NodeConfig struct {
 	// (birthday.go); nil opens a UDP socket on Conn's address when Conn
 	// is a *net.UDPConn, and otherwise turns birthday probing off.
 	ListenSpare func() (net.PacketConn, error)
+	// Congestion is the congestion control of the node's QUIC
+	// connections; "" means CongestionCubic.
+	Congestion Congestion
 
 	// For tests.
 	lanAddrs func() []netip.AddrPort // the LAN candidates, if not the host's
@@ -180,6 +183,11 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	algorithm, emulated, err := quicCongestion(cfg.Congestion)
+	if err != nil {
+		cfg.Conn.Close()
+		return nil, fmt.Errorf("new node: %w", err)
+	}
 	cert, err := selfSignedCert(cfg.Identity)
 	if err != nil {
 		cfg.Conn.Close()
@@ -203,6 +211,8 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 			HandshakeIdleTimeout: dialTimeout,
 			MaxIdleTimeout:       idleTimeout,
 			KeepAlivePeriod:      keepAlivePeriod,
+			Congestion:           algorithm,
+			CubicConnections:     emulated,
 		},
 		// One debug line per second about junk is enough to diagnose and
 		// too little to fill a disk.

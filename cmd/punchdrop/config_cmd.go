@@ -20,7 +20,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Long: `Show the configuration punchdrop uses: the config file's values with the
 defaults filled in. "punchdrop config set KEY VALUE" changes one key; a
 running agent picks the change up: the port, STUN servers, relays, punch
-timeout and lan_discovery by starting over in place (sessions drop for a
+timeout, lan_discovery and congestion by starting over in place (sessions drop for a
 moment, transfers resume), every other key at once. Relays are shown
 without their passwords and secrets.`,
 		Args: cobra.NoArgs,
@@ -43,7 +43,7 @@ without their passwords and secrets.`,
 				{"after_send", info.AfterSend}, {"quiet_period", info.QuietPeriod},
 				{"downloads_per_peer", fmt.Sprint(info.DownloadsPerPeer)},
 				{"punch_timeout", info.PunchTimeout}, {"chunk_size", fmt.Sprint(info.ChunkSize)},
-				{"lanes", fmt.Sprint(info.Lanes)}, {"log_level", info.LogLevel},
+				{"lanes", fmt.Sprint(info.Lanes)}, {"congestion", info.Congestion}, {"log_level", info.LogLevel},
 				{"min_free_space", info.MinFreeSpace}, {"max_staged_per_peer", info.MaxStagedPerPeer},
 				{"history_days", fmt.Sprint(info.HistoryDays)},
 				{"dht", fmt.Sprint(info.DHT)}, {"dht_bootstrap", strings.Join(info.DHTBootstrap, ", ")},
