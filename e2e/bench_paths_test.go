@@ -72,16 +72,18 @@ func (g goodput) mibps() float64 { return float64(g.bytes) / (1 << 20) / g.took.
 // allPathRows are the table's rows: the four tools, then options of
 // punchdrop (lanes) and of quic-go (connections, receive windows).
 var allPathRows = []pathRow{
-	{"punchdrop", fmt.Sprintf("punchdrop (%d lanes, default)", agent.DefaultLanes), func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, agent.DefaultLanes) }},
-	{"quic", "quic-go stream", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 1, 0) }},
+	{"punchdrop", fmt.Sprintf("punchdrop (%d lanes, CUBIC: default)", agent.DefaultLanes), func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, agent.DefaultLanes, "") }},
+	{"quic", "quic-go stream", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 1, 0, 0) }},
 	{"iperf3", "iperf3 TCP", func(b *testing.B, x *pathLab) goodput { return x.iperf3(b) }},
 	{"croc", "croc v10 via relay", func(b *testing.B, x *pathLab) goodput { return x.croc(b) }},
-	{"punchdrop-0", "punchdrop, 1 connection (lanes 0)", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 0) }},
-	{"punchdrop-2", "punchdrop, 2 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 2) }},
-	{"punchdrop-4", "punchdrop, 4 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 4) }},
-	{"punchdrop-16", "punchdrop, 16 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 16) }},
-	{"quic-8", "quic-go, 8 connections", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 8, 0) }},
-	{"quic-window", "quic-go, 24 MiB windows", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 1, 24<<20) }},
+	{"punchdrop-reno", fmt.Sprintf("punchdrop (%d lanes, NewReno: stock quic-go)", agent.DefaultLanes), func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, agent.DefaultLanes, "reno") }},
+	{"punchdrop-0", "punchdrop, 1 connection (lanes 0)", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 0, "") }},
+	{"punchdrop-2", "punchdrop, 2 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 2, "") }},
+	{"punchdrop-4", "punchdrop, 4 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 4, "") }},
+	{"punchdrop-8", "punchdrop, 8 lanes", func(b *testing.B, x *pathLab) goodput { return x.punchdrop(b, 8, "") }},
+	{"quic-cubic", "quic-go stream, CUBIC emulating 8", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 1, 0, 8) }},
+	{"quic-8", "quic-go, 8 connections", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 8, 0, 0) }},
+	{"quic-window", "quic-go, 24 MiB windows", func(b *testing.B, x *pathLab) goodput { return x.quic(b, 1, 24<<20, 0) }},
 }
 
 // readPathSettings reads the environment (see above).
@@ -260,12 +262,14 @@ func (x *pathLab) tcpCC(b *testing.B) string {
 }
 
 // punchdrop starts a fresh pair of agents, alice with the given lanes,
-// sends the file and waits for it, at most the cap.
-func (x *pathLab) punchdrop(b *testing.B, lanes int) goodput {
+// both with the given congestion control ("" for the default), sends
+// the file and waits for it, at most the cap.
+func (x *pathLab) punchdrop(b *testing.B, lanes int, congestion string) goodput {
 	b.Helper()
 	aliceHome, bobHome := b.TempDir(), b.TempDir()
-	writeConfig(b, aliceHome, fmt.Sprintf("lanes = %d", lanes))
-	writeConfig(b, bobHome, "")
+	cc := fmt.Sprintf("congestion = %q\n", congestion)
+	writeConfig(b, aliceHome, cc+fmt.Sprintf("lanes = %d", lanes))
+	writeConfig(b, bobHome, cc)
 	alice := startAgentIn(b, x.lab, x.aliceHost, "alice", aliceHome)
 	bob := startAgentIn(b, x.lab, x.bobHost, "bob", bobHome)
 	defer func() {
@@ -298,11 +302,12 @@ func (x *pathLab) punchdrop(b *testing.B, lanes int) goodput {
 }
 
 // quic runs quicperf: alice serves the file's size over conns
-// connections, bob receives, for at most the cap.
-func (x *pathLab) quic(b *testing.B, conns int, window int) goodput {
+// connections, bob receives, for at most the cap. cubic > 0 has alice
+// send with CUBIC emulating that many TCP connections.
+func (x *pathLab) quic(b *testing.B, conns, window, cubic int) goodput {
 	b.Helper()
 	port := x.port()
-	opts := []string{"-conns", strconv.Itoa(conns), "-window", strconv.Itoa(window)}
+	opts := []string{"-conns", strconv.Itoa(conns), "-window", strconv.Itoa(window), "-cubic", strconv.Itoa(cubic)}
 	out := serverThenClient(b,
 		x.aliceHost.Command(context.Background(), x.quicperf, append([]string{"-listen", ":" + port, "-bytes", strconv.FormatInt(x.size, 10)}, opts...)...),
 		x.bobHost.Command(context.Background(), x.quicperf, append([]string{"-connect", x.siteA.PublicIP().String() + ":" + port, "-time", x.cap.String()}, opts...)...))

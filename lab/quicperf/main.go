@@ -6,7 +6,8 @@
 // striping over N congestion controllers gives, without punchdrop. With
 // -time the client stops after that long and reports what it received
 // by then; -window sets quic-go's receive windows (both sides must
-// agree), to weigh them.
+// agree), to weigh them; -cubic N has the sender run CUBIC emulating N
+// TCP connections (our copy of quic-go) instead of quic-go's NewReno.
 package main
 
 import (
@@ -37,7 +38,11 @@ func main() {
 	conns := flag.Int("conns", 1, "connections the bytes are striped over (both sides must agree)")
 	limit := flag.Duration("time", 0, "the client stops after this long (0: once it has every byte)")
 	window := flag.Uint64("window", 0, "receive window of each stream, in bytes: initial and maximum (0: quic-go's)")
+	cubic := flag.Int("cubic", 0, "the sender runs CUBIC emulating `N` TCP connections (0: quic-go's NewReno)")
 	flag.Parse()
+	if *cubic > 0 {
+		conf.Congestion, conf.CubicConnections = quic.CongestionCubic, *cubic
+	}
 	if *window > 0 {
 		conf.InitialStreamReceiveWindow, conf.MaxStreamReceiveWindow = *window, *window
 		conf.InitialConnectionReceiveWindow, conf.MaxConnectionReceiveWindow = *window*3/2, *window*3/2
