@@ -168,6 +168,7 @@ func start(paths Paths, cfg Config, opts Options, log *slog.Logger) (_ *Agent, e
 	a.recv = &receiving{
 		journal: st, quota: transfer.NewQuota(cfg.DiskLimits()), log: log,
 		folder: a.downloadsFolder, progress: a.view.receiveProgress, streams: map[string]int{},
+		warnLog: rate.NewLimiter(rate.Every(10*time.Second), 5),
 	}
 	if err := a.recv.setDownloads(a.downloadsDir()); err != nil {
 		return nil, err

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/punchdrop/punchdrop/transfer"
 )
@@ -32,6 +35,10 @@ type receiving struct {
 	folder func(peer string) string
 	// progress is told the progress of each file arriving.
 	progress func(rec transfer.Record, done int64)
+	// warnLog bounds the warnings about refused and interrupted files:
+	// a peer that offers files in a loop must not fill the log.
+	warnLog *rate.Limiter
+	unsaid  atomic.Int64 // warnings warnLog held back since the last one
 
 	mu      sync.Mutex // guards following
 	recv    *transfer.Receiver
@@ -112,10 +119,12 @@ func (r *receiving) receive(ctx context.Context, peer string, stream transfer.St
 	rec, err := recv.Receive(ctx, peer, stream)
 	switch {
 	case err == nil:
+	case !r.warnLog.Allow():
+		r.unsaid.Add(1)
 	case rec.ID == "":
-		r.log.Warn("incoming transfer refused", "peer", shortID(peer), "err", err)
+		r.log.Warn("incoming transfer refused", "peer", shortID(peer), "err", err, "unsaid", r.unsaid.Swap(0))
 	default:
-		r.log.Warn("receive interrupted", "file", rec.Name, "peer", shortID(peer), "err", err)
+		r.log.Warn("receive interrupted", "file", rec.Name, "peer", shortID(peer), "err", err, "unsaid", r.unsaid.Swap(0))
 	}
 	return rec, err
 }

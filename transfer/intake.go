@@ -297,7 +297,7 @@ func (in *incoming) nak(i uint32) error {
 	if times > maxChunkRetries || all > maxNaks {
 		return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d arrived corrupt %d times (%d corrupt chunks in all)", i, times, all)}
 	}
-	in.log.Warn("chunk failed verification; asking again", "file", in.rec.Name, "chunk", i)
+	in.log.Debug("chunk failed verification; asking again", "file", in.rec.Name, "chunk", i)
 	return in.writeFrame(Nak{Index: i, Reason: "hash mismatch"})
 }
 
