@@ -1,11 +1,17 @@
 package portmap
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -123,67 +129,124 @@ func (u *upnpMapper) remove(ctx context.Context, m Mapping) error {
 }
 
 // findIGD discovers the router's WAN connection service: the one on the
-// gateway's own address, no other. The three kinds are searched at once:
-// each search waits out SSDP's answer window.
+// gateway's own address, no other. One SSDP search asks for all three
+// kinds at once (each search waits out SSDP's answer window); only the
+// gateway's answers are followed to their descriptions. Anyone on the LAN can answer
+// SSDP, and a device that is not the gateway is not taken at its word
+// (a mapping it claims would name an external address of its choosing
+// as ours, published to our peers), nor is its description fetched.
 func findIGD(ctx context.Context, gw netip.Addr) (igd, error) {
-	type found struct {
-		devs []igd
-		locs []string
-		err  error
+	locs, others, err := searchGateway(ctx, gw, netip.MustParseAddrPort(ssdpGroup))
+	if err != nil {
+		return nil, err
 	}
-	searches := []func() found{
-		func() found {
-			cs, _, err := internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
-			f := found{err: err}
-			for _, c := range cs {
-				f.devs, f.locs = append(f.devs, c), append(f.locs, c.Location.Hostname())
-			}
-			return f
+	kinds := []func(*url.URL) ([]igd, error){ // in order: IGDv2 first
+		func(loc *url.URL) ([]igd, error) {
+			cs, err := internetgateway2.NewWANIPConnection2ClientsByURLCtx(ctx, loc)
+			return asIGDs(cs), err
 		},
-		func() found {
-			cs, _, err := internetgateway2.NewWANIPConnection1ClientsCtx(ctx)
-			f := found{err: err}
-			for _, c := range cs {
-				f.devs, f.locs = append(f.devs, c), append(f.locs, c.Location.Hostname())
-			}
-			return f
+		func(loc *url.URL) ([]igd, error) {
+			cs, err := internetgateway2.NewWANIPConnection1ClientsByURLCtx(ctx, loc)
+			return asIGDs(cs), err
 		},
-		func() found {
-			cs, _, err := internetgateway2.NewWANPPPConnection1ClientsCtx(ctx)
-			f := found{err: err}
-			for _, c := range cs {
-				f.devs, f.locs = append(f.devs, c), append(f.locs, c.Location.Hostname())
-			}
-			return f
+		func(loc *url.URL) ([]igd, error) {
+			cs, err := internetgateway2.NewWANPPPConnection1ClientsByURLCtx(ctx, loc)
+			return asIGDs(cs), err
 		},
 	}
-	results := make([]found, len(searches))
-	var wg sync.WaitGroup
-	for i, search := range searches {
-		wg.Go(func() { results[i] = search() })
-	}
-	wg.Wait()
 	var errs []error
-	others := 0
-	for _, r := range results { // in order: IGDv2 first
-		errs = append(errs, r.err)
-		for i, dev := range r.devs {
-			if r.locs[i] == gw.String() {
-				return dev, nil
+	for _, kind := range kinds {
+		for _, loc := range locs {
+			devs, err := kind(loc)
+			if len(devs) > 0 {
+				return devs[0], nil
 			}
-			others++
+			errs = append(errs, err)
 		}
 	}
-	// A device that is not the gateway is not taken at its word: anyone
-	// on the LAN can answer SSDP, and a mapping it claims would name an
-	// external address of its choosing as ours, published to our peers.
-	if others > 0 {
+	switch {
+	case len(locs) > 0:
+		return nil, fmt.Errorf("the gateway %s answered UPnP but offers no WAN connection service: %w", gw, errors.Join(errs...))
+	case others > 0:
 		return nil, fmt.Errorf("%d UPnP device(s) answered, none at the gateway %s", others, gw)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("discovery: %w", err)
-	}
 	return nil, errors.New("no UPnP gateway answered")
+}
+
+// upnpTargets are the SSDP search targets of the WAN connection services.
+func upnpTargets() []string {
+	return []string{internetgateway2.URN_WANIPConnection_2, internetgateway2.URN_WANIPConnection_1, internetgateway2.URN_WANPPPConnection_1}
+}
+
+// SSDP's search (UPnP Device Architecture 1.1, 1.3.2), and what a search
+// takes of the answers.
+const (
+	ssdpGroup = "239.255.255.250:1900" // where searches go
+	// ssdpWait is how long a search listens, and its MX (the longest a
+	// device may wait before it answers).
+	ssdpWait = 2 * time.Second
+	// maxSSDPAnswers bounds the gateway's answers a search looks at;
+	// answers from other hosts are only counted, up to maxSSDPOthers. A
+	// flood of them costs a read each for the answer window, no memory,
+	// no log line, and hides none of the gateway's.
+	maxSSDPAnswers = 16
+	maxSSDPOthers  = 1024
+)
+
+// searchGateway asks the LAN for WAN connection services by SSDP (sent
+// to dst, SSDP's group but in tests), and returns the description URLs
+// the gateway's own answers name (once each), and how many answers came
+// from other hosts. An answer from another host is counted, never read.
+func searchGateway(ctx context.Context, gw netip.Addr, dst netip.AddrPort) (locs []*url.URL, others int, err error) {
+	conn, err := net.ListenUDP("udp4", nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("discovery: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	for _, target := range upnpTargets() {
+		req := "M-SEARCH * HTTP/1.1\r\nHOST: " + ssdpGroup + "\r\nMAN: \"ssdp:discover\"\r\nMX: " +
+			strconv.Itoa(int(ssdpWait/time.Second)) + "\r\nST: " + target + "\r\n\r\n"
+		if _, err := conn.WriteToUDPAddrPort([]byte(req), dst); err != nil {
+			return nil, 0, fmt.Errorf("discovery: %w", err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(ssdpWait))
+	seen := map[string]bool{}
+	buf := make([]byte, 2048)
+	for answers := 0; answers < maxSSDPAnswers; {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break // the answer window closed (or ctx ended)
+		}
+		if from.Addr().Unmap() != gw {
+			others = min(others+1, maxSSDPOthers)
+			continue
+		}
+		answers++
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(buf[:n])), nil)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil || resp.StatusCode != http.StatusOK || loc.Scheme != "http" || loc.Hostname() != gw.String() || seen[loc.String()] {
+			continue
+		}
+		seen[loc.String()] = true
+		locs = append(locs, loc)
+	}
+	return locs, others, ctx.Err()
+}
+
+// asIGDs lists clients of one kind as igds.
+func asIGDs[C igd](cs []C) []igd {
+	out := make([]igd, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
 }
 
 // soapCode is the UPnP error code in err, or 0.
