@@ -307,8 +307,9 @@ func (n *Node) spare(name Local) *spareSocket {
 	return n.spares[name]
 }
 
-// spareHeard notes that a probe of the spare's owner came in on local,
-// if local is a spare: paths out of it are worth probing from now on.
+// spareHeard notes that a fresh probe of the spare's owner (a request
+// not played back, or an ack of ours) came in on local, if local is a
+// spare: paths out of it are worth probing from now on.
 func (n *Node) spareHeard(local Local, from NodeID) {
 	if !local.isSpare() {
 		return

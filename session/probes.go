@@ -95,9 +95,6 @@ func (n *Node) handleProbe(b []byte, r route) {
 		return
 	}
 	p := n.peer(NodeID(pr.From))
-	if p != nil {
-		n.spareHeard(r.local, p.id)
-	}
 	switch {
 	case p == nil && pr.Type == probe.Request:
 		n.strangerProbed(PeerRequest{ID: NodeID(pr.From), Name: pr.Name, Addr: from})
@@ -132,6 +129,7 @@ func (n *Node) peerProbed(p *peer, pr probe.Probe, r route) {
 		n.junk(r.addr, "replayed probe", nil)
 		return
 	}
+	n.spareHeard(r.local, p.id)
 	if rs := n.relay(r.local); rs != nil {
 		rs.allow(r.addr.Addr()) // the relay let it through
 	}
@@ -154,6 +152,7 @@ func (n *Node) peerAcked(p *peer, pr probe.Probe, r route) {
 		n.junk(r.addr, "ack for no probe we sent there", nil)
 		return
 	}
+	n.spareHeard(r.local, p.id)
 	offer(p.acks, r)
 }
 
