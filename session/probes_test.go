@@ -249,3 +249,33 @@ func TestReplayedRequestIsAnsweredOnce(t *testing.T) {
 		t.Fatalf("%d acks for a fresh request; want 1", len(acks))
 	}
 }
+
+// TestReplayedProbeDoesNotMarkSpare: a spare socket of bob's counts as
+// reached by a fresh request of bob's, not by one played back to it.
+func TestReplayedProbeDoesNotMarkSpare(t *testing.T) {
+	alice := runNode(t, "alice", Events{})
+	bob := newRawPeer(t, "127.0.0.1")
+	alice.AddPeer(PeerInfo{ID: bob.ident.ID, Name: "bob", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	spare, err := alice.openSpare(bob.ident.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toSpare := func(b []byte) {
+		t.Helper()
+		if _, err := bob.socks["127.0.0.1"].WriteTo(b, spare.conn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := bob.probe(t, alice, probe.Request, 90, time.Now())
+	bob.send(t, "127.0.0.1", req, alice)
+	if acks := bob.watch("127.0.0.1", 500*time.Millisecond, acksOf(90)); len(acks) != 1 {
+		t.Fatalf("%d acks for a fresh request; want 1", len(acks))
+	}
+	toSpare(req) // played back to the spare
+	time.Sleep(200 * time.Millisecond)
+	if spare.heard.Load() {
+		t.Fatal("a played-back request marked the spare reached")
+	}
+	toSpare(bob.probe(t, alice, probe.Request, 91, time.Now()))
+	testutil.WaitFor(t, 2*time.Second, "a fresh request to mark the spare reached", spare.heard.Load)
+}
