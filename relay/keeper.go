@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -26,6 +27,10 @@ const (
 	// refused: they do not mend themselves (a config change starts the
 	// keeper over), but a server's user database may.
 	unauthorizedRetry = 5 * time.Minute
+	// steadyHold is how long an allocation must last for its loss to
+	// count as news: one lost sooner (a server that drops allocations at
+	// once) is retried with the same back-off as a failure, not at once.
+	steadyHold = time.Minute
 )
 
 // State is what a Keeper holds now, for status lines.
@@ -112,17 +117,33 @@ func (k *Keeper) Run(ctx context.Context) {
 			retry = min(2*retry, maxKeepRetry)
 			continue
 		}
-		retry, lastErr = minKeepRetry, ""
 		k.setState(a.Relayed, nil)
 		k.log.Info("relay allocated", "relayed", a.Relayed)
 		k.changed(a)
+		held := time.Now()
 		err = k.hold(ctx, a)
 		k.setState(netip.AddrPort{}, err) // before changed, which may look
-		if err != nil {
-			k.log.Warn("relay allocation lost; making a new one", "err", err)
-		}
 		k.changed(nil)
 		a.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(held) >= steadyHold {
+			retry, lastErr = minKeepRetry, ""
+			k.log.Warn("relay allocation lost; making a new one", "err", err)
+			continue
+		}
+		// Lost as soon as made: the server is not keeping it, and asking
+		// again at once would spin.
+		msg := fmt.Sprint(err)
+		if msg != lastErr {
+			k.log.Warn("relay allocation lost soon after it was made; trying again later", "err", err, "held", time.Since(held).Round(time.Millisecond), "retry_in", retry)
+		} else {
+			k.log.Debug("relay allocation lost soon after it was made again", "err", err, "retry_in", retry)
+		}
+		lastErr = msg
+		k.sleep(ctx, retry)
+		retry = min(2*retry, maxKeepRetry)
 	}
 }
 

@@ -3,7 +3,11 @@ package relay
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +92,53 @@ func TestKeeperSaysWhy(t *testing.T) {
 		t.Fatalf("reported %v", a)
 	default:
 	}
+}
+
+// A server that drops every allocation as soon as it is made (here: a
+// proxy in front of coturn that cuts each TCP connection 200 ms after
+// it opens) is asked again with back-off, not in a tight loop.
+func TestKeeperBacksOffFromDroppedAllocations(t *testing.T) {
+	s := startTURN(t, false)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(s.port))
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				go io.Copy(c, up)
+				time.Sleep(200 * time.Millisecond)
+			}()
+		}
+	}()
+	url := strings.Replace(s.url(TransportTCP), ":"+strconv.Itoa(s.port), ":"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), 1)
+	_, got := runKeeper(t, url, s.options())
+	if a := next(t, got, allocateTimeout); a == nil {
+		t.Fatal("no first allocation")
+	}
+	go func() { // the reports are not the point here
+		for range got {
+		}
+	}()
+	time.Sleep(5 * time.Second)
+	// Back-off 1, 2, 4 s: at most four connections in 5 s (one a
+	// quarter second before).
+	if n := conns.Load(); n > 4 {
+		t.Fatalf("%d allocations in 5 s from a server that drops each at once", n)
+	}
+	t.Logf("%d connections in 5 s", conns.Load())
 }
