@@ -27,33 +27,40 @@ func TestDecodeCandidates(t *testing.T) {
 		payload string
 		want    []Candidate
 		err     error
+		nat     NATKind
 	}{
-		{"empty list", `{"candidates":[]}`, []Candidate{}, nil},
+		{"empty list", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown},
 		{"kinds", `{"candidates":[{"addr":"203.0.113.7:41641","kind":"direct"},{"addr":"192.168.1.20:41641","kind":"lan"},{"addr":"[2001:db8::1]:3478","kind":"relay"}]}`,
 			[]Candidate{
 				{Addr: netip.MustParseAddrPort("203.0.113.7:41641"), Kind: PathDirect, Source: SourceSession},
 				{Addr: netip.MustParseAddrPort("192.168.1.20:41641"), Kind: PathLAN, Source: SourceSession},
 				{Addr: netip.MustParseAddrPort("[2001:db8::1]:3478"), Kind: PathRelay, Source: SourceSession},
-			}, nil},
+			}, nil, NATUnknown},
 		{"mapped address is unmapped", `{"candidates":[{"addr":"[::ffff:203.0.113.7]:1","kind":"direct"}]}`,
-			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil},
-		{"unknown kind skipped", `{"candidates":[{"addr":"203.0.113.7:1","kind":"carrier-pigeon"},{"addr":"203.0.113.8:1","kind":""}]}`, []Candidate{}, nil},
-		{"unusable addresses skipped", `{"candidates":[{"addr":"203.0.113.7:0","kind":"direct"},{"addr":"0.0.0.0:1","kind":"direct"},{"addr":"224.0.0.1:1","kind":"lan"},{"addr":"127.0.0.1:1","kind":"lan"},{"addr":"[::1]:1","kind":"lan"},{"addr":"[fe80::1%eth0]:1","kind":"lan"},{"addr":"nonsense","kind":"lan"}]}`, []Candidate{}, nil},
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown},
+		{"unknown kind skipped", `{"candidates":[{"addr":"203.0.113.7:1","kind":"carrier-pigeon"},{"addr":"203.0.113.8:1","kind":""}]}`, []Candidate{}, nil, NATUnknown},
+		{"unusable addresses skipped", `{"candidates":[{"addr":"203.0.113.7:0","kind":"direct"},{"addr":"0.0.0.0:1","kind":"direct"},{"addr":"224.0.0.1:1","kind":"lan"},{"addr":"127.0.0.1:1","kind":"lan"},{"addr":"[::1]:1","kind":"lan"},{"addr":"[fe80::1%eth0]:1","kind":"lan"},{"addr":"nonsense","kind":"lan"}]}`, []Candidate{}, nil, NATUnknown},
 		{"unknown fields ignored", `{"candidates":[{"addr":"203.0.113.7:1","kind":"direct","prio":3}],"extra":true}`,
-			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil},
-		{"too many", string(manyJSON), nil, ErrBadFrame},
-		{"too large", `{"candidates":[],"pad":"` + strings.Repeat("x", maxCandidatesFrame) + `"}`, nil, ErrFrameTooLarge},
-		{"not JSON", `{candidates}`, nil, ErrBadFrame},
-		{"wrong shape", `{"candidates":{"addr":"203.0.113.7:1"}}`, nil, ErrBadFrame},
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown},
+		{"hard NAT", `{"candidates":[{"addr":"203.0.113.7:1","kind":"direct"}],"nat":"hard"}`,
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATHard},
+		{"easy NAT, no candidates", `{"candidates":[],"nat":"easy"}`, []Candidate{}, nil, NATEasy},
+		{"NAT not said (an older peer)", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown},
+		{"a newer peer's kind of NAT", `{"candidates":[],"nat":"cgnat"}`, []Candidate{}, nil, NATUnknown},
+		{"NAT of the wrong type", `{"candidates":[],"nat":1}`, nil, ErrBadFrame, NATUnknown},
+		{"too many", string(manyJSON), nil, ErrBadFrame, NATUnknown},
+		{"too large", `{"candidates":[],"pad":"` + strings.Repeat("x", maxCandidatesFrame) + `"}`, nil, ErrFrameTooLarge, NATUnknown},
+		{"not JSON", `{candidates}`, nil, ErrBadFrame, NATUnknown},
+		{"wrong shape", `{"candidates":{"addr":"203.0.113.7:1"}}`, nil, ErrBadFrame, NATUnknown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := DecodeCandidates([]byte(tc.payload))
+			got, kind, err := DecodeCandidates([]byte(tc.payload))
 			if !errors.Is(err, tc.err) {
-				t.Fatalf("DecodeCandidates = %v, %v; want error %v", got, err, tc.err)
+				t.Fatalf("DecodeCandidates = %v, %q, %v; want error %v", got, kind, err, tc.err)
 			}
-			if err == nil && !slices.Equal(got, tc.want) {
-				t.Fatalf("DecodeCandidates = %v, want %v", got, tc.want)
+			if err == nil && (!slices.Equal(got, tc.want) || kind != tc.nat) {
+				t.Fatalf("DecodeCandidates = %v, %q; want %v, %q", got, kind, tc.want, tc.nat)
 			}
 		})
 	}
@@ -67,16 +74,16 @@ func TestCandidatesFrameRoundTrip(t *testing.T) {
 		own = append(own, Candidate{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 4000), Kind: PathDirect})
 	}
 	var buf bytes.Buffer
-	if err := WriteFrame(&buf, FrameCandidates, candidatesFrame(own)); err != nil {
+	if err := WriteFrame(&buf, FrameCandidates, candidatesFrame(own, NATHard)); err != nil {
 		t.Fatal(err)
 	}
 	typ, payload, err := ReadFrame(&buf)
 	if err != nil || typ != FrameCandidates {
 		t.Fatalf("ReadFrame = %d, %v", typ, err)
 	}
-	got, err := DecodeCandidates(payload)
-	if err != nil || len(got) != MaxToldCandidates {
-		t.Fatalf("decoded %d candidates, %v", len(got), err)
+	got, kind, err := DecodeCandidates(payload)
+	if err != nil || len(got) != MaxToldCandidates || kind != NATHard {
+		t.Fatalf("decoded %d candidates, NAT %q, %v", len(got), kind, err)
 	}
 	for i, c := range got {
 		if c.Addr != own[i].Addr || c.Kind != own[i].Kind || c.Source != SourceSession {
@@ -89,13 +96,18 @@ func FuzzDecodeCandidates(f *testing.F) {
 	f.Add([]byte(`{"candidates":[{"addr":"203.0.113.7:41641","kind":"direct"},{"addr":"[2001:db8::1]:1","kind":"relay"}]}`))
 	f.Add([]byte(`{"candidates":null}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"candidates":[{"addr":"198.51.100.4:9","kind":"direct"}],"nat":"hard"}`))
+	f.Add([]byte(`{"nat":"easy","candidates":[],"nat":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cands, err := DecodeCandidates(b)
+		cands, kind, err := DecodeCandidates(b)
 		if err != nil {
 			return
 		}
 		if len(b) > maxCandidatesFrame || len(cands) > MaxToldCandidates {
 			t.Fatalf("accepted %d candidates from %d bytes", len(cands), len(b))
+		}
+		if kind != NATUnknown && !kind.known() {
+			t.Fatalf("returned NAT kind %q", kind)
 		}
 		for _, c := range cands {
 			if !reachableCandidate(c.Addr) || c.Addr.Addr().Is4In6() || c.Source != SourceSession || c.Kind.Priority() == priorityUnknown {
@@ -158,11 +170,81 @@ func TestCandidatesFloodIsBounded(t *testing.T) {
 	cands := []Candidate{{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}}
 	const sent = 40
 	for range sent {
-		a.tellCandidates(sess, cands)
+		a.tellCandidates(sess, cands, NATUnknown)
 	}
 	time.Sleep(500 * time.Millisecond) // let them all arrive
 	limit := toldBurst + int(time.Since(start).Seconds()*float64(toldRate)) + 1
 	if got := int(heard.Load() - before); got > limit {
 		t.Fatalf("bob took %d of %d frames sent at once, want at most %d", got, sent, limit)
+	}
+}
+
+// A peer's NAT kind, as told over its session, replaces what the node
+// knew (here: its connection string said hard) both ways, and the owner
+// hears of each change once; a frame that does not say (an older peer's,
+// or one that does not know) changes nothing.
+func TestConnectedPeerTellsNATKind(t *testing.T) {
+	type heard struct {
+		id   NodeID
+		hard bool
+	}
+	var mu sync.Mutex
+	var got []heard
+	var frames atomic.Int32 // frames bob took, each with candidates
+	a := newTestNode(t, "alice")
+	b := &testNode{Node: startNode(t, NodeConfig{Name: "bob", Events: Events{
+		PeerNAT: func(id NodeID, hard bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, heard{id, hard})
+		},
+		PeerCandidates: func(NodeID, []Candidate) { frames.Add(1) },
+	}})}
+	info := a.info()
+	info.HardNAT = true
+	a.AddPeer(b.info())
+	b.AddPeer(info)
+	testutil.WaitFor(t, 10*time.Second, "alice and bob to connect", func() bool {
+		return stateOf(a, b.ID()).State == StateConnected && stateOf(b, a.ID()).State == StateConnected
+	})
+	// On loopback alice has no NAT discovery: she says nothing of her NAT
+	// when the session starts (and her loopback candidate is not one to
+	// tell), and bob still takes her for hard.
+	if !b.peer(a.ID()).isHard() {
+		t.Fatal("bob forgot that alice's string said nat=hard, with nothing told")
+	}
+	sess := a.peer(b.ID()).session()
+	relay := []Candidate{{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}}
+	steps := []struct {
+		name string
+		kind NATKind
+		want bool
+		// events is how many changes bob's owner has heard of by then.
+		events int
+	}{
+		{"easy", NATEasy, false, 1},
+		{"easy again", NATEasy, false, 1},
+		{"not said", NATUnknown, false, 1},
+		{"hard", NATHard, true, 2},
+		{"not said after hard", NATUnknown, true, 2},
+		{"easy after hard", NATEasy, false, 3},
+	}
+	for _, step := range steps {
+		time.Sleep(time.Second / time.Duration(toldRate)) // within the rate limit
+		before := frames.Load()
+		a.tellCandidates(sess, relay, step.kind)
+		testutil.WaitFor(t, 5*time.Second, "bob to take the frame saying "+step.name, func() bool { return frames.Load() > before })
+		mu.Lock()
+		events := len(got)
+		mu.Unlock()
+		if hard := b.peer(a.ID()).isHard(); events != step.events || hard != step.want {
+			t.Fatalf("after %s: bob takes alice for hard: %v, his owner heard %d changes; want %v, %d", step.name, hard, events, step.want, step.events)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []heard{{a.ID(), false}, {a.ID(), true}, {a.ID(), false}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("bob's owner heard %v, want %v", got, want)
 	}
 }

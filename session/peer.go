@@ -27,7 +27,8 @@ type PeerInfo struct {
 	LAN        []netip.AddrPort // the subset that are host candidates
 	Relay      []netip.AddrPort // the subset that are relayed addresses
 	// HardNAT says the peer's NAT maps a new port per destination (its
-	// connection string says nat=hard): birthday probing may reach it.
+	// connection string says nat=hard, or it told so since: Events.PeerNAT):
+	// birthday probing may reach it.
 	HardNAT bool
 	// Learned are addresses known from elsewhere: the last session's,
 	// those the peer told us.
@@ -85,7 +86,7 @@ type peer struct {
 
 	mu      sync.Mutex // guards following
 	name    string
-	hard    bool // its NAT maps a new port per destination (PeerInfo.HardNAT)
+	hard    bool // its NAT maps a new port per destination (PeerInfo.HardNAT, or told since)
 	paths   pathSet
 	sess    *Session
 	state   PeerState
@@ -351,6 +352,21 @@ func (n *Node) AddCandidates(id NodeID, cands ...Candidate) error {
 	if after, ok := p.sessionPath(); ok && after.Kind != before.Kind && n.cfg.Events.PeerState != nil {
 		n.cfg.Events.PeerState(p.status(n.localsFor(p)))
 	}
+	return nil
+}
+
+// SetPeerHardNAT sets whether peer id's NAT maps a new port per
+// destination, as learned from elsewhere than its connection string (its
+// rendezvous record): its next punch plays the part birthday probing
+// gives it (birthdayRole). It returns ErrNoPeer for an unknown peer.
+func (n *Node) SetPeerHardNAT(id NodeID, hard bool) error {
+	p := n.peer(id)
+	if p == nil {
+		return fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
+	}
+	p.mu.Lock()
+	p.hard = hard
+	p.mu.Unlock()
 	return nil
 }
 

@@ -297,7 +297,8 @@ func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
-	n.tellCandidates(sess, n.LocalCandidates())
+	cands, kind := n.ownTold()
+	n.tellCandidates(sess, cands, kind)
 	if n.cfg.Events.PeerAddr != nil && sess.Path.Kind != PathRelay {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}
