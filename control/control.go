@@ -102,9 +102,12 @@ type PublishInfo struct {
 	At         time.Time `json:"at"`
 	Seq        int64     `json:"seq"`
 	Candidates int       `json:"candidates"` // addresses it held
-	Stored     int       `json:"stored"`     // DHT nodes that took it
-	TookMs     int64     `json:"took_ms"`
-	Error      string    `json:"error,omitempty"`
+	// HardNAT is true when it said the node's NAT maps a new port per
+	// destination, so that peers try birthday probing.
+	HardNAT bool   `json:"hard_nat,omitempty"`
+	Stored  int    `json:"stored"` // DHT nodes that took it
+	TookMs  int64  `json:"took_ms"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Traffic counts datagrams and bytes one way.
