@@ -28,39 +28,43 @@ func TestDecodeCandidates(t *testing.T) {
 		want    []Candidate
 		err     error
 		nat     NATKind
+		seq     uint64
 	}{
-		{"empty list", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown},
+		{"empty list", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown, 0},
 		{"kinds", `{"candidates":[{"addr":"203.0.113.7:41641","kind":"direct"},{"addr":"192.168.1.20:41641","kind":"lan"},{"addr":"[2001:db8::1]:3478","kind":"relay"}]}`,
 			[]Candidate{
 				{Addr: netip.MustParseAddrPort("203.0.113.7:41641"), Kind: PathDirect, Source: SourceSession},
 				{Addr: netip.MustParseAddrPort("192.168.1.20:41641"), Kind: PathLAN, Source: SourceSession},
 				{Addr: netip.MustParseAddrPort("[2001:db8::1]:3478"), Kind: PathRelay, Source: SourceSession},
-			}, nil, NATUnknown},
+			}, nil, NATUnknown, 0},
 		{"mapped address is unmapped", `{"candidates":[{"addr":"[::ffff:203.0.113.7]:1","kind":"direct"}]}`,
-			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown},
-		{"unknown kind skipped", `{"candidates":[{"addr":"203.0.113.7:1","kind":"carrier-pigeon"},{"addr":"203.0.113.8:1","kind":""}]}`, []Candidate{}, nil, NATUnknown},
-		{"unusable addresses skipped", `{"candidates":[{"addr":"203.0.113.7:0","kind":"direct"},{"addr":"0.0.0.0:1","kind":"direct"},{"addr":"224.0.0.1:1","kind":"lan"},{"addr":"127.0.0.1:1","kind":"lan"},{"addr":"[::1]:1","kind":"lan"},{"addr":"[fe80::1%eth0]:1","kind":"lan"},{"addr":"nonsense","kind":"lan"}]}`, []Candidate{}, nil, NATUnknown},
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown, 0},
+		{"unknown kind skipped", `{"candidates":[{"addr":"203.0.113.7:1","kind":"carrier-pigeon"},{"addr":"203.0.113.8:1","kind":""}]}`, []Candidate{}, nil, NATUnknown, 0},
+		{"unusable addresses skipped", `{"candidates":[{"addr":"203.0.113.7:0","kind":"direct"},{"addr":"0.0.0.0:1","kind":"direct"},{"addr":"224.0.0.1:1","kind":"lan"},{"addr":"127.0.0.1:1","kind":"lan"},{"addr":"[::1]:1","kind":"lan"},{"addr":"[fe80::1%eth0]:1","kind":"lan"},{"addr":"nonsense","kind":"lan"}]}`, []Candidate{}, nil, NATUnknown, 0},
 		{"unknown fields ignored", `{"candidates":[{"addr":"203.0.113.7:1","kind":"direct","prio":3}],"extra":true}`,
-			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown},
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATUnknown, 0},
 		{"hard NAT", `{"candidates":[{"addr":"203.0.113.7:1","kind":"direct"}],"nat":"hard"}`,
-			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATHard},
-		{"easy NAT, no candidates", `{"candidates":[],"nat":"easy"}`, []Candidate{}, nil, NATEasy},
-		{"NAT not said (an older peer)", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown},
-		{"a newer peer's kind of NAT", `{"candidates":[],"nat":"cgnat"}`, []Candidate{}, nil, NATUnknown},
-		{"NAT of the wrong type", `{"candidates":[],"nat":1}`, nil, ErrBadFrame, NATUnknown},
-		{"too many", string(manyJSON), nil, ErrBadFrame, NATUnknown},
-		{"too large", `{"candidates":[],"pad":"` + strings.Repeat("x", maxCandidatesFrame) + `"}`, nil, ErrFrameTooLarge, NATUnknown},
-		{"not JSON", `{candidates}`, nil, ErrBadFrame, NATUnknown},
-		{"wrong shape", `{"candidates":{"addr":"203.0.113.7:1"}}`, nil, ErrBadFrame, NATUnknown},
+			[]Candidate{{Addr: netip.MustParseAddrPort("203.0.113.7:1"), Kind: PathDirect, Source: SourceSession}}, nil, NATHard, 0},
+		{"easy NAT, no candidates", `{"candidates":[],"nat":"easy"}`, []Candidate{}, nil, NATEasy, 0},
+		{"NAT not said (an older peer)", `{"candidates":[]}`, []Candidate{}, nil, NATUnknown, 0},
+		{"a newer peer's kind of NAT", `{"candidates":[],"nat":"cgnat"}`, []Candidate{}, nil, NATUnknown, 0},
+		{"NAT of the wrong type", `{"candidates":[],"nat":1}`, nil, ErrBadFrame, NATUnknown, 0},
+		{"numbered", `{"candidates":[],"nat":"hard","seq":7}`, []Candidate{}, nil, NATHard, 7},
+		{"negative number", `{"candidates":[],"seq":-1}`, nil, ErrBadFrame, NATUnknown, 0},
+		{"number too big", `{"candidates":[],"seq":18446744073709551616}`, nil, ErrBadFrame, NATUnknown, 0},
+		{"too many", string(manyJSON), nil, ErrBadFrame, NATUnknown, 0},
+		{"too large", `{"candidates":[],"pad":"` + strings.Repeat("x", maxCandidatesFrame) + `"}`, nil, ErrFrameTooLarge, NATUnknown, 0},
+		{"not JSON", `{candidates}`, nil, ErrBadFrame, NATUnknown, 0},
+		{"wrong shape", `{"candidates":{"addr":"203.0.113.7:1"}}`, nil, ErrBadFrame, NATUnknown, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, kind, err := DecodeCandidates([]byte(tc.payload))
+			got, err := DecodeCandidates([]byte(tc.payload))
 			if !errors.Is(err, tc.err) {
-				t.Fatalf("DecodeCandidates = %v, %q, %v; want error %v", got, kind, err, tc.err)
+				t.Fatalf("DecodeCandidates = %+v, %v; want error %v", got, err, tc.err)
 			}
-			if err == nil && (!slices.Equal(got, tc.want) || kind != tc.nat) {
-				t.Fatalf("DecodeCandidates = %v, %q; want %v, %q", got, kind, tc.want, tc.nat)
+			if err == nil && (!slices.Equal(got.Candidates, tc.want) || got.NAT != tc.nat || got.Seq != tc.seq) {
+				t.Fatalf("DecodeCandidates = %+v; want %v, NAT %q, seq %d", got, tc.want, tc.nat, tc.seq)
 			}
 		})
 	}
@@ -74,18 +78,18 @@ func TestCandidatesFrameRoundTrip(t *testing.T) {
 		own = append(own, Candidate{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 4000), Kind: PathDirect})
 	}
 	var buf bytes.Buffer
-	if err := WriteFrame(&buf, FrameCandidates, candidatesFrame(own, NATHard)); err != nil {
+	if err := WriteFrame(&buf, FrameCandidates, candidatesFrame(news{cands: own, nat: NATHard, seq: 9})); err != nil {
 		t.Fatal(err)
 	}
 	typ, payload, err := ReadFrame(&buf)
 	if err != nil || typ != FrameCandidates {
 		t.Fatalf("ReadFrame = %d, %v", typ, err)
 	}
-	got, kind, err := DecodeCandidates(payload)
-	if err != nil || len(got) != MaxToldCandidates || kind != NATHard {
-		t.Fatalf("decoded %d candidates, NAT %q, %v", len(got), kind, err)
+	told, err := DecodeCandidates(payload)
+	if err != nil || len(told.Candidates) != MaxToldCandidates || told.NAT != NATHard || told.Seq != 9 {
+		t.Fatalf("decoded %d candidates, NAT %q, seq %d, %v", len(told.Candidates), told.NAT, told.Seq, err)
 	}
-	for i, c := range got {
+	for i, c := range told.Candidates {
 		if c.Addr != own[i].Addr || c.Kind != own[i].Kind || c.Source != SourceSession {
 			t.Fatalf("candidate %d: %+v, want %+v", i, c, own[i])
 		}
@@ -99,10 +103,11 @@ func FuzzDecodeCandidates(f *testing.F) {
 	f.Add([]byte(`{"candidates":[{"addr":"198.51.100.4:9","kind":"direct"}],"nat":"hard"}`))
 	f.Add([]byte(`{"nat":"easy","candidates":[],"nat":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cands, kind, err := DecodeCandidates(b)
+		told, err := DecodeCandidates(b)
 		if err != nil {
 			return
 		}
+		cands, kind := told.Candidates, told.NAT
 		if len(b) > maxCandidatesFrame || len(cands) > MaxToldCandidates {
 			t.Fatalf("accepted %d candidates from %d bytes", len(cands), len(b))
 		}
@@ -170,7 +175,7 @@ func TestCandidatesFloodIsBounded(t *testing.T) {
 	cands := []Candidate{{Addr: netip.MustParseAddrPort("198.18.0.4:50000"), Kind: PathRelay}}
 	const sent = 40
 	for range sent {
-		a.tellCandidates(sess, cands, NATUnknown)
+		a.tellCandidates(sess, news{cands: cands})
 	}
 	time.Sleep(500 * time.Millisecond) // let them all arrive
 	limit := toldBurst + int(time.Since(start).Seconds()*float64(toldRate)) + 1
@@ -232,7 +237,7 @@ func TestConnectedPeerTellsNATKind(t *testing.T) {
 	for _, step := range steps {
 		time.Sleep(time.Second / time.Duration(toldRate)) // within the rate limit
 		before := frames.Load()
-		a.tellCandidates(sess, relay, step.kind)
+		a.tellCandidates(sess, news{cands: relay, nat: step.kind}) // unnumbered, as from an older build
 		testutil.WaitFor(t, 5*time.Second, "bob to take the frame saying "+step.name, func() bool { return frames.Load() > before })
 		mu.Lock()
 		events := len(got)
@@ -242,9 +247,37 @@ func TestConnectedPeerTellsNATKind(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	want := []heard{{a.ID(), false}, {a.ID(), true}, {a.ID(), false}}
 	if !slices.Equal(got, want) {
+		mu.Unlock()
+		t.Fatalf("bob's owner heard %v, want %v", got, want)
+	}
+	got = nil
+	mu.Unlock()
+
+	// Numbered frames of one session may arrive out of order: one
+	// overtaken by a newer one is not taken.
+	bobs := b.peer(a.ID()).session()
+	for _, step := range []struct {
+		hard bool
+		seq  uint64
+		want bool
+	}{
+		{true, 5, true},
+		{false, 3, true}, // sent before 5
+		{false, 5, true}, // 5 again: not newer
+		{false, 6, false},
+		{true, 0, true}, // unnumbered: an older build's, taken as it comes
+		{false, 1, true},
+	} {
+		b.heardNAT(bobs, step.hard, step.seq)
+		if hard := b.peer(a.ID()).isHard(); hard != step.want {
+			t.Fatalf("after a frame numbered %d saying hard=%v, bob takes alice for hard: %v", step.seq, step.hard, hard)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []heard{{a.ID(), true}, {a.ID(), false}, {a.ID(), true}}; !slices.Equal(got, want) {
 		t.Fatalf("bob's owner heard %v, want %v", got, want)
 	}
 }

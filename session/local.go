@@ -163,25 +163,33 @@ func (n *Node) announceCandidates() {
 	n.mu.Lock()
 	cands, kind := n.localCandidatesLocked(), n.natKindLocked()
 	changed := !slices.Equal(cands, n.announced) || kind != n.announcedNAT
+	var nw news
 	if changed {
 		n.announced, n.announcedNAT = cands, kind
+		nw = n.newsLocked()
 	}
 	n.mu.Unlock()
 	if !changed {
 		return
 	}
-	n.tellAllCandidates(cands, kind)
+	n.tellAllCandidates(nw)
 	if n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}
 }
 
-// ownTold is what the node tells a peer over a new session: its
-// candidates and NAT kind.
-func (n *Node) ownTold() ([]Candidate, NATKind) {
+// news is what the node tells a peer over a new session.
+func (n *Node) news() news {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.localCandidatesLocked(), n.natKindLocked()
+	return n.newsLocked()
+}
+
+// newsLocked reads the node's candidates and NAT kind, and numbers them
+// above the news read before.
+func (n *Node) newsLocked() news {
+	n.newsSeq++
+	return news{cands: n.localCandidatesLocked(), nat: n.natKindLocked(), seq: n.newsSeq}
 }
 
 // OwnNAT says what peers need to know of the node's NAT (NATKind), as its

@@ -160,6 +160,7 @@ type Node struct {
 	extra        map[string][]Candidate  // own candidates set by owners, by provider
 	announced    []Candidate             // the own candidates last reported
 	announcedNAT NATKind                 // the own NAT kind last reported
+	newsSeq      uint64                  // the number of the last news read (newsLocked)
 	requested    *lru[NodeID, time.Time] // last PeerRequest event per stranger
 	delivered    map[string]struct{}     // recent message IDs, keyed "peer/id"
 	runCtx       context.Context         // set by Run; peers added before Run start then

@@ -84,13 +84,17 @@ type peer struct {
 	gone    chan struct{}      // closed when the peer is removed
 	stop    context.CancelFunc // ends the loop; nil until started
 
-	mu      sync.Mutex // guards following
-	name    string
-	hard    bool // its NAT maps a new port per destination (PeerInfo.HardNAT, or told since)
-	paths   pathSet
-	sess    *Session
-	state   PeerState
-	lastErr string
+	mu   sync.Mutex // guards following
+	name string
+	hard bool // its NAT maps a new port per destination (PeerInfo.HardNAT, or told since)
+	// natToldBy is the session whose frame numbered natToldSeq last told
+	// the NAT kind (gossip.go): an older frame of it is not taken.
+	natToldBy  *Session
+	natToldSeq uint64
+	paths      pathSet
+	sess       *Session
+	state      PeerState
+	lastErr    string
 	// lastSeen is when the peer was last heard from outside a session.
 	lastSeen time.Time
 	changed  chan struct{}           // closed, and replaced, when state or sess changes

@@ -297,8 +297,7 @@ func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
-	cands, kind := n.ownTold()
-	n.tellCandidates(sess, cands, kind)
+	n.tellCandidates(sess, n.news())
 	if n.cfg.Events.PeerAddr != nil && sess.Path.Kind != PathRelay {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}
