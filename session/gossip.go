@@ -281,6 +281,7 @@ func (n *Node) heardNAT(sess *Session, hard bool, seq uint64) {
 		return
 	}
 	n.log.Info("peer told its NAT kind", "session", sess, "hard", hard)
+	offer(p.wake, struct{}{})
 	if n.cfg.Events.PeerNAT != nil {
 		n.cfg.Events.PeerNAT(sess.Peer, hard)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -108,4 +109,39 @@ func TestOwnNATChangeIsTold(t *testing.T) {
 	if len(events()) != n {
 		t.Fatal("alice's owner heard of her candidates again with nothing changed")
 	}
+}
+
+// TestSimulatedBirthdayStartsAfterDiscovery: a node behind a symmetric NAT
+// that starts punching a peer before its NAT discovery is done (an agent
+// punches the peers in its store as it starts) plays its part in birthday
+// probing as soon as discovery says its NAT is hard, within that punch,
+// not a punch timeout (a minute) later. Alice's uplink is slow, so her
+// discovery takes seconds; bob knows she is hard from the start.
+func TestSimulatedBirthdayStartsAfterDiscovery(t *testing.T) {
+	w := newSimWorld(t)
+	w.punchTimeout = birthdayPunchTimeout
+	siteA := w.net.AddSite(simnet.Symmetric.NAT())
+	siteA.SetLink(simnet.Link{Delay: 300 * time.Millisecond})
+	b := w.node(t, w.net.AddSite(simnet.PortRestricted.NAT()), "bob")
+	cfgA := w.config(t, siteA, "alice")
+	cfgA.PunchTimeout = DefaultPunchTimeout
+	a := recordingNode(t, cfgA)
+	start := time.Now()
+	a.AddPeer(infoFrom(b.ConnString()))
+	testutil.WaitFor(t, 5*time.Second, "alice to punch bob", func() bool { return stateOf(a, b.ID()).State == StateConnecting })
+	if a.NAT().PublicAddr.IsValid() {
+		t.Fatal("alice's NAT discovery was over before her punch started; the test needs it later")
+	}
+	// What bob knows of alice: her router's address (birthday probing
+	// needs only the IP) and that her NAT is hard.
+	b.AddPeer(PeerInfo{ID: a.ID(), Name: "alice", Candidates: []netip.AddrPort{netip.AddrPortFrom(siteA.PublicIP(), 4000)}, HardNAT: true})
+	waitNAT(t, a.Node)
+	discovered := time.Since(start)
+	for _, side := range [][2]*testNode{{a, b}, {b, a}} {
+		waitPath(t, side[0], side[1].ID(), PathDirect, DefaultPunchTimeout/2)
+	}
+	if local := a.peer(b.ID()).session().Path.Local; !local.isSpare() {
+		t.Fatalf("alice's session runs out of %q, not a spare", local)
+	}
+	t.Logf("alice knew her NAT after %s, connected by birthday probing after %s", discovered.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }

@@ -106,6 +106,9 @@ func (n *Node) refreshNAT(ctx context.Context) {
 		n.cfg.Events.NAT(report)
 	}
 	n.announceCandidates()
+	if changed {
+		n.wakeAll() // a punch under way may now know its part in birthday probing
+	}
 }
 
 // LocalCandidates lists the addresses peers may reach this node on: its

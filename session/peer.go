@@ -69,8 +69,12 @@ type PeerStatus struct {
 	// LastSeen is when the peer was last heard from: now while connected,
 	// else when its session ended or its last probe came; zero if never.
 	LastSeen time.Time
-	Error    string // why the peer is offline, in words
-	Paths    []Path // every candidate path, best first
+	// HardNAT says the node takes the peer's NAT to map a new port per
+	// destination (PeerInfo.HardNAT, or told since), so that birthday
+	// probing may reach it.
+	HardNAT bool
+	Error   string // why the peer is offline, in words
+	Paths   []Path // every candidate path, best first
 }
 
 // peer is a Node's view of one peer and the loop that connects to it.
@@ -306,7 +310,7 @@ func (n *Node) Peers() []PeerStatus {
 func (p *peer) status(locals []Local) PeerStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(locals), LastSeen: p.lastSeen}
+	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(locals), LastSeen: p.lastSeen, HardNAT: p.hard}
 	if p.sess != nil {
 		path := p.paths.path(p.sess.Path.route())
 		st.Path = path.Kind
@@ -369,8 +373,12 @@ func (n *Node) SetPeerHardNAT(id NodeID, hard bool) error {
 		return fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
 	}
 	p.mu.Lock()
+	changed := p.hard != hard
 	p.hard = hard
 	p.mu.Unlock()
+	if changed {
+		offer(p.wake, struct{}{}) // a punch under way may now know its part in birthday probing
+	}
 	return nil
 }
 
