@@ -34,7 +34,7 @@ const movedHardTimeout = 90 * time.Second
 // address while she opens spare sockets toward him: they connect
 // directly, which only birthday probing can do between these two NATs.
 // Before, bob learned a hard NAT only from a connection string, and the
-// two stayed apart.
+// two stayed apart. Bob's store keeps what he learned for his next start.
 func TestMovedBehindHardNATFoundOnDHT(t *testing.T) {
 	t.Parallel()
 	d := newDHTLab(t)
@@ -90,4 +90,12 @@ func TestMovedBehindHardNATFoundOnDHT(t *testing.T) {
 		t.Errorf("alice's session does not run on a spare socket: her log lacks %q", birthdayLine)
 	}
 	exchangeMessages(t, a, b, "after alice moved behind a symmetric NAT")
+
+	// Bob's store keeps it: started again, he takes her for hard before
+	// he hears from her.
+	b.stop()
+	b = startAgentIn(t, d.Lab, b.host, "bob", b.home, d.flags()...)
+	if p := b.peer(aliceID); !p.HardNAT {
+		t.Errorf("bob, started again, does not take alice for hard: %+v", p)
+	}
 }
