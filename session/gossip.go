@@ -128,8 +128,8 @@ func candidatesFrame(nw news) CandidatesFrame {
 }
 
 // DecodeCandidates parses the payload of a FrameCandidates: the
-// candidates, the NAT kind and the number it tells. It refuses a payload over 4 KiB,
-// one that is not the JSON above, and one with more than
+// candidates, the NAT kind and the number it tells. It refuses a payload
+// over 4 KiB, one that is not the JSON above, and one with more than
 // MaxToldCandidates entries; it ignores fields it does not know, skips
 // entries whose kind this build does not know (a newer peer's) and those
 // that are not an address a peer can be reached at (no port, unspecified,

@@ -116,8 +116,11 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 		}
 	}()
 	startBirthday := func() {
+		if stopBirthday != nil {
+			return // started already
+		}
 		role := n.birthdayRole(p)
-		if stopBirthday != nil || role == birthdayNone {
+		if role == birthdayNone {
 			return
 		}
 		bctx, stop := context.WithCancel(ctx)
