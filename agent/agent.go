@@ -424,13 +424,14 @@ func (a *Agent) nodeEvents() session.Events {
 		LocalCandidates: func(cands []session.Candidate) {
 			a.portMapping().localCandidates(cands)
 			if f := a.finder(); f != nil {
-				f.Publish(cands)
+				f.Publish(cands, a.node.OwnNAT() == session.NATHard)
 			}
 			if a.lan != nil {
 				a.lan.Announce(cands)
 			}
 		},
 		PeerCandidates: a.rememberLearned,
+		PeerNAT:        a.rememberHardNAT,
 	}
 }
 

@@ -553,6 +553,7 @@ func peerInfo(st session.PeerStatus) control.PeerInfo {
 		Addr:     addrString(st.Addr),
 		Error:    st.Error,
 		FoundVia: string(st.FoundVia),
+		HardNAT:  st.HardNAT,
 	}
 	if st.State == session.StateConnected {
 		pi.RTTms = float64(st.RTT.Microseconds()) / 1000

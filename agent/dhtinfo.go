@@ -27,7 +27,7 @@ func dhtInfoOf(st finder.Status) *control.DHTInfo {
 		fillDHTNode(info, st.Node)
 	}
 	if p := st.Publish; !p.At.IsZero() {
-		info.Publish = &control.PublishInfo{At: p.At.UTC().Truncate(time.Second), Seq: p.Seq, Candidates: p.Candidates,
+		info.Publish = &control.PublishInfo{At: p.At.UTC().Truncate(time.Second), Seq: p.Seq, Candidates: p.Candidates, HardNAT: p.HardNAT,
 			Stored: p.Stored, TookMs: p.Took.Milliseconds(), Error: p.Err}
 	}
 	info.Summary = dhtSummary(info)
@@ -60,6 +60,9 @@ func dhtSummary(info *control.DHTInfo) string {
 	s := fmt.Sprintf("reachable: %d of %d DHT nodes answered the last %s", info.Answered, info.Queried, info.LastOp)
 	if p := info.Publish; p != nil && p.Error == "" {
 		s += fmt.Sprintf("; this node's record is on %d of them", p.Stored)
+		if p.HardNAT {
+			s += ", saying its NAT maps a new port per destination (peers try birthday probing)"
+		}
 	}
 	return s
 }

@@ -75,7 +75,7 @@ func (a *Agent) startFinder(ctx context.Context, bootstrap []string) error {
 		svc.Track(st.ID)
 		svc.SetConnected(st.ID, st.State == session.StateConnected)
 	}
-	svc.Publish(a.node.LocalCandidates())
+	svc.Publish(a.node.LocalCandidates(), a.node.OwnNAT() == session.NATHard)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -110,8 +110,13 @@ func (a *Agent) heldRecordSeq(id session.NodeID) int64 {
 
 // foundOnDHT takes a newer record of peer id: its sequence number is kept
 // first (so that a replay of an older one is refused even after a
-// restart), then its addresses are tried and remembered.
-func (a *Agent) foundOnDHT(id session.NodeID, seq int64, cands []session.Candidate) {
+// restart), then its addresses are tried and remembered. A record that
+// says the peer's NAT is hard makes it so for the node (before the
+// addresses wake its loop, so that the punch they start plays its part
+// in birthday probing) and the store; one that does not say so changes
+// nothing, as a record of an older build cannot say it (the peer tells
+// over the session that follows, if its NAT is easy now).
+func (a *Agent) foundOnDHT(id session.NodeID, seq int64, cands []session.Candidate, hardNAT bool) {
 	raised, err := a.store.RaiseRecordSeq(id, seq)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -119,8 +124,25 @@ func (a *Agent) foundOnDHT(id session.NodeID, seq int64, cands []session.Candida
 		}
 		return
 	}
-	if raised {
-		a.learned(id, cands)
+	if !raised {
+		return
+	}
+	if hardNAT {
+		if err := a.node.SetPeerHardNAT(id, true); err != nil {
+			return // removed meanwhile
+		}
+		a.rememberHardNAT(id, true)
+	}
+	a.learned(id, cands)
+}
+
+// rememberHardNAT keeps whether peer id's NAT maps a new port per
+// destination, as it told over a session or its record says, for the next
+// start (store.Peer.HardNAT, handed to the node as PeerInfo.HardNAT).
+func (a *Agent) rememberHardNAT(id session.NodeID, hard bool) {
+	err := a.store.UpdatePeer(id, func(p *store.Peer) { p.HardNAT = hard })
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.log.Warn("remember a peer's kind of NAT", "peer", id.Short(), "err", err)
 	}
 }
 

@@ -102,9 +102,12 @@ type PublishInfo struct {
 	At         time.Time `json:"at"`
 	Seq        int64     `json:"seq"`
 	Candidates int       `json:"candidates"` // addresses it held
-	Stored     int       `json:"stored"`     // DHT nodes that took it
-	TookMs     int64     `json:"took_ms"`
-	Error      string    `json:"error,omitempty"`
+	// HardNAT is true when it said the node's NAT maps a new port per
+	// destination, so that peers try birthday probing.
+	HardNAT bool   `json:"hard_nat,omitempty"`
+	Stored  int    `json:"stored"` // DHT nodes that took it
+	TookMs  int64  `json:"took_ms"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Traffic counts datagrams and bytes one way.
@@ -161,6 +164,10 @@ type PeerInfo struct {
 	FoundVia string `json:"found_via,omitempty"`
 	// LastSeen is when the peer was last heard from; absent if never.
 	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// HardNAT is true when the peer's NAT maps a new port per
+	// destination, as its connection string, its rendezvous record or
+	// the peer itself over a session said: birthday probing may reach it.
+	HardNAT bool `json:"hard_nat,omitempty"`
 	// DHTLookup is the last lookup of the peer on the DHT, made while it
 	// could not be reached; absent if none.
 	DHTLookup *LookupInfo `json:"dht_lookup,omitempty"`

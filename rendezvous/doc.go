@@ -9,9 +9,10 @@
 //
 // A Record holds the node's candidates (public addresses of each family,
 // port-mapped addresses, relay allocations: at most MaxCandidates, never
-// LAN addresses), a sequence number and the time it was made. No name, no
-// node ID. Its plaintext is a fixed 256 bytes (version, time, candidates,
-// zero padding), so every record has the same size whatever it holds.
+// LAN addresses), a sequence number, the time it was made and flags (a
+// hard NAT: FlagHardNAT). No name, no node ID. Its plaintext is a fixed
+// 256 bytes (version, time, flags in v2, candidates, zero padding), so
+// every record has the same size whatever it holds.
 //
 // # How
 //

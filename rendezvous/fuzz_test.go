@@ -9,7 +9,9 @@ import (
 // panic, and whatever it accepts must encode back to the same bytes (it
 // accepts exactly what encodeRecord writes).
 func FuzzDecodeRecord(f *testing.F) {
-	for _, rec := range []Record{{Time: testTime}, testRecord(0), fullRecord()} {
+	hard := fullRecord()
+	hard.Flags = FlagHardNAT
+	for _, rec := range []Record{{Time: testTime}, testRecord(0), fullRecord(), hard, {Time: testTime, Flags: 0xff}} {
 		rec.Seq = 0
 		b, err := encodeRecord(rec)
 		if err != nil {
@@ -46,8 +48,12 @@ func FuzzOpen(f *testing.F) {
 		f.Fatal(err)
 	}
 	plain, _ := encodeRecord(testRecord(0))
+	hardRec := testRecord(0)
+	hardRec.Flags = FlagHardNAT
+	hardPlain, _ := encodeRecord(hardRec)
 	f.Add(false, good.Value, []byte(nil), good.Seq, good.Sig[:])
 	f.Add(true, plain, []byte(nil), int64(7), []byte(nil))
+	f.Add(true, hardPlain, []byte(nil), int64(8), []byte(nil))
 	f.Add(true, []byte{1, 2, 3}, []byte("salt"), int64(-1), []byte(nil))
 	f.Fuzz(func(t *testing.T, signed bool, value, salt []byte, seq int64, sig []byte) {
 		it := Item{Key: good.Key, Salt: salt, Seq: seq, Value: value}

@@ -8,24 +8,33 @@ import (
 	"time"
 )
 
-// Sizes of the record's plaintext (format v1):
+// Sizes of the record's plaintext. Format v2 adds a flags byte after the
+// time; v1 has none:
 //
-//	version  1 byte   formatVersion
+//	version  1 byte   formatV1 or formatV2
 //	time     8 bytes  Unix seconds, big-endian
+//	flags    1 byte   v2 only: Flags, never 0
 //	count    1 byte   number of candidates
 //	count ×  kind (1 byte), family (1 byte: 4 or 6), address (4 or 16
 //	         bytes), port (2 bytes, big-endian)
 //	padding  zero bytes up to plainSize
+//
+// A record with no flag set is written as v1, which agents that know
+// only v1 read: an easy node stays found by every agent, and only a node
+// with something v1 cannot say (FlagHardNAT) needs a reader that knows
+// v2. A reader takes both.
 const (
-	formatVersion = 1
-	headerSize    = 1 + 8 + 1
-	candidate4    = 1 + 1 + 4 + 2
-	candidate6    = 1 + 1 + 16 + 2
+	formatV1     = 1
+	formatV2     = 2
+	headerSizeV1 = 1 + 8 + 1
+	headerSizeV2 = headerSizeV1 + 1
+	candidate4   = 1 + 1 + 4 + 2
+	candidate6   = 1 + 1 + 16 + 2
 	// MaxCandidates is how many candidates a record holds: a public IPv4
 	// address and its port mapping, up to four global IPv6 addresses (a
 	// host with temporary addresses has two or three) and their PCP
 	// mappings, and a relay of each family make 12. Twelve IPv6
-	// candidates fill 250 of the 256 bytes.
+	// candidates fill 251 of the 256 bytes (v2).
 	MaxCandidates = 12
 	// plainSize is the fixed size every plaintext is padded to, so the
 	// ciphertext's length tells nobody how many candidates, or of which
@@ -80,6 +89,18 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// Flags say what a record's candidates alone do not. Bits this build does
+// not name are a newer build's: kept, so that a record reads back as it
+// was written, and otherwise ignored.
+type Flags uint8
+
+// FlagHardNAT says the node's NAT maps a new public port per destination
+// (endpoint-dependent mapping), so its Public candidate is not where a
+// peer reaches it: a peer behind an easy NAT that filters tries birthday
+// probing (session/birthday.go). A record without it says nothing either
+// way: one from an agent that knows only v1 cannot.
+const FlagHardNAT Flags = 1 << 0
+
 // Candidate is one address a peer may be reached at. Its address must be
 // global unicast: not private (RFC 1918, fc00::/7), shared (100.64.0.0/10),
 // loopback, link-local, multicast or unspecified, with no zone; an
@@ -94,7 +115,8 @@ type Candidate struct {
 func (c Candidate) String() string { return c.Kind.String() + " " + c.Addr.String() }
 
 // Record is what a node publishes about itself: where it can be reached,
-// and when it said so. Nothing else: no name, no LAN addresses.
+// when it said so, and what a peer needs to know to get through its NAT
+// (Flags). Nothing else: no name, no LAN addresses.
 type Record struct {
 	// Seq orders the node's records: a reader keeps the highest it has
 	// opened and refuses any record whose Seq is not higher. It is the
@@ -107,6 +129,9 @@ type Record struct {
 	// Candidates in the publisher's order of preference, at most
 	// MaxCandidates.
 	Candidates []Candidate
+	// Flags about the node (FlagHardNAT); zero for none, and then the
+	// record is written as v1.
+	Flags Flags
 }
 
 // sharedAddressSpace is RFC 6598's carrier-grade NAT range: reachable only
@@ -129,8 +154,14 @@ func encodeRecord(rec Record) ([]byte, error) {
 		return nil, fmt.Errorf("rendezvous record: time %v is before 1970", rec.Time)
 	}
 	b := make([]byte, 0, plainSize)
-	b = append(b, formatVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(secs))
+	if rec.Flags == 0 {
+		b = append(b, formatV1)
+		b = binary.BigEndian.AppendUint64(b, uint64(secs))
+	} else {
+		b = append(b, formatV2)
+		b = binary.BigEndian.AppendUint64(b, uint64(secs))
+		b = append(b, byte(rec.Flags))
+	}
 	b = append(b, byte(len(rec.Candidates)))
 	seen := make(map[Candidate]bool, len(rec.Candidates))
 	for _, c := range rec.Candidates {
@@ -164,17 +195,27 @@ func decodeRecord(b []byte) (Record, error) {
 	if len(b) != plainSize {
 		return rec, fmt.Errorf("%w: %d bytes, want %d", ErrBadRecord, len(b), plainSize)
 	}
-	if b[0] != formatVersion {
+	headerSize := headerSizeV1
+	switch b[0] {
+	case formatV1:
+	case formatV2:
+		headerSize = headerSizeV2
+		rec.Flags = Flags(b[9])
+		if rec.Flags == 0 {
+			// encodeRecord writes such a record as v1.
+			return Record{}, fmt.Errorf("%w: version 2 with no flag set", ErrBadRecord)
+		}
+	default:
 		return rec, fmt.Errorf("%w: version %d", ErrBadRecord, b[0])
 	}
 	secs := int64(binary.BigEndian.Uint64(b[1:9]))
 	if secs <= 0 {
-		return rec, fmt.Errorf("%w: time %d", ErrBadRecord, secs)
+		return Record{}, fmt.Errorf("%w: time %d", ErrBadRecord, secs)
 	}
 	rec.Time = time.Unix(secs, 0).UTC()
-	n := int(b[9])
+	n := int(b[headerSize-1])
 	if n > MaxCandidates {
-		return rec, fmt.Errorf("%w: %d candidates", ErrBadRecord, n)
+		return Record{}, fmt.Errorf("%w: %d candidates", ErrBadRecord, n)
 	}
 	rest := b[headerSize:]
 	seen := make(map[Candidate]bool, n)

@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -45,6 +46,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		}}},
 		{"lab range", Record{Time: testTime, Candidates: []Candidate{cand(Public, "198.18.0.11:41641")}}},
 		{"full", fullRecord()},
+		{"hard NAT", Record{Time: testTime, Flags: FlagHardNAT, Candidates: []Candidate{cand(Public, "203.0.113.7:41641")}}},
+		{"hard NAT, no candidates", Record{Time: testTime, Flags: FlagHardNAT}},
+		{"a newer build's flag", Record{Time: testTime, Flags: FlagHardNAT | 0x80, Candidates: []Candidate{cand(Relay, "198.51.100.3:49152")}}},
+		{"full, with a flag (v2's largest)", func() Record { r := fullRecord(); r.Flags = FlagHardNAT; return r }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.rec.Seq = 0 // travels outside the plaintext
@@ -132,6 +137,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 	}
 	// Offsets: the first candidate starts at headerSize (8 bytes, IPv4),
 	// the second right after it (20 bytes, IPv6).
+	const headerSize = headerSizeV1
 	second := headerSize + candidate4
 	for _, tc := range []struct {
 		name string
@@ -141,7 +147,9 @@ func TestDecodeRecordRefuses(t *testing.T) {
 		{"long", func(b []byte) []byte { return append(b, 0) }},
 		{"empty", func([]byte) []byte { return nil }},
 		{"version 0", func(b []byte) []byte { b[0] = 0; return b }},
-		{"version 2", func(b []byte) []byte { b[0] = 2; return b }},
+		{"version 2 over a v1 body", func(b []byte) []byte { b[0] = 2; return b }},
+		{"version 3", func(b []byte) []byte { b[0] = 3; return b }},
+		{"version 255", func(b []byte) []byte { b[0] = 255; return b }},
 		{"time 0", func(b []byte) []byte { clear(b[1:9]); return b }},
 		{"negative time", func(b []byte) []byte { b[1] = 0x80; return b }},
 		{"count too high", func(b []byte) []byte { b[9] = MaxCandidates + 1; return b }},
@@ -168,6 +176,53 @@ func TestDecodeRecordRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.edit(bytes.Clone(good))
 			if rec, err := decodeRecord(b); !errors.Is(err, ErrBadRecord) {
+				t.Errorf("decoded %+v, error %v; want ErrBadRecord", rec, err)
+			}
+		})
+	}
+}
+
+// TestRecordVersions: a record with no flag is written as v1, byte for
+// byte what the previous build wrote (so agents of that build still read
+// it), one with a flag as v2; both read back, and a v2 record with no
+// flag (which encodeRecord never writes) or its flags byte missing is
+// refused.
+func TestRecordVersions(t *testing.T) {
+	// v1 as the previous build wrote it: version, time, count 1, a
+	// public IPv4 candidate 203.0.113.7:41641, zero padding.
+	v1 := make([]byte, plainSize)
+	v1[0] = 1
+	binary.BigEndian.PutUint64(v1[1:9], uint64(testTime.Unix()))
+	copy(v1[9:], []byte{1, byte(Public), 4, 203, 0, 113, 7, 0xa2, 0xa9}) // 41641 = 0xa2a9
+	rec := Record{Time: testTime, Candidates: []Candidate{cand(Public, "203.0.113.7:41641")}}
+	got, err := decodeRecord(v1)
+	if err != nil || !reflect.DeepEqual(got, rec) {
+		t.Fatalf("v1 plaintext decoded as %+v, %v; want %+v", got, err, rec)
+	}
+	if b, err := encodeRecord(rec); err != nil || !bytes.Equal(b, v1) {
+		t.Fatalf("a record with no flag encodes as %x, %v; want v1 %x", b, err, v1)
+	}
+	hard := rec
+	hard.Flags = FlagHardNAT
+	v2, err := encodeRecord(hard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2[0] != formatV2 || Flags(v2[9]) != FlagHardNAT || !bytes.Equal(v2[10:10+1+candidate4], v1[9:9+1+candidate4]) {
+		t.Fatalf("hard record encodes as %x", v2)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(b []byte) []byte
+	}{
+		{"v2 with no flag", func(b []byte) []byte { b[9] = 0; return b }},
+		{"v2 without its flags byte (a v1 body)", func([]byte) []byte { b := bytes.Clone(v1); b[0] = formatV2; return b }},
+		{"v1 with a v2 body", func(b []byte) []byte { b[0] = formatV1; return b }},
+		{"v2 count too high", func(b []byte) []byte { b[10] = MaxCandidates + 1; return b }},
+		{"v2 padding not zero", func(b []byte) []byte { b[plainSize-1] = 1; return b }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if rec, err := decodeRecord(tc.edit(bytes.Clone(v2))); !errors.Is(err, ErrBadRecord) {
 				t.Errorf("decoded %+v, error %v; want ErrBadRecord", rec, err)
 			}
 		})

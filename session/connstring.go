@@ -106,8 +106,21 @@ func (c ConnString) String() string {
 	return b.String()
 }
 
-// ParseConnString parses a connection string strictly: anything it does not
-// understand is an error that says what is wrong, never a guess. Leading and
+// ParseConnString parses a connection string: strictly where it knows the
+// field, so that a bad address or name is an error that says what is
+// wrong, never a guess; and forward-compatibly where it does not, so that
+// a string from a newer agent (as relay= and nat=hard once were) still
+// reads:
+//
+//   - an unknown field with a well-formed name (lowercase letters,
+//     digits, '_' or '-', at most maxFieldNameLen characters) is
+//     skipped; a malformed name is an error;
+//   - nat= with a value other than hard (a kind of NAT a newer agent
+//     names) is skipped, as telling nothing; nat=easy is what an easy
+//     NAT would say, and reads as not hard;
+//   - every field, known or not, may be given once.
+//
+// The whole string is at most MaxConnStringLen characters. Leading and
 // trailing white space (from copy and paste) is ignored.
 func ParseConnString(s string) (ConnString, error) {
 	var c ConnString
@@ -160,23 +173,46 @@ func ParseConnString(s string) (ConnString, error) {
 				return fail("relay: %v", err)
 			}
 		case "nat":
-			if vals[0] != "hard" {
-				return fail("nat=%q: only nat=hard is known", clip(vals[0]))
-			}
-			c.HardNAT = true
+			// "easy", or a kind a newer agent names: not hard, as
+			// far as this build can tell.
+			c.HardNAT = vals[0] == "hard"
 		case "name":
 			if err := CheckName(vals[0]); err != nil {
 				return fail("%v", err)
 			}
 			c.Name = vals[0]
 		default:
-			return fail("unknown field %q", key)
+			if !wellFormedFieldName(key) {
+				return fail("field name %q: want lowercase letters, digits, '_' or '-', at most %d", clip(key), maxFieldNameLen)
+			}
+			// A newer agent's field: skipped.
 		}
 	}
 	if !c.Public.IsValid() && len(c.LAN) == 0 && len(c.Relay) == 0 {
 		return fail("no address: the string needs a public, a LAN or a relay address")
 	}
 	return c, nil
+}
+
+// maxFieldNameLen bounds the name of a query field ParseConnString skips:
+// this build's longest is 5, and a newer one's would be a word or two.
+const maxFieldNameLen = 32
+
+// wellFormedFieldName reports whether name could be a field of a newer
+// agent's connection string: 1 to maxFieldNameLen lowercase ASCII letters,
+// digits, '_' or '-'.
+func wellFormedFieldName(name string) bool {
+	if name == "" || len(name) > maxFieldNameLen {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // parseAddrList reads a comma-separated list of at most max addresses.

@@ -95,14 +95,17 @@ func TestParseConnStringErrors(t *testing.T) {
 		{"zoned ipv6", "punchdrop:" + id + "@[fe80::1%eth0]:5", "not a unicast"},
 		{"ipv6 no brackets", "punchdrop:" + id + "@2001:db8::1:5", "not an IP:port"},
 		{"zoned lan", base + "?lan=[fe80::1%25eth0]:5", "not a unicast"},
-		{"unknown field", base + "?turn=1.2.3.4:5", "unknown field"},
+		{"malformed field name", base + "?Turn=1.2.3.4:5", "field name"},
+		{"field name with a space", base + "?a%20b=1", "field name"},
+		{"empty field name", base + "?=1", "field name"},
+		{"long field name", base + "?" + strings.Repeat("x", maxFieldNameLen+1) + "=1", "field name"},
+		{"repeated unknown field", base + "?turn=1&turn=2", "given 2 times"},
 		{"repeated field", base + "?name=a&name=b", "given 2 times"},
 		{"bad lan", base + "?lan=1.2.3.4", "not an IP:port"},
 		{"empty lan item", base + "?lan=1.2.3.4:5,", "not an IP:port"},
 		{"too many lan", base + "?lan=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxLANCandidates+1), ","), "at most"},
 		{"bad relay", base + "?relay=relay.example.com:3478", "relay: \"relay.example.com:3478\" is not an IP:port"},
 		{"relay port zero", base + "?relay=1.2.3.4:0", "port 0"},
-		{"unknown nat", base + "?nat=easy", `only nat=hard`},
 		{"repeated nat", base + "?nat=hard&nat=hard", "given 2 times"},
 		{"repeated relay", base + "?relay=1.2.3.4:5&relay=1.2.3.4:6", "given 2 times"},
 		{"too many relays", base + "?relay=" + strings.TrimSuffix(strings.Repeat("1.2.3.4:5,", MaxRelayCandidates+1), ","), "at most"},
@@ -122,6 +125,39 @@ func TestParseConnStringErrors(t *testing.T) {
 	}
 }
 
+// A string from a newer agent reads: its unknown fields, and unknown
+// kinds of NAT, are skipped; the known fields around them are read (and
+// checked) as ever.
+func TestParseConnStringSkipsNewerFields(t *testing.T) {
+	id := mustID(t, 1)
+	base := "punchdrop:" + id.String() + "@203.0.113.7:41641"
+	public := netip.MustParseAddrPort("203.0.113.7:41641")
+	tests := []struct {
+		name string
+		in   string
+		want ConnString
+	}{
+		{"unknown field", base + "?turn=1.2.3.4:5&name=alice", ConnString{ID: id, Public: public, Name: "alice"}},
+		{"unknown fields of every allowed character", base + "?x_1-y=whatever&" + strings.Repeat("z", maxFieldNameLen) + "=&lan=10.0.0.2:5",
+			ConnString{ID: id, Public: public, LAN: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:5")}}},
+		{"field with no value", base + "?quic2&nat=hard", ConnString{ID: id, Public: public, HardNAT: true}},
+		{"nat=easy", base + "?nat=easy", ConnString{ID: id, Public: public}},
+		{"unknown kind of nat", base + "?nat=cgnat-hard&name=bob", ConnString{ID: id, Public: public, Name: "bob"}},
+		{"escaped known name", base + "?n%61t=hard", ConnString{ID: id, Public: public, HardNAT: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseConnString(tc.in)
+			if err != nil {
+				t.Fatalf("ParseConnString(%q): %v", tc.in, err)
+			}
+			if got.String() != tc.want.String() {
+				t.Fatalf("ParseConnString(%q) = %s, want %s", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func FuzzParseConnString(f *testing.F) {
 	id := mustID(f, 1).String()
 	f.Add("punchdrop:" + id + "@203.0.113.7:41641?lan=192.168.1.20:41641&name=alice")
@@ -131,6 +167,7 @@ func FuzzParseConnString(f *testing.F) {
 	f.Add("punchdrop:" + id + "@[::1]:5?name=%ff")
 	f.Add("punchdrop:" + id + "@203.0.113.7:5,[2001:db8::7]:5?lan=[fd00::1]:5,10.0.0.2:5&relay=[2001:db8::9]:7")
 	f.Add("punchdrop:" + id + "@[::ffff:1.2.3.4]:5,[fe80::1%eth0]:5")
+	f.Add("punchdrop:" + id + "@203.0.113.7:5?future_field=1&nat=cgnat&x-y=&name=carol")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseConnString(s)
 		if err != nil {

@@ -106,6 +106,9 @@ func (n *Node) refreshNAT(ctx context.Context) {
 		n.cfg.Events.NAT(report)
 	}
 	n.announceCandidates()
+	if changed {
+		n.wakeAll() // a punch under way may now know its part in birthday probing
+	}
 }
 
 // LocalCandidates lists the addresses peers may reach this node on: its
@@ -157,22 +160,67 @@ func (n *Node) SetExtraCandidates(provider string, cands []Candidate) {
 }
 
 // announceCandidates tells connected peers (gossip.go) and the owner the
-// node's own candidates, if they changed since it last did.
+// node's own candidates and NAT kind, if either changed since it last
+// did.
 func (n *Node) announceCandidates() {
 	n.mu.Lock()
-	cands := n.localCandidatesLocked()
-	changed := !slices.Equal(cands, n.announced)
+	cands, kind := n.localCandidatesLocked(), n.natKindLocked()
+	changed := !slices.Equal(cands, n.announced) || kind != n.announcedNAT
+	var nw news
 	if changed {
-		n.announced = cands
+		n.announced, n.announcedNAT = cands, kind
+		nw = n.newsLocked()
 	}
 	n.mu.Unlock()
 	if !changed {
 		return
 	}
-	n.tellAllCandidates(cands)
+	n.tellAllCandidates(nw)
 	if n.cfg.Events.LocalCandidates != nil {
 		n.cfg.Events.LocalCandidates(cands)
 	}
+}
+
+// news is what the node tells a peer over a new session.
+func (n *Node) news() news {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.newsLocked()
+}
+
+// newsLocked reads the node's candidates and NAT kind, and numbers them
+// above the news read before.
+func (n *Node) newsLocked() news {
+	n.newsSeq++
+	return news{cands: n.localCandidatesLocked(), nat: n.natKindLocked(), seq: n.newsSeq}
+}
+
+// OwnNAT says what peers need to know of the node's NAT (NATKind), as its
+// connection string (nat=hard) and candidates frames tell it.
+func (n *Node) OwnNAT() NATKind {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.natKindLocked()
+}
+
+// natKindLocked is the node's NAT kind: hard when the public address
+// peers are given is the one STUN saw, of a NAT that maps a new port per
+// destination; easy when it is a port the router maps (it reaches the
+// node from anywhere) or STUN's of a NAT that keeps its port (or of no
+// NAT); unknown without a public address or with a mapping not measured.
+func (n *Node) natKindLocked() NATKind {
+	pub := n.publicForPeersLocked()
+	switch m := n.report.Mapping; {
+	case !pub.IsValid():
+		return NATUnknown
+	case pub != n.report.PublicAddr:
+		return NATEasy
+	case m == nat.AddressDependent || m == nat.AddressAndPortDependent:
+		return NATHard
+	case m == nat.EndpointIndependent:
+		return NATEasy
+	}
+	return NATUnknown
 }
 
 // ClassifyNAT runs STUN against the configured servers on the node's socket.
@@ -200,8 +248,7 @@ func (n *Node) ConnString() ConnString {
 	// Hard: the public address is the one STUN saw, of a NAT that maps a
 	// new port per destination (a mapped port, when there is one, is
 	// named instead, and reaches the node from anywhere).
-	cs.HardNAT = cs.Public.IsValid() && cs.Public == n.report.PublicAddr &&
-		(n.report.Mapping == nat.AddressDependent || n.report.Mapping == nat.AddressAndPortDependent)
+	cs.HardNAT = n.natKindLocked() == NATHard
 	for _, a := range n.lan {
 		// A host with no NAT sees its public address among its own; it is
 		// not a LAN candidate, and a path to it is direct. So is a global

@@ -113,12 +113,18 @@ type Events struct {
 	NAT func(r nat.Report)
 	// LocalCandidates reports the node's own candidates (LocalCandidates)
 	// whenever they change: a new public address, new LAN addresses, or
-	// extra ones an owner set (a relay allocation, a mapped port).
+	// extra ones an owner set (a relay allocation, a mapped port); and
+	// whenever its NAT kind (OwnNAT) changes, with the same candidates.
 	LocalCandidates func(cands []Candidate)
 	// PeerCandidates reports the candidates a peer told over its session
 	// (Source SourceSession), after the node took them, so the owner can
 	// keep them for the next start.
 	PeerCandidates func(id NodeID, cands []Candidate)
+	// PeerNAT reports that a peer told over its session that its NAT
+	// maps a new port per destination (hard), or no longer does, unlike
+	// what the node knew (PeerInfo.HardNAT, or what it told before), so
+	// the owner can keep it for the next start.
+	PeerNAT func(id NodeID, hard bool)
 }
 
 // PeerRequest is an unknown node knocking.
@@ -145,20 +151,22 @@ type Node struct {
 	clockLog *rate.Limiter  // rate of warnings about probes with a far-off time
 	limits   limits         // what strangers can make the node do
 
-	mu        sync.Mutex // guards following
-	peers     map[NodeID]*peer
-	relays    map[Local]*relaySocket  // relay allocations, by name (relay.go)
-	spares    map[Local]*spareSocket  // spare sockets of birthday probing, by name (birthday.go)
-	closed    bool                    // Close was called: no goroutine starts any more
-	sessions  map[*Session]struct{}   // every live session, a peer's or not yet
-	hellos    map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
-	report    nat.Report
-	lan       []netip.AddrPort
-	extra     map[string][]Candidate  // own candidates set by owners, by provider
-	announced []Candidate             // the own candidates last reported
-	requested *lru[NodeID, time.Time] // last PeerRequest event per stranger
-	delivered map[string]struct{}     // recent message IDs, keyed "peer/id"
-	runCtx    context.Context         // set by Run; peers added before Run start then
+	mu           sync.Mutex // guards following
+	peers        map[NodeID]*peer
+	relays       map[Local]*relaySocket  // relay allocations, by name (relay.go)
+	spares       map[Local]*spareSocket  // spare sockets of birthday probing, by name (birthday.go)
+	closed       bool                    // Close was called: no goroutine starts any more
+	sessions     map[*Session]struct{}   // every live session, a peer's or not yet
+	hellos       map[*quic.Conn]struct{} // connections either way, until their Hello exchange is over
+	report       nat.Report
+	lan          []netip.AddrPort
+	extra        map[string][]Candidate  // own candidates set by owners, by provider
+	announced    []Candidate             // the own candidates last reported
+	announcedNAT NATKind                 // the own NAT kind last reported
+	newsSeq      uint64                  // the number of the last news read (newsLocked)
+	requested    *lru[NodeID, time.Time] // last PeerRequest event per stranger
+	delivered    map[string]struct{}     // recent message IDs, keyed "peer/id"
+	runCtx       context.Context         // set by Run; peers added before Run start then
 
 	// Counters, read by tests.
 	probesSent        atomic.Int64 // probe requests sent

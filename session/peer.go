@@ -27,7 +27,8 @@ type PeerInfo struct {
 	LAN        []netip.AddrPort // the subset that are host candidates
 	Relay      []netip.AddrPort // the subset that are relayed addresses
 	// HardNAT says the peer's NAT maps a new port per destination (its
-	// connection string says nat=hard): birthday probing may reach it.
+	// connection string says nat=hard, or it told so since: Events.PeerNAT):
+	// birthday probing may reach it.
 	HardNAT bool
 	// Learned are addresses known from elsewhere: the last session's,
 	// those the peer told us.
@@ -68,8 +69,12 @@ type PeerStatus struct {
 	// LastSeen is when the peer was last heard from: now while connected,
 	// else when its session ended or its last probe came; zero if never.
 	LastSeen time.Time
-	Error    string // why the peer is offline, in words
-	Paths    []Path // every candidate path, best first
+	// HardNAT says the node takes the peer's NAT to map a new port per
+	// destination (PeerInfo.HardNAT, or told since), so that birthday
+	// probing may reach it.
+	HardNAT bool
+	Error   string // why the peer is offline, in words
+	Paths   []Path // every candidate path, best first
 }
 
 // peer is a Node's view of one peer and the loop that connects to it.
@@ -83,13 +88,17 @@ type peer struct {
 	gone    chan struct{}      // closed when the peer is removed
 	stop    context.CancelFunc // ends the loop; nil until started
 
-	mu      sync.Mutex // guards following
-	name    string
-	hard    bool // its NAT maps a new port per destination (PeerInfo.HardNAT)
-	paths   pathSet
-	sess    *Session
-	state   PeerState
-	lastErr string
+	mu   sync.Mutex // guards following
+	name string
+	hard bool // its NAT maps a new port per destination (PeerInfo.HardNAT, or told since)
+	// natToldBy is the session whose frame numbered natToldSeq last told
+	// the NAT kind (gossip.go): an older frame of it is not taken.
+	natToldBy  *Session
+	natToldSeq uint64
+	paths      pathSet
+	sess       *Session
+	state      PeerState
+	lastErr    string
 	// lastSeen is when the peer was last heard from outside a session.
 	lastSeen time.Time
 	changed  chan struct{}           // closed, and replaced, when state or sess changes
@@ -301,7 +310,7 @@ func (n *Node) Peers() []PeerStatus {
 func (p *peer) status(locals []Local) PeerStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(locals), LastSeen: p.lastSeen}
+	st := PeerStatus{ID: p.id, Name: p.name, State: p.state, Error: p.lastErr, Paths: p.paths.all(locals), LastSeen: p.lastSeen, HardNAT: p.hard}
 	if p.sess != nil {
 		path := p.paths.path(p.sess.Path.route())
 		st.Path = path.Kind
@@ -350,6 +359,25 @@ func (n *Node) AddCandidates(id NodeID, cands ...Candidate) error {
 	n.peersChanged()
 	if after, ok := p.sessionPath(); ok && after.Kind != before.Kind && n.cfg.Events.PeerState != nil {
 		n.cfg.Events.PeerState(p.status(n.localsFor(p)))
+	}
+	return nil
+}
+
+// SetPeerHardNAT sets whether peer id's NAT maps a new port per
+// destination, as learned from elsewhere than its connection string (its
+// rendezvous record): its next punch plays the part birthday probing
+// gives it (birthdayRole). It returns ErrNoPeer for an unknown peer.
+func (n *Node) SetPeerHardNAT(id NodeID, hard bool) error {
+	p := n.peer(id)
+	if p == nil {
+		return fmt.Errorf("%w: %s", ErrNoPeer, id.Short())
+	}
+	p.mu.Lock()
+	changed := p.hard != hard
+	p.hard = hard
+	p.mu.Unlock()
+	if changed {
+		offer(p.wake, struct{}{}) // a punch under way may now know its part in birthday probing
 	}
 	return nil
 }

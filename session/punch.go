@@ -102,17 +102,36 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 	defer tick.Stop()
 	dialer := n.ID().Less(p.id)
 	drain(p.acks) // answers to an earlier round may name a dead path
-	// Birthday probing does not start once a relay path answered.
+	// Birthday probing does not start once a relay path answered. It
+	// starts with the punch if the node knows its part then, or later
+	// in the punch once it does: the node's NAT discovery ends (a node
+	// punches the peers it had as it starts, before it knows its NAT),
+	// or the peer's NAT turns out hard (it told so, or its record did);
+	// each wakes the peer.
 	var relayAnswered atomic.Bool
-	if role := n.birthdayRole(p); role != birthdayNone {
+	var stopBirthday func()
+	defer func() {
+		if stopBirthday != nil {
+			stopBirthday()
+		}
+	}()
+	startBirthday := func() {
+		if stopBirthday != nil {
+			return // started already
+		}
+		role := n.birthdayRole(p)
+		if role == birthdayNone {
+			return
+		}
 		bctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); n.birthday(bctx, p, role, relayAnswered.Load) }()
-		defer func() {
+		stopBirthday = func() {
 			stop()
 			<-done
-		}()
+		}
 	}
+	startBirthday()
 	probeAll := func() { n.sendProbes(p, p.candidates(n.localsFor(p))) }
 	probeAll()
 	var relay route                // the relay path that answered, while it waits
@@ -151,6 +170,7 @@ func (n *Node) punch(ctx context.Context, p *peer) (*Session, error) {
 				return sess, nil
 			}
 		case <-p.wake:
+			startBirthday()
 			probeAll()
 		case <-tick.C:
 			probeAll()
@@ -297,7 +317,7 @@ func (n *Node) connected(p *peer, sess *Session) {
 	p.mu.Unlock()
 	n.setState(p, StateConnected, sess, "")
 	n.log.Info("peer connected", "session", sess)
-	n.tellCandidates(sess, n.LocalCandidates())
+	n.tellCandidates(sess, n.news())
 	if n.cfg.Events.PeerAddr != nil && sess.Path.Kind != PathRelay {
 		n.cfg.Events.PeerAddr(p.id, sess.Path.Addr)
 	}

@@ -210,7 +210,7 @@ type Peer struct {
 	Direct   []netip.AddrPort `json:"direct,omitempty"`   // its further public (global IPv6) addresses
 	LAN      []netip.AddrPort `json:"lan,omitempty"`      // host candidates from its connection string
 	Relay    []netip.AddrPort `json:"relay,omitempty"`    // relayed addresses from its connection string
-	HardNAT  bool             `json:"hard_nat,omitempty"` // its connection string said nat=hard
+	HardNAT  bool             `json:"hard_nat,omitempty"` // its connection string said nat=hard, or it told so since (session, rendezvous record)
 	LastAddr netip.AddrPort   `json:"last_addr,omitzero"` // where the last session ran
 	Added    time.Time        `json:"added"`
 	// Learned are addresses learned since, oldest first (NoteLearned).

@@ -34,6 +34,9 @@ type PublishStatus struct {
 	// Seq is the record's sequence number, Candidates how many it held.
 	Seq        int64
 	Candidates int
+	// HardNAT is true when it said the node's NAT maps a new port per
+	// destination (rendezvous.FlagHardNAT).
+	HardNAT bool
 	// Stored is how many DHT nodes took it; Queried and Answered count
 	// the nodes the put's lookup asked and heard from.
 	Stored, Queried, Answered int
@@ -53,6 +56,7 @@ type publisher struct {
 
 	mu      sync.Mutex // guards following
 	cands   []rendezvous.Candidate
+	flags   rendezvous.Flags
 	lastSeq int64 // the highest sequence number used or seen for our record
 	status  PublishStatus
 }
@@ -61,12 +65,12 @@ func newPublisher(key ed25519.PrivateKey, log *slog.Logger, now func() time.Time
 	return &publisher{key: key, log: log, now: now, kick: make(chan struct{}, 1)}
 }
 
-// set replaces the record's candidates and, if they changed, asks for a
-// put and reports true.
-func (p *publisher) set(cands []rendezvous.Candidate) bool {
+// set replaces the record's candidates and flags and, if they changed,
+// asks for a put and reports true.
+func (p *publisher) set(cands []rendezvous.Candidate, flags rendezvous.Flags) bool {
 	p.mu.Lock()
-	changed := !slices.Equal(cands, p.cands)
-	p.cands = cands
+	changed := !slices.Equal(cands, p.cands) || flags != p.flags
+	p.cands, p.flags = cands, flags
 	p.mu.Unlock()
 	if changed {
 		select {
@@ -118,7 +122,7 @@ var errNothingToPublish = errors.New("no public or relay candidate to publish")
 // the DHT's sequence number if it holds a higher one.
 func (p *publisher) publish(ctx context.Context, d DHT) error {
 	p.mu.Lock()
-	cands := p.cands
+	cands, flags := p.cands, p.flags
 	p.mu.Unlock()
 	if len(cands) == 0 {
 		return errNothingToPublish
@@ -135,7 +139,7 @@ func (p *publisher) publish(ctx context.Context, d DHT) error {
 		p.lastSeq = seq
 		p.mu.Unlock()
 		var it rendezvous.Item
-		it, err = rendezvous.Seal(p.key, rendezvous.PeriodOf(now), rendezvous.Record{Seq: seq, Time: now, Candidates: cands})
+		it, err = rendezvous.Seal(p.key, rendezvous.PeriodOf(now), rendezvous.Record{Seq: seq, Time: now, Candidates: cands, Flags: flags})
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
@@ -147,12 +151,13 @@ func (p *publisher) publish(ctx context.Context, d DHT) error {
 		p.lastSeq = max(p.lastSeq, stats.HighestSeq)
 		p.mu.Unlock()
 	}
-	st := PublishStatus{At: p.now(), Seq: seq, Candidates: len(cands), Stored: stats.Stored,
+	hard := flags&rendezvous.FlagHardNAT != 0
+	st := PublishStatus{At: p.now(), Seq: seq, Candidates: len(cands), HardNAT: hard, Stored: stats.Stored,
 		Queried: stats.Queried, Answered: stats.Answered, Took: stats.Took}
 	if err != nil {
 		st.Err = err.Error()
 	} else {
-		p.log.Info("published where this node can be reached on the DHT", "candidates", len(cands), "seq", seq,
+		p.log.Info("published where this node can be reached on the DHT", "candidates", len(cands), "hard_nat", hard, "seq", seq,
 			"stored", stats.Stored, "took", stats.Took.Round(time.Millisecond))
 	}
 	p.mu.Lock()

@@ -50,7 +50,7 @@ func TestPublishRelayCandidates(t *testing.T) {
 			id, priv := newKey(t)
 			d := &fakeDHT{items: map[rendezvous.Target]rendezvous.Item{}, answered: 3}
 			p := newPublisher(priv, slog.New(slog.DiscardHandler), time.Now)
-			p.set(recordCandidates(tc.own))
+			p.set(recordCandidates(tc.own), 0)
 			if err := p.publish(context.Background(), d); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("publish: %v, want %v", err, tc.wantErr)
 			}
@@ -71,5 +71,33 @@ func TestPublishRelayCandidates(t *testing.T) {
 				t.Errorf("publish status %+v", st)
 			}
 		})
+	}
+}
+
+// TestPublishHardNAT: the flag alone is a change worth a put, and it
+// reaches the peer that looks the record up; without it the record is
+// v1 (rendezvous), which says nothing of the NAT.
+func TestPublishHardNAT(t *testing.T) {
+	id, priv := newKey(t)
+	d := &fakeDHT{items: map[rendezvous.Target]rendezvous.Item{}, answered: 3}
+	p := newPublisher(priv, slog.New(slog.DiscardHandler), time.Now)
+	own := recordCandidates([]session.Candidate{{Addr: netip.MustParseAddrPort("198.18.0.11:4000"), Kind: session.PathDirect}})
+	for i, step := range []struct {
+		flags   rendezvous.Flags
+		changed bool
+	}{{0, true}, {0, false}, {rendezvous.FlagHardNAT, true}, {rendezvous.FlagHardNAT, false}, {0, true}} {
+		if changed := p.set(own, step.flags); changed != step.changed {
+			t.Fatalf("step %d: set(flags %d) reported a change: %v, want %v", i, step.flags, changed, step.changed)
+		}
+		if err := p.publish(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := Lookup(context.Background(), d, id, time.Now(), 0)
+		if err != nil {
+			t.Fatalf("lookup: %v", err)
+		}
+		if rec.Flags != step.flags || p.lastStatus().HardNAT != (step.flags != 0) {
+			t.Fatalf("step %d: the peer finds flags %d (status %+v), want %d", i, rec.Flags, p.lastStatus(), step.flags)
+		}
 	}
 }

@@ -252,8 +252,11 @@ func (s *seeker) lookup(ctx context.Context, d DHT, id session.NodeID) {
 	st := LookupStatus{At: s.now(), Result: lookupResult(err), Stats: stats, Seq: rec.Seq, Candidates: len(rec.Candidates)}
 	if err == nil {
 		st.Detail = fmt.Sprintf("found a record of %s with %d address(es)", rec.Time.Local().Format(time.DateTime), len(rec.Candidates))
+		if rec.Flags&rendezvous.FlagHardNAT != 0 {
+			st.Detail += ", behind a NAT that maps a new port per destination"
+		}
 		s.log.Info("found a peer's record on the DHT", "peer", id.Short(), "seq", rec.Seq, "candidates", len(rec.Candidates),
-			"took", stats.Took.Round(time.Millisecond))
+			"hard_nat", rec.Flags&rendezvous.FlagHardNAT != 0, "took", stats.Took.Round(time.Millisecond))
 	} else {
 		st.Detail = err.Error()
 		s.log.Debug("peer lookup on the DHT", "peer", id.Short(), "result", st.Result, "err", err, "took", stats.Took.Round(time.Millisecond))

@@ -28,10 +28,13 @@ type Config struct {
 	// Held returns the highest sequence number of peer id's record the
 	// owner keeps, 0 if none; a record must be above it to count.
 	Held func(id session.NodeID) int64
-	// Found receives what a newer record of peer id holds (Source
-	// session.SourceDHT) and its sequence number, which the owner keeps
-	// for Held. It runs on the Service's goroutines.
-	Found func(id session.NodeID, seq int64, cands []session.Candidate)
+	// Found receives what a newer record of peer id holds: its
+	// candidates (Source session.SourceDHT), whether it says the peer's
+	// NAT maps a new port per destination (rendezvous.FlagHardNAT; false
+	// says nothing either way: a record of an older build cannot say
+	// it), and its sequence number, which the owner keeps for Held. It
+	// runs on the Service's goroutines.
+	Found func(id session.NodeID, seq int64, cands []session.Candidate, hardNAT bool)
 
 	// For tests.
 	listen      string                  // the DHT socket's address; "" means any
@@ -79,7 +82,9 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, pub: newPublisher(cfg.Key, log, time.Now)}
 	s.seek = &seeker{
 		log: log, now: time.Now, held: cfg.Held, lookupAfter: cfg.lookupAfter, backoff: cfg.backoff,
-		found:   func(id session.NodeID, rec rendezvous.Record) { cfg.Found(id, rec.Seq, sessionCandidates(rec)) },
+		found: func(id session.NodeID, rec rendezvous.Record) {
+			cfg.Found(id, rec.Seq, sessionCandidates(rec), rec.Flags&rendezvous.FlagHardNAT != 0)
+		},
 		changed: make(chan struct{}, 1),
 		peers:   map[session.NodeID]*seekState{},
 	}
@@ -129,11 +134,16 @@ func (s *Service) runNode(ctx context.Context, node *dht.Node) {
 }
 
 // Publish takes the node's own candidates (session.Node.LocalCandidates)
+// and whether its NAT maps a new port per destination (session.NATHard),
 // and puts the record at once if what it holds of them changed; peers
 // still unreachable are then looked up again soon, as the change may mean
 // this node came back online.
-func (s *Service) Publish(own []session.Candidate) {
-	if s.pub.set(recordCandidates(own)) {
+func (s *Service) Publish(own []session.Candidate, hardNAT bool) {
+	var flags rendezvous.Flags
+	if hardNAT {
+		flags |= rendezvous.FlagHardNAT
+	}
+	if s.pub.set(recordCandidates(own), flags) {
 		s.seek.again()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ type owner struct {
 	mu    sync.Mutex
 	held  map[session.NodeID]int64
 	found map[session.NodeID][]session.Candidate
+	hard  map[session.NodeID]bool // what the last record found said
 }
 
 func (o *owner) Held(id session.NodeID) int64 {
@@ -61,11 +63,18 @@ func (o *owner) Held(id session.NodeID) int64 {
 	return o.held[id]
 }
 
-func (o *owner) Found(id session.NodeID, seq int64, cands []session.Candidate) {
+func (o *owner) Found(id session.NodeID, seq int64, cands []session.Candidate, hardNAT bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.held[id] = seq
 	o.found[id] = cands
+	o.hard[id] = hardNAT
+}
+
+func (o *owner) hardOf(id session.NodeID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hard[id]
 }
 
 func (o *owner) foundOf(id session.NodeID) []session.Candidate {
@@ -79,7 +88,7 @@ func (o *owner) foundOf(id session.NodeID) []session.Candidate {
 func startService(t *testing.T, name string, bootstrap []string) (*Service, *owner, session.NodeID) {
 	t.Helper()
 	id, key := newKey(t)
-	o := &owner{held: map[session.NodeID]int64{}, found: map[session.NodeID][]session.Candidate{}}
+	o := &owner{held: map[session.NodeID]int64{}, found: map[session.NodeID][]session.Candidate{}, hard: map[session.NodeID]bool{}}
 	s, err := New(Config{Key: key, Bootstrap: bootstrap, Logger: testLogger(t, name), Held: o.Held, Found: o.Found,
 		listen: "127.0.0.1:0", lookupAfter: 50 * time.Millisecond, backoff: func(int) time.Duration { return 200 * time.Millisecond }})
 	if err != nil {
@@ -93,14 +102,15 @@ func startService(t *testing.T, name string, bootstrap []string) (*Service, *own
 }
 
 // TestServiceOverPrivateDHT: alice publishes, bob, who cannot reach her,
-// finds what she published, and again when it changes; once connected he
-// stops looking.
+// finds what she published, and again when it changes (a new address,
+// then the same one behind a NAT that maps a new port per destination);
+// once connected he stops looking.
 func TestServiceOverPrivateDHT(t *testing.T) {
 	bootstrap := startDHT(t, 3)
 	alice, _, aliceID := startService(t, "alice", bootstrap)
 	bob, bobs, _ := startService(t, "bob", bootstrap)
 	first := session.Candidate{Addr: netip.MustParseAddrPort("198.18.0.11:4000"), Kind: session.PathDirect}
-	alice.Publish([]session.Candidate{first, {Addr: netip.MustParseAddrPort("198.19.1.10:4000"), Kind: session.PathLAN}})
+	alice.Publish([]session.Candidate{first, {Addr: netip.MustParseAddrPort("198.19.1.10:4000"), Kind: session.PathLAN}}, false)
 	testutil.WaitFor(t, 10*time.Second, "alice's first put", func() bool { return alice.Status().Publish.Stored > 0 })
 
 	bob.Track(aliceID)
@@ -112,9 +122,27 @@ func TestServiceOverPrivateDHT(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "bob's lookup to find nothing newer", func() bool { return bob.PeerLookup(aliceID).Result == ResultNotNewer })
 
 	moved := session.Candidate{Addr: netip.MustParseAddrPort("198.18.0.12:4000"), Kind: session.PathDirect}
-	alice.Publish([]session.Candidate{moved})
+	alice.Publish([]session.Candidate{moved}, false)
 	want = []session.Candidate{{Addr: moved.Addr, Kind: session.PathDirect, Source: session.SourceDHT}}
 	testutil.WaitFor(t, 10*time.Second, "bob to find alice's new address", func() bool { return slices.Equal(bobs.foundOf(aliceID), want) })
+	if bobs.hardOf(aliceID) {
+		t.Fatal("bob found alice's NAT hard before she said so")
+	}
+
+	// Her NAT turns out to map per destination: the same candidates,
+	// flagged, are a new record, and bob finds the flag.
+	seq := bob.PeerLookup(aliceID).Seq
+	alice.Publish([]session.Candidate{moved}, true)
+	testutil.WaitFor(t, 10*time.Second, "bob to find alice's NAT hard", func() bool { return bobs.hardOf(aliceID) })
+	if st := bob.PeerLookup(aliceID); st.Seq <= seq || !strings.Contains(st.Detail, "new port per destination") {
+		t.Fatalf("bob's lookup of the flagged record: %+v (the last was %d)", st, seq)
+	}
+	if st := alice.Status().Publish; !st.HardNAT || st.Err != "" {
+		t.Fatalf("alice's put: %+v", st)
+	}
+	if !slices.Equal(bobs.foundOf(aliceID), want) {
+		t.Fatalf("bob found %v with the flag, want %v", bobs.foundOf(aliceID), want)
+	}
 
 	bob.SetConnected(aliceID, true)
 	last := bob.PeerLookup(aliceID).At
@@ -132,7 +160,7 @@ func TestServiceOverPrivateDHT(t *testing.T) {
 // says the DHT is unreachable, and publishing fails with a reason.
 func TestServiceWithoutDHT(t *testing.T) {
 	svc, _, _ := startService(t, "alice", []string{"127.0.0.1:9"})
-	svc.Publish([]session.Candidate{{Addr: netip.MustParseAddrPort("198.18.0.11:4000"), Kind: session.PathDirect}})
+	svc.Publish([]session.Candidate{{Addr: netip.MustParseAddrPort("198.18.0.11:4000"), Kind: session.PathDirect}}, false)
 	peer, _ := newKey(t)
 	svc.Track(peer)
 	testutil.WaitFor(t, 30*time.Second, "a lookup", func() bool { return !svc.PeerLookup(peer).At.IsZero() })
