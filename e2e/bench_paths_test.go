@@ -339,7 +339,32 @@ func (x *pathLab) iperf3(b *testing.B) goodput {
 	client := x.bobHost.Command(ctx, "iperf3", "-c", x.siteA.PublicIP().String(), "-p", port, "-R", "-n", strconv.FormatInt(x.size, 10),
 		"-i", "1", "-f", "k", "--forceflush")
 	out, err := client.Output()
-	var g goodput
+	seconds, total := iperf3Report(out)
+	if total != nil {
+		return *total
+	}
+	if ctx.Err() == nil && err != nil {
+		b.Fatalf("iperf3: %v\n%s", err, out)
+	}
+	g := goodput{capped: true}
+	for _, s := range seconds {
+		g.bytes += s.bytes
+		g.took = s.end
+	}
+	return g
+}
+
+// iperf3Second is one line of an iperf3 client's report: what arrived
+// in the interval that ended at end, from the start.
+type iperf3Second struct {
+	end   time.Duration
+	bytes int64
+}
+
+// iperf3Report reads an iperf3 client's output (-i 1 -f k): the lines
+// of each interval, and its final receiver line (nil when the run was
+// cut short).
+func iperf3Report(out []byte) (seconds []iperf3Second, total *goodput) {
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(strings.NewReplacer("[", " ", "]", " ", "-", " ").Replace(line))
 		// "5 0.00 1.00 sec 11.2 MBytes 94122 Kbits/sec [receiver]"
@@ -352,17 +377,13 @@ func (x *pathLab) iperf3(b *testing.B) goodput {
 		if err1 != nil || err2 != nil || unit == 0 || strings.HasSuffix(line, "sender") {
 			continue
 		}
+		at := time.Duration(end * float64(time.Second))
 		if strings.HasSuffix(line, "receiver") {
-			return goodput{bytes: int64(amount * unit), took: time.Duration(end * float64(time.Second))}
+			return seconds, &goodput{bytes: int64(amount * unit), took: at}
 		}
-		g.bytes += int64(amount * unit)
-		g.took = time.Duration(end * float64(time.Second))
+		seconds = append(seconds, iperf3Second{end: at, bytes: int64(amount * unit)})
 	}
-	if ctx.Err() == nil && err != nil {
-		b.Fatalf("iperf3: %v\n%s", err, out)
-	}
-	g.capped = true
-	return g
+	return seconds, nil
 }
 
 // crocVersion is the croc the issue compares with.
@@ -498,6 +519,67 @@ func linkedPair(b *testing.B, shape linkem.Shape, aliceConfig string) (alice, bo
 	connectPair(b, alice, bob)
 	waitPeer(b, alice, bob.nodeID(), connectTimeout, "connect", connected)
 	return alice, bob
+}
+
+// BenchmarkRealPathsShare shows how much of a shared link punchdrop
+// takes from others: one iperf3 TCP flow (CUBIC, the usual default, or
+// BBR) runs alone on the emulated 100 Mbit/s link at a round trip of
+// 50 ms with no random loss, so every loss is the link's queue
+// overflowing; then punchdrop sends beside it, with each of its
+// congestion controls. It prints each one's rate while both ran.
+func BenchmarkRealPathsShare(b *testing.B) {
+	s := readPathSettings(b)
+	s.cap = 20 * time.Second
+	x := newPathLab(b, s)
+	shape := pathCase{rtt: 50 * time.Millisecond}.shape()
+	if err := x.siteA.SetLink(linkem.Config{Up: shape, Down: shape}); err != nil {
+		b.Fatal(err)
+	}
+	const alone = 10 * time.Second
+	fmt.Printf("\nOne TCP flow and punchdrop (%d lanes) on one 100 Mbit/s link, RTT 50 ms, no random loss (MiB/s)\n", agent.DefaultLanes)
+	fmt.Printf("| TCP | punchdrop | TCP alone | TCP beside punchdrop | punchdrop beside TCP | punchdrop's share |\n|---|---|---|---|---|---|\n")
+	for _, pair := range [][2]string{{"cubic", "cubic"}, {"cubic", "reno"}, {"bbr", "cubic"}, {"bbr", "reno"}} {
+		tcp, cc := pair[0], pair[1]
+		port := x.port()
+		server := x.aliceHost.Command(context.Background(), "iperf3", "-s", "-1", "-p", port)
+		if err := server.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		client := x.bobHost.Command(context.Background(), "iperf3", "-c", x.siteA.PublicIP().String(), "-p", port, "-R", "-C", tcp,
+			"-t", strconv.Itoa(int((alone+s.cap+15*time.Second)/time.Second)), "-i", "1", "-f", "k", "--forceflush")
+		var out []byte
+		done := make(chan error, 1)
+		started := time.Now()
+		go func() {
+			var err error
+			out, err = client.Output()
+			done <- err
+		}()
+		time.Sleep(alone)
+		g := x.punchdrop(b, agent.DefaultLanes, cc)
+		sendEnd := time.Since(started)
+		sendStart := sendEnd - g.took
+		if err := <-done; err != nil {
+			b.Fatalf("iperf3: %v\n%s", err, out)
+		}
+		server.Process.Kill()
+		server.Wait()
+		seconds, _ := iperf3Report(out)
+		rate := func(from, to time.Duration) float64 {
+			var bytes int64
+			var n int
+			for _, sec := range seconds {
+				if sec.end > from+time.Second && sec.end <= to {
+					bytes += sec.bytes
+					n++
+				}
+			}
+			return float64(bytes) / (1 << 20) / float64(max(n, 1))
+		}
+		tcpAlone, tcpShared := rate(2*time.Second, alone), rate(sendStart, sendEnd)
+		fmt.Printf("| %s | %s | %.2f | %.2f | %.2f | %.0f %% |\n", tcp, cc, tcpAlone, tcpShared, g.mibps(), 100*g.mibps()/(g.mibps()+tcpShared))
+	}
 }
 
 // BenchmarkRealPathsSmallFiles sends 1000 files of 4 KiB over the
