@@ -170,6 +170,7 @@ func (in *incoming) takeLane(lane Stream, r *Reader) error {
 // piece by piece through buf, until END on the OFFER's stream, or until
 // a lane ends between frames.
 func (in *incoming) readStream(r *Reader, buf []byte, lane bool) (End, error) {
+	ends := 0
 	for {
 		f, head, err := r.NextStreamed()
 		if lane && errors.Is(err, io.EOF) {
@@ -186,6 +187,9 @@ func (in *incoming) readStream(r *Reader, buf []byte, lane bool) (End, error) {
 		}
 		switch f := f.(type) {
 		case End:
+			if ends++; !lane && in.awaitsResend(ends) {
+				continue // the NAKed chunk comes again, then END again
+			}
 			if !lane {
 				return f, nil
 			}

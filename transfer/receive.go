@@ -351,14 +351,27 @@ func (in *incoming) confirmDone(r *Reader) error {
 		return err
 	}
 	in.accepted = true
-	f, err := r.Next()
-	if err != nil {
-		return fmt.Errorf("receive %s: %w", in.rec.Name, err)
+	// From version 3 a small file's CHUNK may come before END (eager.go):
+	// it is skipped unread.
+	if in.version >= 3 {
+		r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
 	}
-	if _, ok := f.(End); !ok {
-		return protocolError("frame after ACCEPT of a received file", f)
+	for {
+		f, head, err := r.NextStreamed()
+		if err != nil {
+			return in.readError(err)
+		}
+		if head != nil && in.version >= 3 {
+			continue
+		}
+		if head != nil {
+			f = Chunk{}
+		}
+		if _, ok := f.(End); !ok {
+			return protocolError("frame after ACCEPT of a received file", f)
+		}
+		return in.writeFrame(EndAck{Name: in.rec.Final})
 	}
-	return in.writeFrame(EndAck{Name: in.rec.Final})
 }
 
 // discard drops the staging file and record, so the next offer starts
