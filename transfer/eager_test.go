@@ -206,8 +206,8 @@ func TestEagerFallsBackToAnOlderPeer(t *testing.T) {
 		t.Fatalf("receiver: %v", err)
 	}
 	r.assertSame(src, res.Name)
-	if opened.Load() != 2 || second.whole {
-		t.Fatalf("%d offers, the second sent whole: %v; want a second offer, in version 2, that waits", opened.Load(), second.whole)
+	if opened.Load() != 2 || second.whole || res.Version != 2 {
+		t.Fatalf("%d offers, the second sent whole: %v, in version %d; want a second offer, in version 2, that waits", opened.Load(), second.whole, res.Version)
 	}
 }
 

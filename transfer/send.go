@@ -94,6 +94,9 @@ type Result struct {
 	Name  string // what the receiver stored the file as, on success
 	Sent  int64  // chunk bytes written to the streams, whether or not it succeeded
 	Lanes int    // extra streams the chunks went on besides the OFFER's
+	// Version is the protocol version the file went in (SendOver's last
+	// offer); zero if no offer was made.
+	Version uint8
 }
 
 // Send offers src on stream and sends the chunks the receiver lacks,
@@ -117,7 +120,7 @@ func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Re
 	if errors.As(err, &te) && !te.Remote {
 		abort(stream, s.version, te)
 	}
-	return Result{Name: name, Sent: s.sent.Load(), Lanes: s.lanesUsed}, err
+	return Result{Name: name, Sent: s.sent.Load(), Lanes: s.lanesUsed, Version: s.version}, err
 }
 
 // versionOr is v, or Version for zero.
