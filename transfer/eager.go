@@ -84,6 +84,9 @@ func (s *sender) runEager() (string, error) {
 				return "", err
 			}
 		case EndAck:
+			// The receiver holds the whole file; the chunk that came
+			// with END gets no ACK of its own.
+			s.progress(int64(s.offer.Size), int64(s.offer.Size))
 			s.stream.Close()
 			return f.Name, nil
 		default:

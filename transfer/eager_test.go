@@ -231,3 +231,77 @@ func TestEagerOfferOfReceivedFile(t *testing.T) {
 		t.Fatalf("receiver: %v", te)
 	}
 }
+
+// countingJournal counts the journal's updates, and fails IncomingChunks
+// while failChunks is set.
+type countingJournal struct {
+	*memJournal
+	starts, records, finishes atomic.Int32
+	failChunks                atomic.Bool
+}
+
+func (j *countingJournal) StartIncoming(rec Record) error {
+	j.starts.Add(1)
+	return j.memJournal.StartIncoming(rec)
+}
+
+func (j *countingJournal) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte) error {
+	j.records.Add(1)
+	return j.memJournal.RecordChunks(peer, id, indexes, hashes)
+}
+
+func (j *countingJournal) FinishIncoming(peer, id, final string, at time.Time) error {
+	j.finishes.Add(1)
+	return j.memJournal.FinishIncoming(peer, id, final, at)
+}
+
+func (j *countingJournal) IncomingChunks(peer, id string, fn func(uint32, []byte) error) error {
+	if j.failChunks.Load() {
+		return errors.New("test: the journal cannot be read")
+	}
+	return j.memJournal.IncomingChunks(peer, id, fn)
+}
+
+// TestChunkThatCameWithEndIsNotRecorded: the chunk of a small file sent
+// whole comes with its END; recording it would cost a commit that
+// FinishIncoming undoes at once, so the file costs the journal two
+// updates, not three. Should the file fail to finish, its chunk is
+// recorded after all, and the next offer does not send it again.
+func TestChunkThatCameWithEndIsNotRecorded(t *testing.T) {
+	r := newRig(t)
+	j := &countingJournal{memJournal: r.journal}
+	r.recv.Journal = j
+	src := r.file("small.txt", 100)
+	res := r.send(Source{ID: newID(), Path: src, Name: "small.txt"})
+	if res.sendErr != nil || res.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", res.sendErr, res.recvErr)
+	}
+	r.assertSame(src, res.name)
+	if s, rc, f := j.starts.Load(), j.records.Load(), j.finishes.Load(); s != 1 || rc != 0 || f != 1 {
+		t.Fatalf("journal updates: %d starts, %d chunk records, %d finishes; want 1, 0, 1", s, rc, f)
+	}
+
+	id := newID()
+	j.failChunks.Store(true)
+	res = r.send(Source{ID: id, Path: src, Name: "again.txt"})
+	if res.sendErr == nil || res.recvErr == nil {
+		t.Fatalf("send: %v; receive: %v; want both failed", res.sendErr, res.recvErr)
+	}
+	if n := r.recordedChunks(id); n != 1 {
+		t.Fatalf("%d chunks recorded after the failed finish, want 1", n)
+	}
+	j.failChunks.Store(false)
+	held := int64(-1) // what the receiver held when it accepted: the first report
+	res = r.transfer(t.Context(), t.Context(), Source{ID: id, Path: src, Name: "again.txt"}, func(done, _ int64) {
+		if held < 0 {
+			held = done
+		}
+	})
+	if res.sendErr != nil || res.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", res.sendErr, res.recvErr)
+	}
+	r.assertSame(src, res.name)
+	if held != 100 {
+		t.Fatalf("the receiver held %d bytes when it accepted the retry, want all 100", held)
+	}
+}
