@@ -20,17 +20,17 @@ import (
 // a receiver of version 3 reads on after an END that came while a chunk it
 // NAKed is missing (awaitsResend).
 
-// maxEagerSize bounds the files sent eagerly: what a refused offer wastes
+// MaxEagerSize bounds the files sent eagerly: what a refused offer wastes
 // of the path, and what waits unread at the receiver until it admits the
 // offer, stays small, well within QUIC's initial stream window (512 KiB),
 // so the sender's writes never wait for the receiver. Above it, a file's
 // own bytes take about as long as the round trips saved (64 KiB at
 // 10 Mbit/s: 50 ms).
-const maxEagerSize = 64 << 10
+const MaxEagerSize = 64 << 10
 
 // eager reports whether the file goes whole at once.
 func (s *sender) eager() bool {
-	return s.version >= 3 && s.offer.Chunks() <= 1 && s.offer.Size <= maxEagerSize
+	return s.version >= 3 && s.offer.Chunks() <= 1 && s.offer.Size <= MaxEagerSize
 }
 
 // runEager sends a small file whole at once, then takes the receiver's

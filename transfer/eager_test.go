@@ -53,7 +53,7 @@ func eagerLen(name string, size int) int {
 }
 
 // TestSmallFileGoesWhole: from version 3 a file of at most one chunk
-// and maxEagerSize bytes goes whole before any answer (one round trip),
+// and MaxEagerSize bytes goes whole before any answer (one round trip),
 // and arrives as sent; a larger one, one of two chunks, and one sent in
 // version 2 wait for the ACCEPT as before.
 func TestSmallFileGoesWhole(t *testing.T) {
@@ -66,8 +66,8 @@ func TestSmallFileGoesWhole(t *testing.T) {
 	}{
 		{"empty", 0, 0, 0, true},
 		{"ten bytes", 10, 0, 0, true},
-		{"the eager limit", maxEagerSize, 0, 0, true},
-		{"one byte more", maxEagerSize + 1, 0, 0, false},
+		{"the eager limit", MaxEagerSize, 0, 0, true},
+		{"one byte more", MaxEagerSize + 1, 0, 0, false},
 		{"two chunks", 2 * MinChunkSize, MinChunkSize, 0, false},
 		{"version 2", 10, 0, 2, false},
 	}
