@@ -214,7 +214,7 @@ func start(paths Paths, cfg Config, opts Options, log *slog.Logger) (_ *Agent, e
 	}
 	a.relays = newRelays(servers, a.node, log, a.publishNAT)
 	a.sched = scheduler.New(scheduler.Config{
-		Queue: st, Sender: nodeSender{a.node, a.lanes}, Observer: sendObserver{a.view, a.currentOutbox},
+		Queue: st, Sender: nodeSender{a.node, a.lanes, &spokenVersions{}}, Observer: sendObserver{a.view, a.currentOutbox},
 		Log: log, ChunkSize: cfg.ChunkSize,
 	})
 	a.outbox = a.newOutbox()

@@ -15,9 +15,9 @@ import (
 )
 
 // receivesPerPeer bounds the streams one peer may push files on at once:
-// a sender sends 48 files at once (the scheduler's sendsPerPeer), 3 of
+// a sender sends 64 files at once (the scheduler's sendsPerPeer), 3 of
 // them large, and may stripe each of those over up to transfer.MaxLanes
-// (16) lanes: 48 + 3×16 = 96 streams, and a few more while old ones end.
+// (16) lanes: 64 + 3×16 = 112 streams, and a few more while old ones end.
 // Each file costs a buffer of up to a chunk, which the receivers' Quota
 // also bounds in bytes, and its lanes share that buffer.
 const receivesPerPeer = 128

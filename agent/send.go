@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/punchdrop/punchdrop/agent/scheduler"
@@ -52,6 +53,50 @@ func (a *Agent) queueFiles(peer session.NodeID, paths []string, as string) ([]co
 type nodeSender struct {
 	node  *session.Node
 	lanes func() int // how many lanes a file may go on (config: lanes)
+	// spoken remembers the protocol version of peers that speak an older
+	// one than ours, per session, so that only a session's first file
+	// pays the round trip of offering ours.
+	spoken *spokenVersions
+}
+
+// spokenVersions is the transfer protocol version each peer's session
+// took files in, where older than transfer.Version. A new session (the
+// peer may have been updated) negotiates afresh.
+type spokenVersions struct {
+	mu sync.Mutex // guards following
+	by map[session.NodeID]spokenBy
+}
+
+type spokenBy struct {
+	sess    *session.Session
+	version uint8
+}
+
+// version is the version to offer files to sess in: zero for ours.
+func (v *spokenVersions) version(sess *session.Session) uint8 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s, ok := v.by[sess.Peer]; ok && s.sess == sess {
+		return s.version
+	}
+	return 0
+}
+
+// took notes that sess took a file in version (zero: no offer made).
+func (v *spokenVersions) took(sess *session.Session, version uint8) {
+	if version == 0 {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if version == transfer.Version {
+		delete(v.by, sess.Peer)
+		return
+	}
+	if v.by == nil {
+		v.by = map[session.NodeID]spokenBy{}
+	}
+	v.by[sess.Peer] = spokenBy{sess, version}
 }
 
 // lanes is the config's lanes.
@@ -87,8 +132,11 @@ func (n nodeSender) Send(ctx context.Context, o store.Outgoing, chunkSize int, p
 		}
 		return out
 	}
-	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize, Lanes: lanes, MaxLanes: n.lanes()}
+	src := transfer.Source{ID: id, Path: o.Path, Name: o.Name, ChunkSize: chunkSize, Lanes: lanes, MaxLanes: n.lanes(), Version: n.spoken.version(sess)}
 	res, err := transfer.SendOver(ctx, open, src, progress)
+	if err == nil {
+		n.spoken.took(sess, res.Version)
+	}
 	return res, asMoved(err)
 }
 

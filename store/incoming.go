@@ -92,7 +92,7 @@ func putRecord(b *bolt.Bucket, r transfer.Record) error { return putJSON(b, keyM
 // StartIncoming records a new incoming transfer, replacing any earlier
 // record with the same peer and ID together with its chunks.
 func (s *Store) StartIncoming(rec transfer.Record) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		parent := tx.Bucket(bucketIncoming)
 		u, err := loadUsage(parent, rec.Peer)
 		if err != nil {
@@ -154,7 +154,7 @@ func (s *Store) IncomingTransfer(peer, id string) (transfer.Record, error) {
 // with their hashes, and notes the time. Call it only once their data is
 // durable on disk.
 func (s *Store) RecordChunks(peer, id string, indexes []uint32, hashes [][]byte) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIncoming).Bucket(incomingKey(peer, id))
 		if b == nil {
 			return noRecord("record chunks of", peer, id)
@@ -203,7 +203,7 @@ func (s *Store) IncomingChunks(peer, id string, fn func(index uint32, hash []byt
 // forgets its chunk list, which is needed only to resume; the peer's
 // oldest received records beyond MaxIncomingDone are forgotten.
 func (s *Store) FinishIncoming(peer, id, final string, at time.Time) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		parent := tx.Bucket(bucketIncoming)
 		b := parent.Bucket(incomingKey(peer, id))
 		if b == nil {

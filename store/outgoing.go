@@ -68,7 +68,7 @@ func (s *Store) AddOutgoing(items ...Outgoing) error {
 
 // UpdateOutgoing changes a queued transfer with fn.
 func (s *Store) UpdateOutgoing(id string, fn func(*Outgoing)) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		var o Outgoing
 		if err := getJSON(tx.Bucket(bucketOutgoing), []byte(id), &o); err != nil {
 			return fmt.Errorf("update transfer %s: %w", id, err)

@@ -37,11 +37,6 @@ const fileMode = 0o600
 // file; bbolt allows one process, so a second agent fails fast and clearly.
 const lockTimeout = time.Second
 
-// batchDelay is how long a transfer's state update may wait to share a
-// commit with others: short next to a file's round trips, long enough to
-// gather the updates of many small files in flight.
-const batchDelay = 2 * time.Millisecond
-
 // Limits that keep strangers and chatty peers from growing the file
 // without bound.
 const (
@@ -87,7 +82,8 @@ var (
 
 // Store is the agent's state database.
 type Store struct {
-	db *bolt.DB
+	db    *bolt.DB
+	group group // updates waiting to commit together (group.go)
 }
 
 // Open opens or creates the database at path (mode 0600). A damaged file
@@ -131,10 +127,6 @@ func openBolt(path string) (*bolt.DB, error) {
 	case err != nil:
 		return nil, err
 	}
-	// Concurrent transfers record their progress through Batch, which
-	// folds updates that arrive within this delay into one commit (one
-	// fsync); a lone update waits at most this long.
-	db.MaxBatchDelay = batchDelay
 	return db, nil
 }
 

@@ -25,6 +25,10 @@
 // QUIC connections to the same peer, each opened with LANE id and then
 // carrying CHUNKs of the file, so that a path with random loss is
 // filled by several congestion controllers instead of one (lanes.go).
+// From version 3 on, a small file (one chunk, at most 64 KiB) goes
+// whole: OFFER, CHUNK and END at once, before the ACCEPT, so that it
+// costs one round trip instead of three (eager.go); the receiver still
+// admits the OFFER before it reads the rest.
 // Versions are negotiated per file (negotiate.go); the receiver reads
 // every chunk in pieces straight into its staging file (stream.go,
 // intake.go), so lanes cost it no memory beyond one chunk's buffer.

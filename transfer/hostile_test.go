@@ -295,3 +295,90 @@ func TestHostileAbortReasonIsCleaned(t *testing.T) {
 		t.Fatalf("reason %q, want %q", te.Reason, want)
 	}
 }
+
+// TestHostileEagerFiles sends small files whole, OFFER, CHUNK and END at
+// once, with lies in them (version 3 lets a sender write them before
+// the ACCEPT): an offer refused leaves its chunk unread and nothing
+// behind; a chunk larger than the offer said is refused from its header
+// once the offer is admitted; and a NAKed chunk followed by ENDs instead
+// of the chunk again ends the transfer. Nothing reaches downloads.
+func TestHostileEagerFiles(t *testing.T) {
+	data := []byte("0123456789")
+	good := Chunk{Index: 0, Hash: sha256.Sum256(data), Data: data}
+	end := End{Root: Root([]Hash{sha256.Sum256(data)})}
+	tests := []struct {
+		name   string
+		offer  Offer
+		frames []Frame
+		claim  uint32 // if not 0, a CHUNK header claiming this payload follows
+		want   []Type // the receiver's answers, the last a refusal
+		code   Code
+		clean  bool // no record left either
+	}{
+		{
+			name:   "refused name",
+			offer:  Offer{Name: "../escape.txt"},
+			frames: []Frame{good, end},
+			want:   []Type{TypeAbort},
+			code:   CodeRefused,
+			clean:  true,
+		},
+		{
+			name:  "refused name, then a chunk header of the largest size",
+			offer: Offer{Name: "../escape.txt"},
+			claim: chunkFixedLen + MaxChunkSize,
+			want:  []Type{TypeAbort},
+			code:  CodeRefused,
+			clean: true,
+		},
+		{
+			name:   "chunk larger than offered",
+			offer:  Offer{Name: "big.txt"},
+			frames: []Frame{Chunk{Index: 0, Data: make([]byte, MinChunkSize)}, end},
+			want:   []Type{TypeAccept, TypeAbort},
+			code:   CodeProtocol,
+		},
+		{
+			name:   "ENDs instead of the NAKed chunk",
+			offer:  Offer{Name: "naked.txt"},
+			frames: []Frame{Chunk{Index: 0, Data: data}, end, end, end},
+			want:   []Type{TypeAccept, TypeNak, TypeAbort},
+			code:   CodeProtocol,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			h := r.hostile()
+			o := tt.offer
+			o.ID, o.Size, o.ChunkSize, o.ModTime, o.Mode = newID(), uint64(len(data)), MinChunkSize, time.Now(), 0o644
+			s := h.open()
+			for _, f := range append([]Frame{o}, tt.frames...) {
+				if err := s.send(f); err != nil {
+					break // the receiver stopped reading: its answer says why
+				}
+			}
+			if tt.claim != 0 {
+				s.header(TypeChunk, tt.claim)
+			}
+			var last Frame
+			for k, want := range tt.want {
+				f, err := s.next()
+				if err != nil || f.Type() != want {
+					t.Fatalf("answer %d: %v, %v; want %s", k, f, err, want)
+				}
+				last = f
+			}
+			mustRefuse(t, "the last answer", last, tt.code)
+			if res := h.result(); res.err == nil {
+				t.Fatal("the receiver took the file")
+			}
+			if entries, _ := os.ReadDir(r.downloads); len(entries) > 1 || len(entries) == 1 && entries[0].Name() != StagingDir {
+				t.Fatalf("downloads holds %v", entries)
+			}
+			if tt.clean {
+				r.mustBeClean(tt.name)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,11 @@ const maxNaks = 64
 
 // intake is where the chunks of one file go while it is received.
 type intake struct {
-	written  chan chunkDone // verified chunks, to the sync loop
+	written chan chunkDone // verified chunks, to the sync loop
+	// ended is set, before written closes, when the OFFER's stream
+	// brought END: the chunks the sync loop has not taken by then go
+	// to finish unrecorded (see syncLoop).
+	ended    atomic.Bool
 	piece    int            // bytes a stream reads at a time
 	maxLanes int            // lanes it takes
 	stop     chan struct{}  // closed when the intake closes
@@ -98,8 +103,9 @@ func (in *incoming) closeIntake() error {
 func (in *incoming) receiveChunks(r *Reader) (End, error) {
 	it := in.intake
 	synced := make(chan error, 1)
-	go func() { synced <- in.syncLoop(it.written) }()
+	go func() { synced <- in.syncLoop(it) }()
 	end, err := in.readStream(r, make([]byte, it.piece), false)
+	it.ended.Store(err == nil)
 	if fatal := in.closeIntake(); fatal != nil {
 		err = fatal // the reason the OFFER's stream was stopped
 	}
@@ -170,6 +176,7 @@ func (in *incoming) takeLane(lane Stream, r *Reader) error {
 // piece by piece through buf, until END on the OFFER's stream, or until
 // a lane ends between frames.
 func (in *incoming) readStream(r *Reader, buf []byte, lane bool) (End, error) {
+	ends := 0
 	for {
 		f, head, err := r.NextStreamed()
 		if lane && errors.Is(err, io.EOF) {
@@ -186,6 +193,9 @@ func (in *incoming) readStream(r *Reader, buf []byte, lane bool) (End, error) {
 		}
 		switch f := f.(type) {
 		case End:
+			if ends++; !lane && in.awaitsResend(ends) {
+				continue // the NAKed chunk comes again, then END again
+			}
 			if !lane {
 				return f, nil
 			}
@@ -329,19 +339,29 @@ const (
 // gone) stops the ACKs only: what the readers still write is made
 // durable and recorded all the same, so a resume does not send it again.
 // Only a failed flush or record stops recording, and the readers with it.
-func (in *incoming) syncLoop(written <-chan chunkDone) error {
+//
+// The last batch, gathered as END came (a small file sent whole comes
+// with its END), is made durable but neither recorded nor ACKed: finish
+// takes its hashes (in.unrecorded) and records the file received, which
+// forgets its chunks at once, so recording them first would cost a
+// commit for nothing. Should finish fail, it records them then; a crash
+// before that leaves them unrecorded, and they are sent again.
+func (in *incoming) syncLoop(it *intake) error {
 	idle := time.NewTimer(syncIdleGap)
 	defer idle.Stop()
 	var ackErr error
 	for {
-		batch := in.nextBatch(written, idle)
+		batch, closed := in.nextBatch(it.written, idle)
 		if batch == nil {
 			return ackErr
+		}
+		if closed && it.ended.Load() && ackErr == nil {
+			return in.holdUnrecorded(batch)
 		}
 		indexes, err := in.commitBatch(batch)
 		if err != nil {
 			in.stream.CancelRead(streamCancelled) // stop the reader
-			for range written {
+			for range it.written {
 				// Let the readers finish; their chunks stay unrecorded
 				// and will be sent again.
 			}
@@ -354,29 +374,44 @@ func (in *incoming) syncLoop(written <-chan chunkDone) error {
 }
 
 // nextBatch waits for a written chunk and gathers those that follow it
-// closely, up to syncBatchBytes or MaxAckBatch chunks. It returns nil
-// once written is closed and empty.
-func (in *incoming) nextBatch(written <-chan chunkDone, idle *time.Timer) []chunkDone {
+// closely, up to syncBatchBytes or MaxAckBatch chunks; closed says
+// written closed after them. It returns nil once written is closed and
+// empty.
+func (in *incoming) nextBatch(written <-chan chunkDone, idle *time.Timer) (batch []chunkDone, closed bool) {
 	c, ok := <-written
 	if !ok {
-		return nil
+		return nil, true
 	}
-	batch := []chunkDone{c}
+	batch = []chunkDone{c}
 	bytes := in.offer.ChunkLen(int(c.index))
 	for bytes < syncBatchBytes && len(batch) < MaxAckBatch {
 		idle.Reset(syncIdleGap)
 		select {
 		case c, ok := <-written:
 			if !ok {
-				return batch
+				return batch, true
 			}
 			batch = append(batch, c)
 			bytes += in.offer.ChunkLen(int(c.index))
 		case <-idle.C:
-			return batch
+			return batch, false
 		}
 	}
-	return batch
+	return batch, false
+}
+
+// holdUnrecorded makes the last batch durable and keeps its hashes for
+// finish, which records the file received (see syncLoop).
+func (in *incoming) holdUnrecorded(batch []chunkDone) error {
+	if err := in.file.Sync(); err != nil {
+		return writeError(err)
+	}
+	in.unrecorded = make(map[uint32]Hash, len(batch))
+	for _, c := range batch {
+		in.unrecorded[c.index] = c.hash
+	}
+	in.count(batch)
+	return nil
 }
 
 // commitBatch makes a batch durable and records it; it returns the
@@ -393,6 +428,12 @@ func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	if err := in.rc.Journal.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
 		return nil, &Error{Code: CodeIO, Reason: err.Error()}
 	}
+	in.count(batch)
+	return indexes, nil
+}
+
+// count counts a durable batch as held, for Progress.
+func (in *incoming) count(batch []chunkDone) {
 	var n int64
 	for _, c := range batch {
 		n += int64(in.offer.ChunkLen(int(c.index)))
@@ -403,7 +444,6 @@ func (in *incoming) commitBatch(batch []chunkDone) ([]uint32, error) {
 	in.flying.Add(-n)
 	in.held.Store(in.done)
 	in.arrived(0)
-	return indexes, nil
 }
 
 // arrived counts n more bytes of chunks on their way (n < 0: fewer)

@@ -180,19 +180,22 @@ func reject(stream Stream, v uint8, code Code, reason string) {
 
 // incoming is one file being received.
 type incoming struct {
-	rc       *Receiver
-	peer     string
-	stream   Stream // the OFFER's
-	version  uint8  // the OFFER's, spoken on every stream of the file
-	offer    Offer
-	name     string // the safe name it will get: messages never show the offered one
-	log      *slog.Logger
-	rec      Record
-	file     *os.File
-	done     int64         // bytes held durably; the sync loop's
-	memory   int64         // receive buffer counted against the Quota
-	accepted bool          // ACCEPT was sent: refusals from now on are ABORTs
-	ended    chan struct{} // closed when the receive lets go of the transfer
+	rc      *Receiver
+	peer    string
+	stream  Stream // the OFFER's
+	version uint8  // the OFFER's, spoken on every stream of the file
+	offer   Offer
+	name    string // the safe name it will get: messages never show the offered one
+	log     *slog.Logger
+	rec     Record
+	file    *os.File
+	done    int64 // bytes held durably; the sync loop's
+	// unrecorded holds the hashes of the chunks held durably but not
+	// recorded: those that came with END (syncLoop).
+	unrecorded map[uint32]Hash
+	memory     int64         // receive buffer counted against the Quota
+	accepted   bool          // ACCEPT was sent: refusals from now on are ABORTs
+	ended      chan struct{} // closed when the receive lets go of the transfer
 	// held is done for the streams' goroutines; flying the bytes of
 	// chunks read and not held yet (Progress).
 	held, flying atomic.Int64
@@ -239,6 +242,7 @@ func (in *incoming) run(r *Reader) error {
 
 	end, err := in.receiveChunks(r)
 	if err != nil {
+		in.recordUnrecorded() // a lane failed as END came
 		return err
 	}
 	return in.finish(end)
@@ -257,8 +261,15 @@ func (in *incoming) close() {
 	}
 }
 
-// finish checks the whole file and moves it under its final name.
-func (in *incoming) finish(end End) error {
+// finish checks the whole file and moves it under its final name. If
+// that fails, the chunks held but not recorded are recorded, for the
+// next offer to resume.
+func (in *incoming) finish(end End) (err error) {
+	defer func() {
+		if err != nil {
+			in.recordUnrecorded()
+		}
+	}()
 	if n := in.have.Count(); n != in.offer.Chunks() {
 		return &Error{Code: CodeProtocol, Reason: fmt.Sprintf("END after %d of %d chunks", n, in.offer.Chunks())}
 	}
@@ -285,9 +296,27 @@ func (in *incoming) finish(end End) error {
 	if err := in.rc.Journal.FinishIncoming(in.peer, in.rec.ID, final, time.Now()); err != nil {
 		in.log.Error("file received but not recorded", "file", final, "err", err)
 	}
+	in.unrecorded = nil // received: its chunks are not needed any more
 	in.rec.State, in.rec.Final = Received, final
 	in.log.Info("file received", "file", final, "size", in.offer.Size, "peer", shortPeer(in.peer))
 	return in.writeFrame(EndAck{Name: final})
+}
+
+// recordUnrecorded records the chunks held durably but not recorded
+// (syncLoop), if the transfer still has its record.
+func (in *incoming) recordUnrecorded() {
+	if len(in.unrecorded) == 0 {
+		return
+	}
+	indexes := make([]uint32, 0, len(in.unrecorded))
+	hashes := make([][]byte, 0, len(in.unrecorded))
+	for i, h := range in.unrecorded {
+		indexes, hashes = append(indexes, i), append(hashes, h[:])
+	}
+	if err := in.rc.Journal.RecordChunks(in.peer, in.rec.ID, indexes, hashes); err != nil {
+		in.log.Warn("record chunks", "file", in.rec.Name, "err", err)
+	}
+	in.unrecorded = nil
 }
 
 // Mode bits a received file never keeps, whatever the sender's: no one
@@ -300,12 +329,20 @@ const (
 )
 
 // storedRoot computes the whole-file hash from the chunk hashes the
-// journal recorded, in index order: no list of hashes is kept in memory
-// (for MaxChunks chunks it would take 256 MiB).
+// journal recorded and those of the last batch, unrecorded, in index
+// order: no list of all hashes is kept in memory (for MaxChunks chunks
+// it would take 256 MiB).
 func (in *incoming) storedRoot() (Hash, error) {
 	h := sha256.New()
 	next := uint32(0)
+	unrecorded := func() {
+		for hash, ok := in.unrecorded[next]; ok; hash, ok = in.unrecorded[next] {
+			h.Write(hash[:])
+			next++
+		}
+	}
 	err := in.rc.Journal.IncomingChunks(in.peer, in.rec.ID, func(i uint32, hash []byte) error {
+		unrecorded()
 		if i != next || len(hash) != HashLen {
 			return fmt.Errorf("chunk %d recorded out of order or damaged", i)
 		}
@@ -313,6 +350,7 @@ func (in *incoming) storedRoot() (Hash, error) {
 		next++
 		return nil
 	})
+	unrecorded()
 	if err == nil && int(next) != in.offer.Chunks() {
 		err = fmt.Errorf("%d of %d chunks recorded", next, in.offer.Chunks())
 	}
@@ -351,19 +389,33 @@ func (in *incoming) confirmDone(r *Reader) error {
 		return err
 	}
 	in.accepted = true
-	f, err := r.Next()
-	if err != nil {
-		return fmt.Errorf("receive %s: %w", in.rec.Name, err)
+	// From version 3 a small file's CHUNK may come before END (eager.go):
+	// it is skipped unread.
+	if in.version >= 3 {
+		r.SetLimit(TypeChunk, chunkFixedLen+int(in.bufferSize()))
 	}
-	if _, ok := f.(End); !ok {
-		return protocolError("frame after ACCEPT of a received file", f)
+	for {
+		f, head, err := r.NextStreamed()
+		if err != nil {
+			return in.readError(err)
+		}
+		if head != nil && in.version >= 3 {
+			continue
+		}
+		if head != nil {
+			f = Chunk{}
+		}
+		if _, ok := f.(End); !ok {
+			return protocolError("frame after ACCEPT of a received file", f)
+		}
+		return in.writeFrame(EndAck{Name: in.rec.Final})
 	}
-	return in.writeFrame(EndAck{Name: in.rec.Final})
 }
 
 // discard drops the staging file and record, so the next offer starts
 // from nothing.
 func (in *incoming) discard() {
+	in.unrecorded = nil
 	if in.file != nil {
 		in.file.Close()
 		in.file = nil

@@ -94,6 +94,9 @@ type Result struct {
 	Name  string // what the receiver stored the file as, on success
 	Sent  int64  // chunk bytes written to the streams, whether or not it succeeded
 	Lanes int    // extra streams the chunks went on besides the OFFER's
+	// Version is the protocol version the file went in (SendOver's last
+	// offer); zero if no offer was made.
+	Version uint8
 }
 
 // Send offers src on stream and sends the chunks the receiver lacks,
@@ -117,7 +120,7 @@ func Send(ctx context.Context, stream Stream, src Source, progress Progress) (Re
 	if errors.As(err, &te) && !te.Remote {
 		abort(stream, s.version, te)
 	}
-	return Result{Name: name, Sent: s.sent.Load(), Lanes: s.lanesUsed}, err
+	return Result{Name: name, Sent: s.sent.Load(), Lanes: s.lanesUsed, Version: s.version}, err
 }
 
 // versionOr is v, or Version for zero.
@@ -201,6 +204,9 @@ func newSender(ctx context.Context, stream Stream, src Source, progress Progress
 }
 
 func (s *sender) run() (string, error) {
+	if s.eager() {
+		return s.runEager()
+	}
 	if err := writeFrame(s.stream, s.version, s.offer); err != nil {
 		return "", fmt.Errorf("offer %s: %w", s.offer.Name, err)
 	}
@@ -214,16 +220,7 @@ func (s *sender) run() (string, error) {
 	if !ok || accept.Have.Len() != s.offer.Chunks() {
 		return "", protocolError("answer to OFFER", reply)
 	}
-	// The reading goroutine reads the ACCEPT's bitmap while ACKs add to
-	// s.acked: they are two.
-	s.acked, _ = bitmapFrom(accept.Have.Len(), accept.Have.bits)
-	for i := range s.offer.Chunks() {
-		if s.acked.Has(i) {
-			s.done += int64(s.offer.ChunkLen(i))
-			s.ackedN++
-		}
-	}
-	s.progress(s.done, int64(s.offer.Size))
+	s.accepted(accept.Have)
 	if err := s.sendChunks(accept.Have); err != nil {
 		return "", err
 	}
@@ -243,6 +240,24 @@ func (s *sender) run() (string, error) {
 	}
 	s.stream.Close()
 	return done.Name, nil
+}
+
+// accepted takes the have-bitmap of the receiver's ACCEPT as ACKed, and
+// reports it as the first progress.
+func (s *sender) accepted(have Bitmap) {
+	s.mu.Lock()
+	// The reading goroutine reads the ACCEPT's bitmap while ACKs add to
+	// s.acked: they are two.
+	s.acked, _ = bitmapFrom(have.Len(), have.bits)
+	for i := range s.offer.Chunks() {
+		if s.acked.Has(i) {
+			s.done += int64(s.offer.ChunkLen(i))
+			s.ackedN++
+		}
+	}
+	done := s.done
+	s.mu.Unlock()
+	s.progress(done, int64(s.offer.Size))
 }
 
 // readFrames passes what the receiver sends to the sending loop, so a

@@ -32,6 +32,24 @@ func sampleFrames() []Frame {
 	}
 }
 
+// eagerStream is what a sender of version 3 writes for a small file
+// before any answer: OFFER, CHUNK and END (eager.go).
+func eagerStream(f *testing.F) []byte {
+	data := []byte("a small file")
+	var b []byte
+	for _, fr := range []Frame{
+		Offer{ID: ID{4}, Size: uint64(len(data)), ChunkSize: DefaultChunkSize, ModTime: time.Unix(0, 1732512345123456789), Mode: 0o644, Name: "notes.txt"},
+		Chunk{Index: 0, Hash: sum(Version, data), Data: data},
+		End{Root: root(Version, []Hash{sum(Version, data)})},
+	} {
+		var err error
+		if b, err = AppendFrame(b, fr); err != nil {
+			f.Fatal(err)
+		}
+	}
+	return b
+}
+
 func TestFramesRoundTrip(t *testing.T) {
 	var stream bytes.Buffer
 	for _, f := range sampleFrames() {
@@ -266,6 +284,7 @@ func FuzzReader(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 	}
+	f.Add(eagerStream(f))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in))
 		for {
@@ -302,6 +321,7 @@ func FuzzReaderStreamed(f *testing.F) {
 		f.Add(b, uint8(7))
 		f.Add(b[:len(b)/2], uint8(0))
 	}
+	f.Add(eagerStream(f), uint8(5))
 	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
 		const limit = 1 << 16
 		whole, streamed := NewReader(bytes.NewReader(in)), NewReader(bytes.NewReader(in))

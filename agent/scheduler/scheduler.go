@@ -26,11 +26,19 @@ const (
 	// own stream: small files spend most of their time in round trips
 	// and flushes, so many overlap (and share database commits). On a
 	// 50 ms path 1000 files of 4 KiB went at 64 files/s with 16 at once
-	// and 130 with 48 (BenchmarkRealPathsSmallFiles); with the lanes of
-	// the few big ones it stays within what a peer takes at once
-	// (agent's receivesPerPeer, 128).
-	sendsPerPeer = 48
-	// bigSendsPerPeer bounds the files larger than a chunk among them:
+	// and 130 with 48 (BenchmarkRealPathsSmallFiles); since a small file
+	// goes whole in one round trip (transfer.MaxEagerSize), at 270–490
+	// with 48 and 450–640 with 64, on a machine shared with other
+	// tests. With the lanes of the few big ones it stays within what a
+	// peer takes at once (agent's receivesPerPeer, 128: 64 + 3×16), and
+	// within the streams QUIC lets a session have open (100).
+	sendsPerPeer = 64
+	// largerSendsPerPeer bounds the files larger than a small one
+	// (transfer.MaxEagerSize) among them: each costs the receiver a
+	// buffer of up to a chunk (1 MiB) from its 64 MiB budget per peer,
+	// a small file at most 64 KiB.
+	largerSendsPerPeer = 48
+	// bigSendsPerPeer bounds the files larger than a chunk among those:
 	// a few keep the path full, and each costs a few chunk buffers.
 	bigSendsPerPeer = 3
 	// minRetry and maxRetry bound the back-off after a failed attempt

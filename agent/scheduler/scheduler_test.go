@@ -149,12 +149,18 @@ type rig struct {
 // newRig runs a scheduler on a queue holding items, until the test ends.
 func newRig(t *testing.T, paused bool, items ...store.Outgoing) *rig {
 	t.Helper()
+	return newRigChunk(t, paused, transfer.MinChunkSize, items...)
+}
+
+// newRigChunk is newRig with new transfers in chunks of chunk bytes.
+func newRigChunk(t *testing.T, paused bool, chunk int, items ...store.Outgoing) *rig {
+	t.Helper()
 	q := &memQueue{records: map[string]store.Outgoing{}, paused: paused}
 	for _, o := range items {
 		q.records[o.ID] = o
 	}
 	r := &rig{t: t, queue: q, attempts: make(chanSender, 64), observed: &stored{wake: make(chan struct{}, 1)}}
-	r.s = New(Config{Queue: q, Sender: r.attempts, Observer: r.observed, Log: slog.New(slog.DiscardHandler), ChunkSize: transfer.MinChunkSize})
+	r.s = New(Config{Queue: q, Sender: r.attempts, Observer: r.observed, Log: slog.New(slog.DiscardHandler), ChunkSize: chunk})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.s.Run(ctx); close(done) }()
@@ -249,6 +255,57 @@ func TestSendsOldestFirstWithinLimits(t *testing.T) {
 	r.waitState("big-0", store.OutgoingDone)
 	if o := r.queue.get("big-0"); o.Final != "big-0" || o.Error != "" {
 		t.Fatalf("sent record %+v", o)
+	}
+}
+
+// TestLargerFilesWithinTheirLimit: of the sendsPerPeer files sent at
+// once, at most largerSendsPerPeer are larger than a small file (one
+// that goes whole, transfer.MaxEagerSize), and small ones fill the rest,
+// newer though they are; a larger one that ends makes room for the next
+// larger one.
+func TestLargerFilesWithinTheirLimit(t *testing.T) {
+	const chunk = transfer.DefaultChunkSize
+	var items []store.Outgoing
+	for i := range 5 {
+		items = append(items, file(fmt.Sprintf("a-big-%d", i), 2*chunk, i))
+	}
+	for i := range largerSendsPerPeer + 10 {
+		items = append(items, file(fmt.Sprintf("b-larger-%02d", i), transfer.MaxEagerSize+1, 10+i))
+	}
+	for i := range sendsPerPeer {
+		items = append(items, file(fmt.Sprintf("c-small-%02d", i), transfer.MaxEagerSize, 100+i))
+	}
+	r := newRigChunk(t, false, chunk, items...)
+	var running []attempt
+	for range sendsPerPeer {
+		running = append(running, r.next())
+	}
+	r.none(50 * time.Millisecond)
+	var got []string
+	for _, a := range running {
+		got = append(got, a.o.ID)
+	}
+	slices.Sort(got)
+	var want []string
+	for i := range bigSendsPerPeer {
+		want = append(want, fmt.Sprintf("a-big-%d", i))
+	}
+	for i := range largerSendsPerPeer - bigSendsPerPeer {
+		want = append(want, fmt.Sprintf("b-larger-%02d", i))
+	}
+	for i := range sendsPerPeer - largerSendsPerPeer {
+		want = append(want, fmt.Sprintf("c-small-%02d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("first attempts %v, want %v", got, want)
+	}
+	for _, a := range running {
+		if a.o.ID == "b-larger-00" {
+			a.answer <- nil
+		}
+	}
+	if a := r.next(); a.o.ID != fmt.Sprintf("b-larger-%02d", largerSendsPerPeer-bigSendsPerPeer) {
+		t.Fatalf("after a larger file, %s started; want the next larger one", a.o.ID)
 	}
 }
 

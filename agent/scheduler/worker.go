@@ -24,7 +24,7 @@ const idleWait = time.Hour
 func (s *Scheduler) worker(ctx context.Context, peer string, wake chan struct{}) {
 	var running sync.WaitGroup
 	defer running.Wait()
-	active := map[string]bool{} // running attempts; true for big files
+	active := map[string]sizeClass{} // running attempts
 	done := make(chan attemptResult, sendsPerPeer)
 	var queue []store.Outgoing
 	reload := true
@@ -46,12 +46,12 @@ func (s *Scheduler) worker(ctx context.Context, peer string, wake chan struct{})
 				waiting = append(waiting, o)
 				continue
 			}
-			big := o.Size > int64(s.chunk())
-			if len(active) == sendsPerPeer || big && countTrue(active) == bigSendsPerPeer {
+			class := classOf(o.Size, s.chunk())
+			if len(active) == sendsPerPeer || !class.fits(active) {
 				waiting = append(waiting, o)
 				continue
 			}
-			active[o.ID] = big
+			active[o.ID] = class
 			running.Go(func() {
 				done <- attemptResult{o.ID, s.send(sendCtx, o)}
 			})
@@ -79,19 +79,48 @@ type attemptResult struct {
 	queued bool // it stays queued: failed for now, or cut off
 }
 
-func countTrue(m map[string]bool) int {
-	n := 0
-	for _, v := range m {
-		if v {
-			n++
+// sizeClass sorts files by what sending them costs, for the limits of
+// files sent at once.
+type sizeClass uint8
+
+const (
+	smallFile  sizeClass = iota // goes whole: transfer.MaxEagerSize at most
+	largerFile                  // a chunk at most
+	bigFile                     // more than a chunk
+)
+
+func classOf(size int64, chunk int) sizeClass {
+	switch {
+	case size > int64(chunk):
+		return bigFile
+	case size > transfer.MaxEagerSize:
+		return largerFile
+	}
+	return smallFile
+}
+
+// fits reports whether one more file of class c may start beside the
+// attempts running (sendsPerPeer aside): at most largerSendsPerPeer
+// larger than small, of which at most bigSendsPerPeer big.
+func (c sizeClass) fits(active map[string]sizeClass) bool {
+	if c == smallFile {
+		return true
+	}
+	larger, big := 0, 0
+	for _, a := range active {
+		if a != smallFile {
+			larger++
+		}
+		if a == bigFile {
+			big++
 		}
 	}
-	return n
+	return larger < largerSendsPerPeer && (c != bigFile || big < bigSendsPerPeer)
 }
 
 // pending lists peer's queued transfers that are not running, oldest
 // first.
-func (s *Scheduler) pending(peer string, active map[string]bool) []store.Outgoing {
+func (s *Scheduler) pending(peer string, active map[string]sizeClass) []store.Outgoing {
 	queued, err := s.queue.PendingOutgoing(peer)
 	if err != nil {
 		s.log.Error("read queue", "peer", shortID(peer), "err", err)
