@@ -112,15 +112,8 @@ func (s *sender) writeWhole(chunk *job) error {
 // resendWhole answers a NAK: the chunk goes again, as it was, followed
 // by END again, unless it failed verification too often.
 func (s *sender) resendWhole(nak Nak) error {
-	if int(nak.Index) >= s.offer.Chunks() {
-		return protocolError("NAK of a chunk that does not exist", nak)
-	}
-	s.mu.Lock()
-	s.retries[nak.Index]++
-	tries := s.retries[nak.Index]
-	s.mu.Unlock()
-	if tries > maxChunkRetries {
-		return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d failed verification %d times: %s", nak.Index, tries, nak.Reason)}
+	if err := s.nakked(nak); err != nil {
+		return err
 	}
 	j, err := s.reread(nak.Index)
 	if err != nil {

@@ -349,15 +349,8 @@ func (s *sender) handle(st *striper, f Frame, err error) error {
 		s.progress(done, int64(s.offer.Size))
 		return nil
 	case Nak:
-		if int(f.Index) >= s.offer.Chunks() {
-			return protocolError("NAK of a chunk that does not exist", f)
-		}
-		s.mu.Lock()
-		s.retries[f.Index]++
-		tries := s.retries[f.Index]
-		s.mu.Unlock()
-		if tries > maxChunkRetries {
-			return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d failed verification %d times: %s", f.Index, tries, f.Reason)}
+		if err := s.nakked(f); err != nil {
+			return err
 		}
 		st.again(f.Index)
 		return nil
@@ -438,4 +431,20 @@ func abort(stream Stream, v uint8, err error) {
 	writeFrame(stream, v, Abort{Code: te.Code, Reason: te.Reason})
 	stream.Close()
 	stream.CancelRead(streamCancelled)
+}
+
+// nakked counts a NAK against its chunk's retries: an error when the
+// chunk does not exist, or failed verification too often.
+func (s *sender) nakked(nak Nak) error {
+	if int(nak.Index) >= s.offer.Chunks() {
+		return protocolError("NAK of a chunk that does not exist", nak)
+	}
+	s.mu.Lock()
+	s.retries[nak.Index]++
+	tries := s.retries[nak.Index]
+	s.mu.Unlock()
+	if tries > maxChunkRetries {
+		return &Error{Code: CodeCorrupt, Reason: fmt.Sprintf("chunk %d failed verification %d times: %s", nak.Index, tries, nak.Reason)}
+	}
+	return nil
 }

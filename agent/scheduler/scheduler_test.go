@@ -215,6 +215,20 @@ func (r *rig) waitState(id string, state store.OutgoingState) store.Outgoing {
 	}
 }
 
+// startAll takes the sendsPerPeer attempts that start at once, checks
+// that no more do, and returns them with their IDs sorted.
+func (r *rig) startAll() (running []attempt, ids []string) {
+	for range sendsPerPeer {
+		running = append(running, r.next())
+	}
+	r.none(50 * time.Millisecond)
+	for _, a := range running {
+		ids = append(ids, a.o.ID)
+	}
+	slices.Sort(ids)
+	return running, ids
+}
+
 // TestSendsOldestFirstWithinLimits: a peer's files start oldest first,
 // at most sendsPerPeer at once and at most bigSendsPerPeer larger than a
 // chunk; each that ends makes room for the next.
@@ -227,16 +241,7 @@ func TestSendsOldestFirstWithinLimits(t *testing.T) {
 		items = append(items, file(fmt.Sprintf("small-%02d", i), 10, 10+i))
 	}
 	r := newRig(t, false, items...)
-	var running []attempt
-	for range sendsPerPeer {
-		running = append(running, r.next())
-	}
-	r.none(50 * time.Millisecond)
-	var got []string
-	for _, a := range running {
-		got = append(got, a.o.ID)
-	}
-	slices.Sort(got)
+	running, got := r.startAll()
 	want := []string{"big-0", "big-1", "big-2"}
 	for i := range sendsPerPeer - 3 {
 		want = append(want, fmt.Sprintf("small-%02d", i))
@@ -276,16 +281,7 @@ func TestLargerFilesWithinTheirLimit(t *testing.T) {
 		items = append(items, file(fmt.Sprintf("c-small-%02d", i), transfer.MaxEagerSize, 100+i))
 	}
 	r := newRigChunk(t, false, chunk, items...)
-	var running []attempt
-	for range sendsPerPeer {
-		running = append(running, r.next())
-	}
-	r.none(50 * time.Millisecond)
-	var got []string
-	for _, a := range running {
-		got = append(got, a.o.ID)
-	}
-	slices.Sort(got)
+	running, got := r.startAll()
 	var want []string
 	for i := range bigSendsPerPeer {
 		want = append(want, fmt.Sprintf("a-big-%d", i))
