@@ -106,8 +106,11 @@ func (n *Node) refreshNAT(ctx context.Context) {
 		n.cfg.Events.NAT(report)
 	}
 	n.announceCandidates()
-	if changed {
-		n.wakeAll() // a punch under way may now know its part in birthday probing
+	if changed && err == nil {
+		// A punch under way may now know its part in birthday probing. A
+		// failed discovery tells it nothing (and connected peers would
+		// only probe their better paths again, early).
+		n.wakeAll()
 	}
 }
 
