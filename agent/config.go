@@ -168,7 +168,8 @@ lanes = {{.Lanes}}
 
 # How connections answer packet loss: "cubic" keeps speed on lossy Wi-Fi and
 # mobile paths, where a lost packet rarely means a full link; "reno" backs
-# off like a single TCP connection, gentler to others on a busy shared link.
+# off like one TCP connection. With lanes = 0 as well, punchdrop shares a
+# busy uplink like a single TCP connection instead of taking most of it.
 # Changing it restarts the agent's network side.
 congestion = {{printf "%q" .Congestion}}
 
