@@ -102,28 +102,35 @@ func TestLaneOfNoSessionIsRefused(t *testing.T) {
 	bob.AddPeer(alice.info())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	sess, err := alice.WaitSession(ctx, bob.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both dialed: wait for bob to settle on the one session alice has.
-	var before *Session
-	testutil.WaitFor(t, 5*time.Second, "bob's session with alice", func() bool {
-		ss, as := bob.sessionsWith(alice.ID()), alice.sessionsWith(bob.ID())
-		if len(ss) != 1 || len(as) != 1 {
-			return false
-		}
-		before, sess = ss[0], as[0]
-		return true
-	})
+	sess, before := settledSession(t, ctx, alice.Node, bob.Node)
 	forged := &laneSet{token: newToken()}
-	_, err = alice.dialLane(ctx, alice.peer(bob.ID()), &Session{Path: sess.Path, lanes: forged})
+	_, err := alice.dialLane(ctx, alice.peer(bob.ID()), &Session{Path: sess.Path, lanes: forged})
 	if err == nil {
 		t.Fatal("a lane of no session joined")
 	}
 	if got := bob.sessionsWith(alice.ID()); len(got) != 1 || got[0] != before {
 		t.Fatalf("bob has sessions %v with alice after a forged lane, want only %v", got, before)
 	}
+}
+
+// settledSession waits until a and b each hold one session with the
+// other, and returns a's and b's: both may dial at once, one of the two
+// sessions then gives way, and the acceptor registers a session a moment
+// after the dialer has it.
+func settledSession(t *testing.T, ctx context.Context, a, b *Node) (ours, theirs *Session) {
+	t.Helper()
+	if _, err := a.WaitSession(ctx, b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "one session on both sides", func() bool {
+		as, bs := a.sessionsWith(b.ID()), b.sessionsWith(a.ID())
+		if len(as) != 1 || len(bs) != 1 {
+			return false
+		}
+		ours, theirs = as[0], bs[0]
+		return true
+	})
+	return ours, theirs
 }
 
 // lanesOf lists the lanes of the node's live sessions with id.
@@ -148,10 +155,7 @@ func TestLaneCarriesTransfersOnly(t *testing.T) {
 	bob.AddPeer(alice.info())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	sess, err := alice.WaitSession(ctx, bob.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess, _ := settledSession(t, ctx, alice.Node, bob.Node)
 	if len(sess.OpenLanes(ctx, 1)) != 1 {
 		t.Fatal("no lane opened")
 	}

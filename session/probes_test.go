@@ -256,10 +256,12 @@ func TestReplayedProbeDoesNotMarkSpare(t *testing.T) {
 	alice := runNode(t, "alice", Events{})
 	bob := newRawPeer(t, "127.0.0.1")
 	alice.AddPeer(PeerInfo{ID: bob.ident.ID, Name: "bob", Candidates: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
-	spare, err := alice.openSpare(bob.ident.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var spare *spareSocket
+	testutil.WaitFor(t, 5*time.Second, "a spare socket, once the node runs", func() bool {
+		var err error
+		spare, err = alice.openSpare(bob.ident.ID, 0)
+		return err == nil
+	})
 	toSpare := func(b []byte) {
 		t.Helper()
 		if _, err := bob.socks["127.0.0.1"].WriteTo(b, spare.conn.LocalAddr()); err != nil {
