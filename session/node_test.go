@@ -384,6 +384,14 @@ func TestOnlyTheDialerLooksForBetterPaths(t *testing.T) {
 		})
 	}
 	first := a.peer(b.ID()).session()
+	// The acceptor's last punch probes may still be on their way, and
+	// each one the dialer takes wakes it to probe its better paths at
+	// once (a peer's probe is news): count from a moment without any.
+	testutil.WaitFor(t, 5*time.Second, "the punch probes to settle", func() bool {
+		before := b.probesSent.Load()
+		time.Sleep(300 * time.Millisecond)
+		return b.probesSent.Load() == before
+	})
 	dialerBefore, acceptorBefore := a.probesSent.Load(), b.probesSent.Load()
 	const watch = 2*minUpgradeProbe + minUpgradeProbe/2
 	time.Sleep(watch)

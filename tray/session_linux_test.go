@@ -28,8 +28,9 @@ import (
 // touches the user's own session.
 
 // processStartTimeout bounds how long Xvfb, dbus-daemon and dunst may take
-// to come up on a loaded 2-core CI box.
-const processStartTimeout = 10 * time.Second
+// to come up on a loaded 2-core CI box: Xvfb compiles its keymap (xkbcomp)
+// as it starts, and took over 10 s once while the lab tests ran beside it.
+const processStartTimeout = 30 * time.Second
 
 // requireTools skips the test when a program is missing, or fails it when
 // CI=true: CI installs them (.ci/run), so a missing one is a broken setup.
